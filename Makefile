@@ -1,0 +1,32 @@
+# hotkey — see README.md.
+PORT ?= 7379
+
+.PHONY: all build deps run stop test lint bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cargo build --release
+
+run: build
+	PORT=$(PORT) scripts/run.sh
+
+stop:
+	-redis-cli -p $(PORT) shutdown nosave
+
+test: deps
+	cargo test --all-targets
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+bench: build
+	cargo bench --bench tracker
+	scripts/bench-hook.sh
+
+clean:
+	cargo clean

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine with a Rust toolchain lacks to build and test hotkey:
+# redis-server and redis-benchmark (Debian's redis-server, redis-tools) and libclang-dev
+# (redis-module's build runs bindgen). As root it installs them; otherwise it prints the command.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get install -y ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "hotkey needs: ${missing[*]}. Run as root: apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
+# Debian's package starts a redis-server service on 6379 where systemd runs; hotkey never
+# uses it, so leave it as the package set it up.

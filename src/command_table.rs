@@ -1,0 +1,456 @@
+//! Which arguments of a command are keys, and whether each is read or written.
+//!
+//! Built once at load (and again when another module loads) from the server's own `COMMAND`
+//! reply, so it knows exactly the commands this server has, module commands included. Key
+//! positions come from the key specs (Redis ≥ 7.0); a spec the table cannot follow by itself
+//! (type `unknown`, or flagged `incomplete`) marks the command as *movable*, and the filter then
+//! asks the server (`GetCommandKeysWithFlags`). Pure Rust: the reply is parsed from a
+//! [`Reply`] tree, so the table is unit-tested without a server.
+
+use rustc_hash::FxHashMap;
+
+use crate::tracker::Access;
+
+/// A command's arguments, as the filter sees them.
+pub trait Args {
+    /// Number of arguments, the command name included.
+    fn count(&self) -> usize;
+    /// Argument `i` (0 = the command name).
+    fn get(&self, i: usize) -> Option<&[u8]>;
+}
+
+impl<T: AsRef<[u8]>> Args for [T] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        <[T]>::get(self, i).map(AsRef::as_ref)
+    }
+}
+
+/// A reply of `COMMAND`, reduced to what the table needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Int(i64),
+    Str(Vec<u8>),
+    Array(Vec<Reply>),
+    Nil,
+}
+
+/// What the filter does with a command besides counting its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// A command whose keys are counted.
+    Keys,
+    /// Not counted itself: its inner commands are (`EVAL`, `FCALL`, `EXEC`, `MULTI`, ...).
+    Script,
+    /// `SELECT db`: changes the client's database.
+    Select,
+    /// `RESET`: puts the client back in database 0.
+    Reset,
+    /// No keys at all (`PING`, `INFO`, ...).
+    Keyless,
+}
+
+/// Where a key spec starts looking.
+#[derive(Debug, Clone, PartialEq)]
+enum BeginSearch {
+    Index(usize),
+    /// The first argument after `keyword`, searched from `start_from` (negative: from the end,
+    /// backwards).
+    Keyword {
+        keyword: Box<[u8]>,
+        start_from: i64,
+    },
+}
+
+/// How a key spec finds its keys from where it starts.
+#[derive(Debug, Clone, PartialEq)]
+enum FindKeys {
+    Range {
+        last_key: i64,
+        key_step: usize,
+        limit: usize,
+    },
+    KeyNum {
+        key_num_idx: usize,
+        first_key: usize,
+        key_step: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct KeySpec {
+    begin: BeginSearch,
+    find: FindKeys,
+    access: Access,
+}
+
+/// One command (or subcommand) of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    pub name: Box<str>,
+    pub kind: CommandKind,
+    /// Whether the command as a whole writes (the fallback for keys whose spec says neither).
+    pub access: Access,
+    /// The key specs cannot all be followed here: ask the server for the key positions.
+    pub movable: bool,
+    key_specs: Box<[KeySpec]>,
+    has_subcommands: bool,
+}
+
+/// Commands that run other commands; the filter sees the inner ones.
+const SCRIPT_COMMANDS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "exec",
+    "multi",
+];
+
+/// Longest command name (with `|subcommand`) the table looks up; longer ones are unknown.
+const MAX_NAME: usize = 64;
+
+/// The command table: lower-case name (`object|encoding` for subcommands) → spec.
+#[derive(Debug, Default)]
+pub struct CommandTable {
+    by_name: FxHashMap<Box<[u8]>, CommandSpec>,
+}
+
+impl CommandTable {
+    /// Builds the table from the reply of `COMMAND` (RESP2 shape: key specs as flat arrays).
+    /// Entries the table cannot understand are left out (and so are not counted).
+    pub fn from_command_reply(reply: &Reply) -> CommandTable {
+        let mut table = CommandTable::default();
+        if let Reply::Array(entries) = reply {
+            for entry in entries {
+                table.add_entry(entry, None);
+            }
+        }
+        table
+    }
+
+    fn add_entry(&mut self, entry: &Reply, parent: Option<&str>) {
+        let Some(spec) = parse_entry(entry) else {
+            return;
+        };
+        if let Some(Reply::Array(subs)) = as_array(entry).and_then(|a| a.get(9)) {
+            for sub in subs {
+                self.add_entry(sub, Some(&spec.name));
+            }
+        }
+        // Subcommand entries already carry "container|sub" as their name since 7.0; a parent
+        // passed here only guards against servers that list the bare subcommand name.
+        let name = match parent {
+            Some(p) if !spec.name.contains('|') => format!("{p}|{}", spec.name),
+            _ => spec.name.to_string(),
+        };
+        let spec = CommandSpec {
+            name: name.clone().into_boxed_str(),
+            ..spec
+        };
+        self.by_name
+            .insert(name.into_bytes().into_boxed_slice(), spec);
+    }
+
+    /// Number of commands and subcommands in the table.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether the table is empty (COMMAND could not be read).
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// Heap bytes held, roughly: entries, names and key specs.
+    pub fn memory_bytes(&self) -> usize {
+        let per_entry = std::mem::size_of::<(Box<[u8]>, CommandSpec)>() + 1;
+        self.by_name.capacity() * per_entry
+            + self
+                .by_name
+                .iter()
+                .map(|(k, v)| {
+                    k.len() + v.name.len() + v.key_specs.len() * std::mem::size_of::<KeySpec>()
+                })
+                .sum::<usize>()
+    }
+
+    /// The spec of the command in `args` (its subcommand's, for containers such as `OBJECT`).
+    /// Never allocates.
+    pub fn lookup<A: Args + ?Sized>(&self, args: &A) -> Option<&CommandSpec> {
+        let name = args.get(0)?;
+        let mut buf = [0u8; MAX_NAME];
+        let n = lower_into(&mut buf, 0, name)?;
+        let spec = self.by_name.get(&buf[..n])?;
+        if !spec.has_subcommands {
+            return Some(spec);
+        }
+        let sub = args.get(1)?;
+        buf[n] = b'|';
+        let m = lower_into(&mut buf, n + 1, sub)?;
+        self.by_name.get(&buf[..m])
+    }
+}
+
+/// Lower-cases `src` into `buf[at..]`; returns the end, or None when it does not fit.
+fn lower_into(buf: &mut [u8; MAX_NAME], at: usize, src: &[u8]) -> Option<usize> {
+    let end = at.checked_add(src.len())?;
+    let dst = buf.get_mut(at..end)?;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some(end)
+}
+
+impl CommandSpec {
+    /// Calls `f(argument index, access)` for each key of the command in `args`, found from the
+    /// key specs. Must not be used for `movable` commands (the caller asks the server).
+    /// Positions outside the arguments are skipped: a malformed command is counted for the keys
+    /// it has, and the server then rejects it.
+    pub fn for_each_key<A: Args + ?Sized>(&self, args: &A, mut f: impl FnMut(usize, Access)) {
+        let argc = args.count();
+        for spec in self.key_specs.iter() {
+            let Some(start) = spec.begin.start(args, argc) else {
+                continue;
+            };
+            let access = spec.access;
+            match spec.find {
+                FindKeys::Range {
+                    last_key,
+                    key_step,
+                    limit,
+                } => {
+                    let last = if last_key >= 0 {
+                        start.saturating_add(last_key as usize)
+                    } else {
+                        let from_end = argc as i64 + last_key;
+                        if from_end < start as i64 {
+                            continue;
+                        }
+                        let mut last = from_end as usize;
+                        if last_key == -1 && limit > 1 {
+                            let span = (argc - start) / limit;
+                            last = start + span.saturating_sub(1);
+                        }
+                        last
+                    };
+                    let last = last.min(argc.saturating_sub(1));
+                    let mut i = start;
+                    while i <= last && i < argc {
+                        f(i, access);
+                        i += key_step.max(1);
+                    }
+                }
+                FindKeys::KeyNum {
+                    key_num_idx,
+                    first_key,
+                    key_step,
+                } => {
+                    let Some(n) = args
+                        .get(start + key_num_idx)
+                        .and_then(parse_count)
+                        .filter(|&n| n > 0)
+                    else {
+                        continue;
+                    };
+                    let mut i = start + first_key;
+                    for _ in 0..n {
+                        if i >= argc {
+                            break;
+                        }
+                        f(i, access);
+                        i += key_step.max(1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl BeginSearch {
+    fn start<A: Args + ?Sized>(&self, args: &A, argc: usize) -> Option<usize> {
+        match self {
+            BeginSearch::Index(i) => (*i < argc).then_some(*i),
+            BeginSearch::Keyword {
+                keyword,
+                start_from,
+            } => {
+                let matches =
+                    |i: usize| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(keyword));
+                let found = if *start_from >= 0 {
+                    (*start_from as usize..argc).find(|&i| matches(i))
+                } else {
+                    let first = argc as i64 + start_from;
+                    (1..=first.max(0) as usize).rev().find(|&i| matches(i))
+                };
+                found.map(|i| i + 1).filter(|&i| i < argc)
+            }
+        }
+    }
+}
+
+/// Parses a non-negative decimal count argument without allocating.
+pub fn parse_count(arg: &[u8]) -> Option<usize> {
+    if arg.is_empty() || arg.len() > 18 {
+        return None;
+    }
+    arg.iter().try_fold(0usize, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + usize::from(b - b'0'))
+    })
+}
+
+fn as_array(r: &Reply) -> Option<&[Reply]> {
+    match r {
+        Reply::Array(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn as_str(r: &Reply) -> Option<&str> {
+    match r {
+        Reply::Str(s) => std::str::from_utf8(s).ok(),
+        _ => None,
+    }
+}
+
+fn as_int(r: &Reply) -> Option<i64> {
+    match r {
+        Reply::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Looks up `name` in a flat field–value array (RESP2's shape of a map).
+fn field<'a>(map: &'a [Reply], name: &str) -> Option<&'a Reply> {
+    map.chunks_exact(2)
+        .find(|kv| as_str(&kv[0]).is_some_and(|k| k.eq_ignore_ascii_case(name)))
+        .map(|kv| &kv[1])
+}
+
+fn strings(r: Option<&Reply>) -> impl Iterator<Item = &str> {
+    r.and_then(as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(as_str)
+}
+
+fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
+    let e = as_array(entry)?;
+    let name = as_str(e.first()?)?.to_ascii_lowercase();
+    let mut writes = false;
+    let mut movable_flag = false;
+    for flag in strings(e.get(2)) {
+        match flag {
+            "write" => writes = true,
+            "movablekeys" => movable_flag = true,
+            _ => {}
+        }
+    }
+    let mut movable = false;
+    let access = if writes { Access::Write } else { Access::Read };
+    let has_subcommands = e
+        .get(9)
+        .and_then(as_array)
+        .is_some_and(|subs| !subs.is_empty());
+    let mut key_specs = Vec::new();
+    for spec in e.get(8).and_then(as_array).unwrap_or_default() {
+        match parse_key_spec(spec, access) {
+            Some(s) => key_specs.push(s),
+            None => movable = true,
+        }
+    }
+    // `movablekeys` with keyword or keynum specs is followed here; without any spec (a module
+    // command with a getkeys callback) only the server knows.
+    movable |= movable_flag && key_specs.is_empty();
+    // Servers without key specs (or modules that registered none) still give first/last/step.
+    let first = e.get(3).and_then(as_int).unwrap_or(0);
+    if key_specs.is_empty() && first > 0 {
+        let last = e.get(4).and_then(as_int).unwrap_or(first);
+        let step = e.get(5).and_then(as_int).unwrap_or(1).max(1);
+        key_specs.push(KeySpec {
+            begin: BeginSearch::Index(first as usize),
+            find: FindKeys::Range {
+                last_key: if last < 0 { last } else { last - first },
+                key_step: step as usize,
+                limit: 0,
+            },
+            access,
+        });
+    }
+    let kind = if SCRIPT_COMMANDS.contains(&name.as_str()) {
+        CommandKind::Script
+    } else if name == "select" {
+        CommandKind::Select
+    } else if name == "reset" {
+        CommandKind::Reset
+    } else if key_specs.is_empty() && !movable {
+        CommandKind::Keyless
+    } else {
+        CommandKind::Keys
+    };
+    Some(CommandSpec {
+        name: name.into_boxed_str(),
+        kind,
+        access,
+        movable: movable && kind == CommandKind::Keys,
+        key_specs: key_specs.into_boxed_slice(),
+        has_subcommands,
+    })
+}
+
+/// Parses one key spec; None when the table cannot follow it (the command is then movable).
+fn parse_key_spec(spec: &Reply, command_access: Access) -> Option<KeySpec> {
+    let spec = as_array(spec)?;
+    let mut access = None;
+    for flag in strings(field(spec, "flags")) {
+        match flag.to_ascii_uppercase().as_str() {
+            "RO" => access = Some(Access::Read),
+            "RW" | "OW" | "RM" => access = Some(Access::Write),
+            // VARIABLE_FLAGS (SET with GET, ...) keeps the positions; the flags given are the
+            // common case. INCOMPLETE specs miss keys: the server must find them.
+            "INCOMPLETE" => return None,
+            _ => {}
+        }
+    }
+    let begin = as_array(field(spec, "begin_search")?)?;
+    let begin_spec = as_array(field(begin, "spec")?)?;
+    let begin = match as_str(field(begin, "type")?)? {
+        "index" => BeginSearch::Index(usize::try_from(as_int(field(begin_spec, "index")?)?).ok()?),
+        "keyword" => BeginSearch::Keyword {
+            keyword: as_str(field(begin_spec, "keyword")?)?.as_bytes().into(),
+            start_from: as_int(field(begin_spec, "startfrom")?)?,
+        },
+        _ => return None,
+    };
+    let find = as_array(field(spec, "find_keys")?)?;
+    let find_spec = as_array(field(find, "spec")?)?;
+    let uint =
+        |name: &str| -> Option<usize> { usize::try_from(as_int(field(find_spec, name)?)?).ok() };
+    let find = match as_str(field(find, "type")?)? {
+        "range" => FindKeys::Range {
+            last_key: as_int(field(find_spec, "lastkey")?)?,
+            key_step: uint("keystep")?,
+            limit: uint("limit")?,
+        },
+        "keynum" => FindKeys::KeyNum {
+            key_num_idx: uint("keynumidx")?,
+            first_key: uint("firstkey")?,
+            key_step: uint("keystep")?,
+        },
+        _ => return None,
+    };
+    Some(KeySpec {
+        begin,
+        find,
+        access: access.unwrap_or(command_access),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+use crate::command_table::fixture::table;
+
+fn keys(table: &CommandTable, args: &[&str]) -> Vec<(String, Access)> {
+    let spec = table.lookup(args).expect("known command");
+    assert!(!spec.movable, "{} is movable", spec.name);
+    let mut out = Vec::new();
+    spec.for_each_key(args, |pos, access| {
+        out.push((args[pos].to_string(), access))
+    });
+    out
+}
+
+use Access::{Read, Write};
+
+#[test]
+fn single_key_commands() {
+    let t = table();
+    assert_eq!(keys(&t, &["GET", "k"]), vec![("k".into(), Read)]);
+    assert_eq!(keys(&t, &["set", "k", "v"]), vec![("k".into(), Write)]);
+}
+
+#[test]
+fn multi_key_commands_count_each_key() {
+    let t = table();
+    assert_eq!(
+        keys(&t, &["MSET", "a", "1", "b", "2"]),
+        vec![("a".into(), Write), ("b".into(), Write)]
+    );
+    assert_eq!(
+        keys(&t, &["MGET", "a", "b", "c"]),
+        vec![("a".into(), Read), ("b".into(), Read), ("c".into(), Read)]
+    );
+}
+
+#[test]
+fn keyword_search_with_limit() {
+    let t = table();
+    assert_eq!(
+        keys(
+            &t,
+            &["XREAD", "COUNT", "2", "streams", "s1", "s2", "0", "0"]
+        ),
+        vec![("s1".into(), Read), ("s2".into(), Read)]
+    );
+}
+
+#[test]
+fn keynum_specs_read_the_count() {
+    let t = table();
+    assert_eq!(
+        keys(
+            &t,
+            &["ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"]
+        ),
+        vec![
+            ("dst".into(), Write),
+            ("a".into(), Read),
+            ("b".into(), Read)
+        ]
+    );
+    // A count larger than the arguments stops at the end; a bad count finds no source keys.
+    assert_eq!(
+        keys(&t, &["ZUNIONSTORE", "dst", "9", "a"]),
+        vec![("dst".into(), Write), ("a".into(), Read)]
+    );
+    assert_eq!(
+        keys(&t, &["ZUNIONSTORE", "dst", "x", "a"]),
+        vec![("dst".into(), Write)]
+    );
+}
+
+#[test]
+fn unknown_key_specs_make_a_command_movable() {
+    let t = table();
+    assert!(t.lookup(&["SORT", "k"][..]).unwrap().movable);
+    assert!(!t.lookup(&["GET", "k"][..]).unwrap().movable);
+}
+
+#[test]
+fn subcommands_are_looked_up_by_container_and_name() {
+    let t = table();
+    assert_eq!(
+        keys(&t, &["OBJECT", "ENCODING", "k"]),
+        vec![("k".into(), Read)]
+    );
+    assert!(t.lookup(&["OBJECT", "nosuch", "k"][..]).is_none());
+    assert!(t.lookup(&["OBJECT"][..]).is_none());
+}
+
+#[test]
+fn kinds() {
+    let t = table();
+    let kind = |args: &[&str]| t.lookup(args).unwrap().kind;
+    assert_eq!(kind(&["EVAL", "return 1", "0"]), CommandKind::Script);
+    assert_eq!(kind(&["SELECT", "1"]), CommandKind::Select);
+    assert_eq!(kind(&["PING"]), CommandKind::Keyless);
+    assert_eq!(kind(&["GET", "k"]), CommandKind::Keys);
+}
+
+#[test]
+fn malformed_commands_never_read_past_the_arguments() {
+    let t = table();
+    assert!(keys(&t, &["GET"]).is_empty());
+    assert!(keys(&t, &["MSET"]).is_empty());
+    assert_eq!(keys(&t, &["MSET", "a"]), vec![("a".into(), Write)]);
+    assert!(keys(&t, &["XREAD", "STREAMS"]).is_empty());
+    assert!(keys(&t, &["ZUNIONSTORE"]).is_empty());
+}
+
+#[test]
+fn unknown_and_overlong_names_are_not_found() {
+    let t = table();
+    assert!(t.lookup(&["NOSUCH", "k"][..]).is_none());
+    let long = "g".repeat(200);
+    assert!(t.lookup(&[long.as_str(), "k"][..]).is_none());
+    assert!(t.lookup(&[] as &[&str]).is_none());
+}
+
+#[test]
+fn parse_count_is_strict() {
+    assert_eq!(parse_count(b"12"), Some(12));
+    assert_eq!(parse_count(b""), None);
+    assert_eq!(parse_count(b"-1"), None);
+    assert_eq!(parse_count(b"1x"), None);
+    assert_eq!(parse_count(b"9999999999999999999"), None);
+}

@@ -1,0 +1,52 @@
+//! The `hotkey` section of `INFO`. The server names it after the module and prefixes each
+//! field with `hotkey_` (`hotkey_tracked_keys`), as for every module.
+
+use redis_module::{InfoContext, RedisResult};
+
+use crate::state;
+
+/// Adds the `hotkey` section.
+pub fn add_section(ctx: &InfoContext) -> RedisResult<()> {
+    let Some(fields) = state::with(|s| {
+        vec![
+            ("enabled", i64::from(s.settings.enabled).to_string()),
+            (
+                "role",
+                if s.replica { "replica" } else { "master" }.to_string(),
+            ),
+            ("tracked_keys", s.tracker.len().to_string()),
+            ("capacity", s.tracker.capacity().to_string()),
+            ("memory_bytes", s.memory_bytes().to_string()),
+            ("commands_seen", s.stats.commands_seen.to_string()),
+            ("commands_sampled", s.stats.commands_sampled.to_string()),
+            ("keys_counted", s.stats.keys_counted.to_string()),
+            ("sample_fraction", format!("{:.6}", s.sampler.fraction())),
+            ("commands_per_sec", format!("{:.0}", s.commands_per_sec)),
+            ("keys_too_long", s.stats.keys_too_long.to_string()),
+            ("unknown_commands", s.stats.unknown_commands.to_string()),
+            (
+                "movable_key_lookups",
+                s.stats.movable_key_lookups.to_string(),
+            ),
+            ("command_table_size", s.table.len().to_string()),
+            (
+                "db_attribution",
+                if s.client_dbs.is_some() {
+                    "per_client"
+                } else {
+                    "db0_only"
+                }
+                .to_string(),
+            ),
+        ]
+    }) else {
+        return Ok(());
+    };
+    // An empty section name: the server names the section after the module, `# hotkey`.
+    let mut section = ctx.builder().add_section("");
+    for (name, value) in fields {
+        section = section.field(name, value)?;
+    }
+    section.build_section()?.build_info()?;
+    Ok(())
+}

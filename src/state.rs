@@ -1,0 +1,270 @@
+//! The module's state and what happens to it: the filter's path for every command, the tick,
+//! client and configuration changes. Plain Rust over the [`Command`] trait, so the whole path
+//! is unit-tested with fake commands.
+
+use crate::client_db::ClientDbs;
+use crate::command_table::{Args, CommandKind, CommandTable, parse_count};
+use crate::ffi::MainThread;
+use crate::sampler::{Sampler, SamplerConfig};
+use crate::tracker::{Access, Tracker, TrackerConfig, key_hash};
+
+/// A command as the filter sees it.
+pub trait Command: Args {
+    /// The id of the client running it; None where the server cannot say (Redis 7.0).
+    fn client_id(&self) -> Option<u64>;
+    /// Asks the server for the key positions of a command whose keys the table cannot find;
+    /// `f(position, access)` with the access when the server gives one.
+    fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>));
+}
+
+/// Every knob, as set by the configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub enabled: bool,
+    pub capacity: usize,
+    pub half_life_ms: u64,
+    pub max_key_bytes: usize,
+    pub sampler: SamplerConfig,
+}
+
+/// Counters shown by `INFO hotkey`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub commands_seen: u64,
+    pub commands_sampled: u64,
+    pub keys_counted: u64,
+    pub keys_too_long: u64,
+    pub unknown_commands: u64,
+    pub movable_key_lookups: u64,
+}
+
+/// Everything the module keeps.
+pub struct State {
+    pub settings: Settings,
+    pub tracker: Tracker,
+    pub table: CommandTable,
+    pub sampler: Sampler,
+    /// Some where the filter knows the client (Redis ≥ 7.2, Valkey): each client's database.
+    pub client_dbs: Option<ClientDbs>,
+    pub stats: Stats,
+    pub replica: bool,
+    /// `databases`: a `SELECT` outside 0..databases fails, so it changes nothing.
+    pub databases: u32,
+    pub commands_per_sec: f64,
+    last_tick_ms: u64,
+    seen_at_last_tick: u64,
+}
+
+static STATE: MainThread<Option<State>> = MainThread::new(None);
+
+/// Runs `f` on the state, if the module is loaded.
+pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATE.with(|s| s.as_mut().map(f)).flatten()
+}
+
+/// Installs (or, on unload, removes) the state.
+pub fn install(state: Option<State>) {
+    STATE.with(|s| *s = state);
+}
+
+/// The filter's entry: called by the server before every command.
+#[inline]
+pub fn on_command<C: Command>(cmd: &C) {
+    STATE.with(|s| {
+        if let Some(s) = s {
+            s.on_command(cmd);
+        }
+    });
+}
+
+/// A client connected or disconnected.
+pub fn client_changed(id: u64, connected: bool) {
+    with(|s| {
+        if let Some(dbs) = &mut s.client_dbs {
+            if connected {
+                dbs.connect(id);
+            } else {
+                dbs.disconnect(id);
+            }
+        }
+    });
+}
+
+impl State {
+    /// A fresh state: an empty tracker of the configured capacity.
+    pub fn new(
+        settings: Settings,
+        table: CommandTable,
+        client_dbs: Option<ClientDbs>,
+        now_ms: u64,
+    ) -> State {
+        let tracker = Tracker::new(
+            TrackerConfig {
+                capacity: settings.capacity,
+                half_life_ms: settings.half_life_ms,
+            },
+            now_ms,
+        );
+        State {
+            settings,
+            tracker,
+            table,
+            sampler: Sampler::new(settings.sampler, now_ms ^ 0x9E37_79B9_7F4A_7C15),
+            client_dbs,
+            stats: Stats::default(),
+            replica: false,
+            databases: 16,
+            commands_per_sec: 0.0,
+            last_tick_ms: now_ms,
+            seen_at_last_tick: 0,
+        }
+    }
+
+    /// The filter's path. The common case — a command skipped by sampling — is a counter, a
+    /// flag and the sampler's decrement; a counted one adds a table lookup and one tracker
+    /// update per key. Nothing here allocates, locks, or makes a syscall.
+    #[inline]
+    pub fn on_command<C: Command>(&mut self, cmd: &C) {
+        self.stats.commands_seen += 1;
+        if !self.settings.enabled {
+            return;
+        }
+        if self.sampler.skip() {
+            // A skipped SELECT still moves its client.
+            if self.client_dbs.is_some() && cmd.get(0).is_some_and(may_change_db) {
+                self.track_db(cmd);
+            }
+            return;
+        }
+        self.count(cmd);
+    }
+
+    fn count<C: Command>(&mut self, cmd: &C) {
+        self.stats.commands_sampled += 1;
+        let Some(spec) = self.table.lookup(cmd) else {
+            self.stats.unknown_commands += 1;
+            return;
+        };
+        match spec.kind {
+            CommandKind::Keys => {}
+            CommandKind::Keyless => return,
+            CommandKind::Select | CommandKind::Reset | CommandKind::Script => {
+                self.track_db(cmd);
+                return;
+            }
+        }
+        // A replica's writes arrive from its master, which counted them already.
+        if self.replica && spec.access == Access::Write {
+            return;
+        }
+        let db = match (&self.client_dbs, cmd.client_id()) {
+            (Some(dbs), Some(id)) => dbs.db_of(id),
+            _ => 0,
+        };
+        let State {
+            tracker,
+            stats,
+            settings,
+            sampler,
+            ..
+        } = self;
+        let weight = sampler.weight();
+        let mut record = |pos: usize, access: Access| {
+            let Some(key) = cmd.get(pos) else {
+                return;
+            };
+            if key.len() > settings.max_key_bytes {
+                stats.keys_too_long += 1;
+                return;
+            }
+            tracker.record(db, key, key_hash(db, key), access, weight);
+            stats.keys_counted += 1;
+        };
+        if spec.movable {
+            stats.movable_key_lookups += 1;
+            let fallback = spec.access;
+            cmd.movable_keys(&mut |pos, access| record(pos, access.unwrap_or(fallback)));
+        } else {
+            spec.for_each_key(cmd, record);
+        }
+    }
+
+    /// Follows SELECT, RESET and script starts, so later commands land in the right database.
+    fn track_db<C: Command>(&mut self, cmd: &C) {
+        let (Some(dbs), Some(id)) = (&mut self.client_dbs, cmd.client_id()) else {
+            return;
+        };
+        let Some(kind) = self.table.lookup(cmd).map(|s| s.kind) else {
+            return;
+        };
+        match kind {
+            CommandKind::Select => {
+                let db = cmd.get(1).and_then(parse_count);
+                if let Some(db) = db.and_then(|d| u32::try_from(d).ok())
+                    && db < self.databases
+                    && cmd.count() == 2
+                {
+                    dbs.select(id, db);
+                }
+            }
+            CommandKind::Reset => dbs.select(id, 0),
+            CommandKind::Script => dbs.script_started(id),
+            CommandKind::Keys | CommandKind::Keyless => {}
+        }
+    }
+
+    /// The periodic tick: retunes sampling from the load and advances the decay clock.
+    pub fn tick(&mut self, now_ms: u64) {
+        let elapsed = now_ms.saturating_sub(self.last_tick_ms);
+        if elapsed > 0 {
+            let seen = self.stats.commands_seen - self.seen_at_last_tick;
+            self.commands_per_sec = seen as f64 * 1000.0 / elapsed as f64;
+            self.sampler.retune(self.commands_per_sec);
+            self.seen_at_last_tick = self.stats.commands_seen;
+            self.last_tick_ms = now_ms;
+        }
+        self.tracker.advance(now_ms);
+    }
+
+    /// Applies changed settings; the tracker keeps its keys (a new capacity keeps the heaviest).
+    pub fn apply(&mut self, settings: Settings) {
+        let old = self.settings;
+        self.settings = settings;
+        if settings.capacity != old.capacity {
+            self.tracker.resize(settings.capacity);
+        }
+        if settings.half_life_ms != old.half_life_ms {
+            self.tracker.set_half_life_ms(settings.half_life_ms);
+        }
+        if settings.sampler != old.sampler {
+            self.sampler.set_config(settings.sampler);
+        }
+    }
+
+    /// Heap bytes held by the module.
+    pub fn memory_bytes(&self) -> usize {
+        self.tracker.memory_bytes()
+            + self.table.memory_bytes()
+            + self.client_dbs.as_ref().map_or(0, ClientDbs::memory_bytes)
+    }
+}
+
+/// True for the names of commands that change which database later commands run in:
+/// SELECT, RESET and the script commands. Cheap: a length test first.
+#[inline]
+fn may_change_db(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 8] = [
+        b"select",
+        b"reset",
+        b"eval",
+        b"evalsha",
+        b"eval_ro",
+        b"evalsha_ro",
+        b"fcall",
+        b"fcall_ro",
+    ];
+    matches!(name.len(), 4..=10) && NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! Forward exponential decay (Cormode et al., "Forward Decay", ICDE 2009).
+//!
+//! Instead of shrinking every count as time passes, each new access is weighted by
+//! `s = 2^((now - base) / half_life)`, which grows with time. A stored count divided by
+//! the current `s` is the exponentially decayed count. `record` then costs one multiply
+//! by a cached `s` (no `exp` on the hot path), and only the timer touches every count:
+//! when `s` grows past 2^32 it renormalises, dividing all counts by a power of two.
+
+use std::f64::consts::LN_2;
+
+/// Renormalise once the scale exceeds 2^32: far from the f64 range even with weights of
+/// 2^40, and rare (every 32 half-lives).
+const RENORMALISE_EXPONENT: f64 = 32.0;
+
+/// The clock of the decay: the scale applied to new accesses, and the half-life.
+#[derive(Debug, Clone)]
+pub(crate) struct Decay {
+    half_life_ms: u64,
+    /// The last time seen by `advance`.
+    last_ms: u64,
+    /// log2 of `scale`, in [0, 32) after every `advance`.
+    exponent: f64,
+    /// `2^exponent`, cached for `record`.
+    scale: f64,
+}
+
+impl Decay {
+    /// A clock whose base is `now_ms`. A zero half-life is taken as 1 ms.
+    pub(crate) fn new(half_life_ms: u64, now_ms: u64) -> Decay {
+        Decay {
+            half_life_ms: half_life_ms.max(1),
+            last_ms: now_ms,
+            exponent: 0.0,
+            scale: 1.0,
+        }
+    }
+
+    /// The weight of one access made now, relative to the base.
+    #[inline]
+    pub(crate) fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// The half-life in milliseconds.
+    pub(crate) fn half_life_ms(&self) -> u64 {
+        self.half_life_ms
+    }
+
+    /// Converts a stored count to a rate in events per second: the decayed count now times
+    /// the decay constant λ = ln 2 / half-life, since a steady rate r makes the decayed
+    /// count tend to r / λ.
+    #[inline]
+    pub(crate) fn per_sec(&self, count: f64) -> f64 {
+        count / self.scale * (LN_2 * 1000.0 / self.half_life_ms as f64)
+    }
+
+    /// Moves the clock to `now_ms`. A clock that goes backwards is taken as standing still
+    /// (and counted from its new reading), so rates neither jump nor turn NaN.
+    ///
+    /// Returns the factor by which the caller must multiply every stored count when the
+    /// base moves (renormalisation). It is a power of two, so the multiplication is exact
+    /// and keeps the order of counts.
+    pub(crate) fn advance(&mut self, now_ms: u64) -> Option<f64> {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = now_ms;
+        if elapsed > 0 {
+            self.exponent += elapsed as f64 / self.half_life_ms as f64;
+        }
+        let factor = if self.exponent >= RENORMALISE_EXPONENT {
+            let whole = self.exponent.floor();
+            self.exponent -= whole;
+            // Past 2^-1074 this is 0: everything has decayed away, which is the truth.
+            Some((-whole).exp2())
+        } else {
+            None
+        };
+        self.scale = self.exponent.exp2();
+        factor
+    }
+
+    /// Changes the half-life. Returns the factor by which the caller must multiply every
+    /// stored count so that each rate is unchanged at this instant: counts are brought to
+    /// the current time (divided by `s`) and rescaled by new / old half-life, because a
+    /// rate is count × λ and λ changes.
+    pub(crate) fn set_half_life_ms(&mut self, half_life_ms: u64) -> f64 {
+        let half_life_ms = half_life_ms.max(1);
+        let factor = half_life_ms as f64 / self.half_life_ms as f64 / self.scale;
+        self.half_life_ms = half_life_ms;
+        self.exponent = 0.0;
+        self.scale = 1.0;
+        factor
+    }
+
+    /// Forgets the accumulated scale (for an emptied summary).
+    pub(crate) fn reset(&mut self) {
+        self.exponent = 0.0;
+        self.scale = 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+    }
+
+    #[test]
+    fn scale_doubles_every_half_life() {
+        let mut d = Decay::new(1000, 5_000);
+        assert_eq!(d.scale(), 1.0);
+        assert_eq!(d.advance(6_000), None);
+        assert!(close(d.scale(), 2.0));
+        assert_eq!(d.advance(7_500), None);
+        assert!(close(d.scale(), 2f64.powf(2.5)));
+    }
+
+    #[test]
+    fn rate_of_a_count_halves_per_half_life() {
+        let mut d = Decay::new(2000, 0);
+        let count = 100.0 * d.scale();
+        let r0 = d.per_sec(count);
+        assert!(close(r0, 100.0 * LN_2 / 2.0));
+        d.advance(2000);
+        assert!(close(d.per_sec(count), r0 / 2.0));
+    }
+
+    #[test]
+    fn renormalises_by_a_power_of_two_and_keeps_rates() {
+        let mut d = Decay::new(10, 0);
+        let mut count = 3.0;
+        let before = d.per_sec(count);
+        // 33.5 half-lives.
+        let factor = d.advance(335).expect("renormalised");
+        assert_eq!(factor, 2f64.powi(-33));
+        count *= factor;
+        assert!(close(d.scale(), 2f64.sqrt()));
+        assert!(close(d.per_sec(count), before * 2f64.powf(-33.5)));
+    }
+
+    #[test]
+    fn backwards_time_stands_still() {
+        let mut d = Decay::new(1000, 10_000);
+        d.advance(11_000);
+        let s = d.scale();
+        assert_eq!(d.advance(0), None);
+        assert_eq!(d.scale(), s);
+        d.advance(1_000); // one half-life after the backwards jump
+        assert!(close(d.scale(), 2.0 * s));
+    }
+
+    #[test]
+    fn huge_jumps_decay_to_zero_without_nan() {
+        let mut d = Decay::new(1, 0);
+        let factor = d.advance(u64::MAX).expect("renormalised");
+        assert_eq!(factor, 0.0);
+        assert!(d.scale().is_finite() && d.scale() >= 1.0);
+        assert!(d.per_sec(1.0).is_finite());
+        d.advance(0);
+        d.advance(u64::MAX);
+        assert!(d.scale().is_finite());
+    }
+
+    #[test]
+    fn zero_half_life_is_one_millisecond() {
+        let mut d = Decay::new(0, 0);
+        assert_eq!(d.half_life_ms(), 1);
+        assert_eq!(d.set_half_life_ms(0), 1.0);
+    }
+
+    #[test]
+    fn changing_half_life_keeps_rates() {
+        let mut d = Decay::new(1000, 0);
+        d.advance(1500);
+        let count = 42.0;
+        let before = d.per_sec(count);
+        let factor = d.set_half_life_ms(250);
+        assert_eq!(d.scale(), 1.0);
+        assert!(close(d.per_sec(count * factor), before));
+    }
+}

@@ -1,0 +1,254 @@
+//! The tracker: a bounded heavy-hitter summary of key accesses with exponential time decay.
+//!
+//! Pure Rust, no server types. It keeps, per key (database number + binary key bytes), a
+//! decayed read rate, a decayed write rate and an upper bound on the error of the two, in
+//! memory fixed by `capacity` whatever the number of distinct keys.
+//!
+//! # Layout
+//! - `space_saving`: weighted Space-Saving over fixed slots (the error guarantee).
+//! - `index`: open-addressing index from key hash to slot (the O(1) lookup).
+//! - `heap`: indexed min-heap of slots by count (the O(1) minimum, O(log n) update).
+//! - `decay`: forward decay, so the hot path never calls `exp`.
+//! - `tests`: the tracker's behaviour as a whole.
+//!
+//! Space-Saving was chosen over HeavyKeeper by measurement: see `benches/tracker.rs` and
+//! the README section "Choosing the tracker algorithm".
+//!
+//! # Guarantees
+//! For a tracked key, `reads_per_sec + writes_per_sec` is what was counted since the key
+//! entered the summary, so it never overestimates, and the true (decayed) rate is at most
+//! that plus `error_per_sec`. A key whose true rate exceeds the smallest total in the
+//! summary is always tracked. With sampling (`weight` > 1) these hold for the weighted
+//! stream the caller records.
+
+mod decay;
+mod heap;
+mod index;
+mod space_saving;
+#[cfg(test)]
+mod tests;
+
+use decay::Decay;
+use space_saving::{Slot, SpaceSaving};
+
+/// Capacity is clamped to this many keys so slot numbers fit the index's 32-bit field
+/// and an absurd configuration cannot ask for an impossible allocation.
+pub const MAX_CAPACITY: usize = 1 << 24;
+
+/// Weights are clamped to this, so that counts stay far from the f64 range (2^40 times
+/// the decay scale, at most 2^32, per access).
+pub const MAX_WEIGHT: f64 = (1u64 << 40) as f64;
+
+/// Whether an access reads or writes the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The command reads the key.
+    Read,
+    /// The command writes (or deletes) the key.
+    Write,
+}
+
+/// What `top` orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Reads + writes per second.
+    Total,
+    /// Reads per second.
+    Reads,
+    /// Writes per second.
+    Writes,
+}
+
+/// How to build a [`Tracker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackerConfig {
+    /// Keys the summary holds; fixes its memory. Clamped to [`MAX_CAPACITY`].
+    pub capacity: usize,
+    /// Half-life of the exponential decay of the rates, in milliseconds (0 is taken as 1).
+    pub half_life_ms: u64,
+}
+
+impl Default for TrackerConfig {
+    /// The module's defaults: 4096 keys, one-second half-life.
+    fn default() -> TrackerConfig {
+        TrackerConfig {
+            capacity: 4096,
+            half_life_ms: 1000,
+        }
+    }
+}
+
+/// The rates of one tracked key, in operations per second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyStats {
+    /// Database number.
+    pub db: u32,
+    /// Key name, binary-safe.
+    pub key: Vec<u8>,
+    /// Decayed read rate counted since the key entered the summary.
+    pub reads_per_sec: f64,
+    /// Decayed write rate counted since the key entered the summary.
+    pub writes_per_sec: f64,
+    /// Rate the key may have had before it entered the summary: the true total rate lies
+    /// between `reads_per_sec + writes_per_sec` and that plus `error_per_sec`.
+    pub error_per_sec: f64,
+}
+
+/// The hash the tracker indexes a key by: xxh3 of the key bytes seeded with the database
+/// number, so equal names in different databases are different keys. Computed once per
+/// access by the caller and passed to [`Tracker::record`].
+pub fn key_hash(db: u32, key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(key, u64::from(db))
+}
+
+/// A fixed-size summary of the heaviest keys with decayed read and write rates.
+///
+/// Every method is panic-free for any input; `record` is O(1) for a tracked key, O(log
+/// capacity) at worst, and allocates nothing once warmed up.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    summary: SpaceSaving,
+    decay: Decay,
+}
+
+impl Tracker {
+    /// An empty tracker whose clock starts at `now_ms` (any monotonic milliseconds).
+    pub fn new(config: TrackerConfig, now_ms: u64) -> Tracker {
+        Tracker {
+            summary: SpaceSaving::new(config.capacity.min(MAX_CAPACITY)),
+            decay: Decay::new(config.half_life_ms, now_ms),
+        }
+    }
+
+    /// Counts one access to `key` in `db` with sampling `weight` (normally ≥ 1). `hash`
+    /// must be [`key_hash`]`(db, key)`. A weight that is NaN, zero or negative is ignored;
+    /// one above [`MAX_WEIGHT`] counts as `MAX_WEIGHT`.
+    #[inline]
+    pub fn record(&mut self, db: u32, key: &[u8], hash: u64, access: Access, weight: f64) {
+        if weight.is_nan() || weight <= 0.0 {
+            return;
+        }
+        let weight = weight.min(MAX_WEIGHT);
+        self.summary
+            .add(db, key, hash, access, weight * self.decay.scale());
+    }
+
+    /// Moves the decay clock to `now_ms` (called from a timer, about every 100 ms).
+    /// Renormalises every count when the forward-decay scale grows past 2^32, which is
+    /// O(capacity) but happens once every 32 half-lives. A clock that goes backwards
+    /// is taken as standing still.
+    pub fn advance(&mut self, now_ms: u64) {
+        if let Some(factor) = self.decay.advance(now_ms) {
+            self.summary.scale(factor);
+        }
+    }
+
+    /// The tracked keys, highest rate first by `order`, only those of `db` when given and
+    /// only those `accept(db, key)` allows, at most `limit`. `accept` is called on the
+    /// candidates in order and no more once `limit` are accepted, so a costly check (ACL)
+    /// runs on as few keys as possible. Ties are broken by db and key for a stable reply.
+    pub fn top(
+        &self,
+        order: Order,
+        db: Option<u32>,
+        limit: usize,
+        mut accept: impl FnMut(u32, &[u8]) -> bool,
+    ) -> Vec<KeyStats> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut candidates: Vec<(f64, &Slot)> = self
+            .summary
+            .iter()
+            .filter(|(slot, _)| db.is_none_or(|db| slot.db == db))
+            .map(|(slot, _)| {
+                let value = match order {
+                    Order::Total => slot.reads + slot.writes,
+                    Order::Reads => slot.reads,
+                    Order::Writes => slot.writes,
+                };
+                (value, slot)
+            })
+            .collect();
+        candidates.sort_unstable_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.db.cmp(&b.1.db))
+                .then_with(|| a.1.key.cmp(&b.1.key))
+        });
+        let mut out = Vec::with_capacity(limit.min(candidates.len()));
+        for (_, slot) in candidates {
+            if accept(slot.db, &slot.key) {
+                out.push(self.stats(slot));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The rates of one key, if it is tracked. `hash` must be [`key_hash`]`(db, key)`.
+    pub fn get(&self, db: u32, key: &[u8], hash: u64) -> Option<KeyStats> {
+        self.summary.get(db, key, hash).map(|slot| self.stats(slot))
+    }
+
+    fn stats(&self, slot: &Slot) -> KeyStats {
+        KeyStats {
+            db: slot.db,
+            key: slot.key.clone(),
+            reads_per_sec: self.decay.per_sec(slot.reads),
+            writes_per_sec: self.decay.per_sec(slot.writes),
+            error_per_sec: self.decay.per_sec(slot.error),
+        }
+    }
+
+    /// The number of keys tracked now.
+    pub fn len(&self) -> usize {
+        self.summary.len()
+    }
+
+    /// True when no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.summary.len() == 0
+    }
+
+    /// The most keys the summary holds.
+    pub fn capacity(&self) -> usize {
+        self.summary.capacity()
+    }
+
+    /// The half-life of the decay, in milliseconds.
+    pub fn half_life_ms(&self) -> u64 {
+        self.decay.half_life_ms()
+    }
+
+    /// Heap bytes held: the slot array, the index, the heap and the capacity of every key
+    /// buffer (allocator overhead aside). Constant once every slot has held its longest key.
+    pub fn memory_bytes(&self) -> usize {
+        self.summary.memory_bytes()
+    }
+
+    /// Changes the half-life (0 is taken as 1 ms). Every rate is unchanged at this instant
+    /// and decays at the new pace from now on. O(capacity).
+    pub fn set_half_life_ms(&mut self, half_life_ms: u64) {
+        let factor = self.decay.set_half_life_ms(half_life_ms);
+        self.summary.scale(factor);
+    }
+
+    /// Changes the capacity (clamped to [`MAX_CAPACITY`]), keeping the heaviest keys and
+    /// their counts. Reallocates; O(capacity log capacity).
+    pub fn resize(&mut self, capacity: usize) {
+        self.summary.resize(capacity.min(MAX_CAPACITY));
+    }
+
+    /// Forgets every key, keeping the capacity and the half-life.
+    pub fn clear(&mut self) {
+        self.summary.clear();
+        self.decay.reset();
+    }
+
+    #[cfg(test)]
+    fn assert_valid(&self) {
+        self.summary.assert_valid();
+    }
+}

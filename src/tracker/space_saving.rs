@@ -1,0 +1,312 @@
+//! Weighted Space-Saving (Metwally, Agrawal, El Abbadi, "Efficient computation of frequent
+//! and top-k elements in data streams", ICDT 2005) over a fixed set of slots.
+//!
+//! Every tracked key has a slot; when a new key arrives and every slot is taken, the key
+//! with the smallest count is replaced and the newcomer inherits that count as its error.
+//! This keeps, for every tracked key, `counted ≤ true ≤ counted + error`, where counted
+//! is what arrived since the key took its slot, and every key whose true count exceeds
+//! the smallest count is tracked. Counts are plain f64 weights: time decay is applied by
+//! the caller through the weights (forward decay) and [`SpaceSaving::scale`].
+
+use super::Access;
+use super::heap::MinHeap;
+use super::index::Index;
+
+/// One tracked key. 64 bytes, one cache line: the hot-path fields sit together.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slot {
+    pub(crate) hash: u64,
+    pub(crate) key: Vec<u8>,
+    /// Weight of reads counted since the key took this slot.
+    pub(crate) reads: f64,
+    /// Weight of writes counted since the key took this slot.
+    pub(crate) writes: f64,
+    /// Count inherited from the evicted key: the most by which the total overestimates.
+    pub(crate) error: f64,
+    pub(crate) db: u32,
+}
+
+impl Slot {
+    fn add(&mut self, access: Access, weight: f64) {
+        match access {
+            Access::Read => self.reads += weight,
+            Access::Write => self.writes += weight,
+        }
+    }
+}
+
+/// The summary: slots, the index from key hash to slot, and the min-heap of slots.
+#[derive(Debug, Clone)]
+pub(crate) struct SpaceSaving {
+    slots: Vec<Slot>,
+    index: Index,
+    heap: MinHeap,
+    capacity: usize,
+    /// Sum of the capacities of all key buffers, kept so `memory_bytes` is O(1).
+    key_bytes: usize,
+}
+
+impl SpaceSaving {
+    /// An empty summary of `capacity` slots with all fixed arrays allocated up front.
+    pub(crate) fn new(capacity: usize) -> SpaceSaving {
+        SpaceSaving {
+            slots: Vec::with_capacity(capacity),
+            index: Index::with_capacity(capacity),
+            heap: MinHeap::with_capacity(capacity),
+            capacity,
+            key_bytes: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The tracked keys, each with its total count (reads + writes + error).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Slot, f64)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| (slot, self.heap.count(i as u32)))
+    }
+
+    /// The slot of a key, if tracked.
+    pub(crate) fn get(&self, db: u32, key: &[u8], hash: u64) -> Option<&Slot> {
+        self.find(db, key, hash)
+            .and_then(|slot| self.slots.get(slot as usize))
+    }
+
+    #[inline]
+    fn find(&self, db: u32, key: &[u8], hash: u64) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |slot| {
+                slots
+                    .get(slot as usize)
+                    .is_some_and(|s| s.hash == hash && s.db == db && s.key == key)
+            })
+            .map(|(_, slot)| slot)
+    }
+
+    /// Counts `weight` (finite, > 0) for the key. No allocation once every slot has held
+    /// a key at least as long as this one.
+    #[inline]
+    pub(crate) fn add(&mut self, db: u32, key: &[u8], hash: u64, access: Access, weight: f64) {
+        if let Some(slot) = self.find(db, key, hash) {
+            if let Some(s) = self.slots.get_mut(slot as usize) {
+                s.add(access, weight);
+                self.heap.increase(slot, weight);
+            }
+            return;
+        }
+        if self.slots.len() < self.capacity {
+            self.insert_new(db, key, hash, access, weight);
+        } else {
+            self.replace_min(db, key, hash, access, weight);
+        }
+    }
+
+    fn insert_new(&mut self, db: u32, key: &[u8], hash: u64, access: Access, weight: f64) {
+        let slot = self.slots.len() as u32;
+        let mut s = Slot {
+            hash,
+            key: key.to_vec(),
+            db,
+            ..Slot::default()
+        };
+        s.add(access, weight);
+        self.key_bytes += s.key.capacity();
+        self.slots.push(s);
+        self.index.insert(hash, slot);
+        self.heap.push(slot, weight);
+    }
+
+    fn replace_min(&mut self, db: u32, key: &[u8], hash: u64, access: Access, weight: f64) {
+        let Some((slot, min)) = self.heap.min() else {
+            return;
+        };
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if let Some((pos, _)) = self.index.find(s.hash, |found| found == slot) {
+            self.index.remove_at(pos);
+        }
+        let held = s.key.capacity();
+        s.key.clear();
+        s.key.extend_from_slice(key);
+        self.key_bytes += s.key.capacity() - held;
+        s.hash = hash;
+        s.db = db;
+        s.reads = 0.0;
+        s.writes = 0.0;
+        s.error = min;
+        s.add(access, weight);
+        self.index.insert(hash, slot);
+        self.heap.set_min_count(min + weight);
+    }
+
+    /// Multiplies every count by `factor` (> 0), keeping the order (decay renormalisation).
+    pub(crate) fn scale(&mut self, factor: f64) {
+        for s in &mut self.slots {
+            s.reads *= factor;
+            s.writes *= factor;
+            s.error *= factor;
+        }
+        self.heap.scale(factor);
+    }
+
+    /// Rebuilds the summary with `capacity` slots, keeping the keys with the largest totals.
+    pub(crate) fn resize(&mut self, capacity: usize) {
+        let mut by_count: Vec<(u32, f64)> = self.heap.iter().collect();
+        by_count.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        by_count.truncate(capacity);
+
+        let mut old = std::mem::take(&mut self.slots);
+        let mut slots = Vec::with_capacity(capacity);
+        let mut counts = Vec::with_capacity(by_count.len());
+        let mut index = Index::with_capacity(capacity);
+        for &(slot, count) in &by_count {
+            if let Some(s) = old.get_mut(slot as usize) {
+                let s = std::mem::take(s);
+                index.insert(s.hash, slots.len() as u32);
+                slots.push(s);
+                counts.push(count);
+            }
+        }
+        drop(old);
+        self.key_bytes = slots.iter().map(|s| s.key.capacity()).sum();
+        self.slots = slots;
+        self.index = index;
+        self.heap = MinHeap::from_counts(capacity, &counts);
+        self.capacity = capacity;
+    }
+
+    /// Forgets every key. The fixed arrays are kept; key buffers are freed.
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.index.clear();
+        self.heap.clear();
+        self.key_bytes = 0;
+    }
+
+    /// Heap bytes held: fixed arrays plus the capacity of every key buffer.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.index.memory_bytes()
+            + self.heap.memory_bytes()
+            + self.key_bytes
+    }
+
+    /// Checks every internal invariant (tests only).
+    #[cfg(test)]
+    pub(crate) fn assert_valid(&self) {
+        self.heap.assert_valid();
+        assert_eq!(self.heap.len(), self.slots.len());
+        assert!(self.slots.len() <= self.capacity);
+        for (i, s) in self.slots.iter().enumerate() {
+            assert_eq!(self.find(s.db, &s.key, s.hash), Some(i as u32));
+            let total = s.reads + s.writes + s.error;
+            let count = self.heap.count(i as u32);
+            assert!(
+                (total - count).abs() <= 1e-9 * count.max(1.0),
+                "{total} {count}"
+            );
+        }
+        let key_bytes: usize = self.slots.iter().map(|s| s.key.capacity()).sum();
+        assert_eq!(key_bytes, self.key_bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::key_hash;
+
+    fn add(ss: &mut SpaceSaving, key: &str, access: Access, weight: f64) {
+        ss.add(
+            0,
+            key.as_bytes(),
+            key_hash(0, key.as_bytes()),
+            access,
+            weight,
+        );
+    }
+
+    fn slot<'a>(ss: &'a SpaceSaving, key: &str) -> Option<&'a Slot> {
+        ss.get(0, key.as_bytes(), key_hash(0, key.as_bytes()))
+    }
+
+    #[test]
+    fn slot_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Slot>(), 64);
+    }
+
+    #[test]
+    fn replaces_the_minimum_and_inherits_its_count_as_error() {
+        let mut ss = SpaceSaving::new(2);
+        add(&mut ss, "a", Access::Read, 5.0);
+        add(&mut ss, "b", Access::Write, 2.0);
+        add(&mut ss, "c", Access::Read, 1.0);
+        ss.assert_valid();
+        assert!(slot(&ss, "b").is_none());
+        let c = slot(&ss, "c").unwrap();
+        assert_eq!((c.reads, c.writes, c.error), (1.0, 0.0, 2.0));
+        // c now has 3, the minimum; d takes its place with error 3.
+        add(&mut ss, "d", Access::Write, 1.0);
+        let d = slot(&ss, "d").unwrap();
+        assert_eq!((d.reads, d.writes, d.error), (0.0, 1.0, 3.0));
+        assert_eq!(slot(&ss, "a").unwrap().reads, 5.0);
+        ss.assert_valid();
+    }
+
+    #[test]
+    fn zero_capacity_tracks_nothing() {
+        let mut ss = SpaceSaving::new(0);
+        add(&mut ss, "a", Access::Read, 1.0);
+        assert_eq!(ss.len(), 0);
+        ss.assert_valid();
+    }
+
+    #[test]
+    fn key_buffers_are_reused() {
+        let mut ss = SpaceSaving::new(1);
+        add(&mut ss, "a-rather-long-key", Access::Read, 1.0);
+        let held = ss.memory_bytes();
+        add(&mut ss, "b", Access::Read, 1.0);
+        add(&mut ss, "c-rather-long-key", Access::Read, 1.0);
+        assert_eq!(ss.memory_bytes(), held);
+        ss.assert_valid();
+    }
+
+    #[test]
+    fn scale_multiplies_every_count() {
+        let mut ss = SpaceSaving::new(1);
+        add(&mut ss, "a", Access::Read, 4.0);
+        add(&mut ss, "b", Access::Write, 2.0);
+        ss.scale(0.25);
+        let b = slot(&ss, "b").unwrap();
+        assert_eq!((b.reads, b.writes, b.error), (0.0, 0.5, 1.0));
+        ss.assert_valid();
+    }
+
+    #[test]
+    fn resize_to_zero_and_back() {
+        let mut ss = SpaceSaving::new(3);
+        for k in ["a", "b", "c"] {
+            add(&mut ss, k, Access::Read, 1.0);
+        }
+        ss.resize(0);
+        assert_eq!(ss.len(), 0);
+        add(&mut ss, "a", Access::Read, 1.0);
+        assert_eq!(ss.len(), 0);
+        ss.resize(2);
+        add(&mut ss, "a", Access::Read, 1.0);
+        add(&mut ss, "b", Access::Read, 1.0);
+        assert_eq!(ss.len(), 2);
+        ss.assert_valid();
+    }
+}
