@@ -117,7 +117,50 @@ const MAX_NAME: usize = 64;
 /// The command table: lower-case name (`object|encoding` for subcommands) → spec.
 #[derive(Debug, Default)]
 pub struct CommandTable {
-    by_name: FxHashMap<Box<[u8]>, CommandSpec>,
+    specs: Vec<CommandSpec>,
+    by_name: FxHashMap<Box<[u8]>, u32>,
+    /// Names of up to 16 bytes packed into two words, open addressing: the filter's lookup of
+    /// `GET` is a dozen instructions instead of a lower-cased copy and a string hash.
+    packed: Box<[PackedSlot]>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PackedSlot {
+    name: PackedName,
+    /// Index into `specs` + 1; 0 = empty.
+    spec: u32,
+}
+
+/// A name of at most 16 bytes, lower-cased, little-endian in two words, with its length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PackedName {
+    lo: u64,
+    hi: u64,
+    len: u64,
+}
+
+impl PackedName {
+    #[inline]
+    fn new(name: &[u8]) -> Option<PackedName> {
+        if name.is_empty() || name.len() > 16 {
+            return None;
+        }
+        let mut words = [0u64; 2];
+        for (i, b) in name.iter().enumerate() {
+            words[i / 8] |= u64::from(b.to_ascii_lowercase()) << (8 * (i % 8));
+        }
+        Some(PackedName {
+            lo: words[0],
+            hi: words[1],
+            len: name.len() as u64,
+        })
+    }
+
+    #[inline]
+    fn slot(&self, mask: usize) -> usize {
+        let h = (self.lo ^ self.hi.rotate_left(29) ^ self.len).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 40) as usize & mask
+    }
 }
 
 impl CommandTable {
@@ -130,6 +173,7 @@ impl CommandTable {
                 table.add_entry(entry, None);
             }
         }
+        table.pack();
         table
     }
 
@@ -148,51 +192,102 @@ impl CommandTable {
             Some(p) if !spec.name.contains('|') => format!("{p}|{}", spec.name),
             _ => spec.name.to_string(),
         };
-        let spec = CommandSpec {
+        let index = self.specs.len() as u32;
+        self.specs.push(CommandSpec {
             name: name.clone().into_boxed_str(),
             ..spec
-        };
+        });
         self.by_name
-            .insert(name.into_bytes().into_boxed_slice(), spec);
+            .insert(name.into_bytes().into_boxed_slice(), index);
+    }
+
+    /// Fills the packed table: a power of two at least four times the names, so probes are short.
+    fn pack(&mut self) {
+        let size = (self.by_name.len() * 4).next_power_of_two().max(16);
+        let mut packed = vec![PackedSlot::default(); size].into_boxed_slice();
+        let mask = size - 1;
+        for (name, &index) in &self.by_name {
+            let Some(p) = PackedName::new(name) else {
+                continue;
+            };
+            let mut i = p.slot(mask);
+            while packed[i].spec != 0 {
+                i = (i + 1) & mask;
+            }
+            packed[i] = PackedSlot {
+                name: p,
+                spec: index + 1,
+            };
+        }
+        self.packed = packed;
     }
 
     /// Number of commands and subcommands in the table.
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.specs.len()
     }
 
     /// Whether the table is empty (COMMAND could not be read).
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.specs.is_empty()
     }
 
-    /// Heap bytes held, roughly: entries, names and key specs.
+    /// Heap bytes held, roughly: specs, names, key specs and both indexes.
     pub fn memory_bytes(&self) -> usize {
-        let per_entry = std::mem::size_of::<(Box<[u8]>, CommandSpec)>() + 1;
-        self.by_name.capacity() * per_entry
-            + self
-                .by_name
-                .iter()
-                .map(|(k, v)| {
-                    k.len() + v.name.len() + v.key_specs.len() * std::mem::size_of::<KeySpec>()
-                })
-                .sum::<usize>()
+        let names: usize = self.specs.iter().map(|s| 2 * s.name.len()).sum();
+        let key_specs: usize = self
+            .specs
+            .iter()
+            .map(|s| s.key_specs.len() * std::mem::size_of::<KeySpec>())
+            .sum();
+        self.specs.capacity() * std::mem::size_of::<CommandSpec>()
+            + self.by_name.capacity() * (std::mem::size_of::<(Box<[u8]>, u32)>() + 1)
+            + self.packed.len() * std::mem::size_of::<PackedSlot>()
+            + names
+            + key_specs
     }
 
     /// The spec of the command in `args` (its subcommand's, for containers such as `OBJECT`).
     /// Never allocates.
+    #[inline]
     pub fn lookup<A: Args + ?Sized>(&self, args: &A) -> Option<&CommandSpec> {
         let name = args.get(0)?;
-        let mut buf = [0u8; MAX_NAME];
-        let n = lower_into(&mut buf, 0, name)?;
-        let spec = self.by_name.get(&buf[..n])?;
+        let spec = match PackedName::new(name) {
+            Some(p) => self.packed_get(p)?,
+            None => self.get(name)?,
+        };
         if !spec.has_subcommands {
             return Some(spec);
         }
-        let sub = args.get(1)?;
-        buf[n] = b'|';
-        let m = lower_into(&mut buf, n + 1, sub)?;
-        self.by_name.get(&buf[..m])
+        let mut buf = [0u8; MAX_NAME];
+        let n = lower_into(&mut buf, 0, name)?;
+        *buf.get_mut(n)? = b'|';
+        let m = lower_into(&mut buf, n + 1, args.get(1)?)?;
+        self.get(&buf[..m])
+    }
+
+    #[inline]
+    fn packed_get(&self, p: PackedName) -> Option<&CommandSpec> {
+        let mask = self.packed.len().checked_sub(1)?;
+        let mut i = p.slot(mask);
+        loop {
+            let slot = self.packed.get(i)?;
+            if slot.spec == 0 {
+                return None;
+            }
+            if slot.name == p {
+                return self.specs.get(slot.spec as usize - 1);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Looks up a name of any length (lower-cased here; unknown when over `MAX_NAME`).
+    fn get(&self, name: &[u8]) -> Option<&CommandSpec> {
+        let mut buf = [0u8; MAX_NAME];
+        let n = lower_into(&mut buf, 0, name)?;
+        let &index = self.by_name.get(&buf[..n])?;
+        self.specs.get(index as usize)
     }
 }
 

@@ -125,3 +125,33 @@ fn parse_count_is_strict() {
     assert_eq!(parse_count(b"1x"), None);
     assert_eq!(parse_count(b"9999999999999999999"), None);
 }
+
+#[test]
+fn packed_and_hashed_lookups_agree() {
+    let t = table();
+    for name in [
+        "get",
+        "GET",
+        "Get",
+        "zunionstore",
+        "ZUNIONSTORE",
+        "object",
+        "xread",
+    ] {
+        let packed = t
+            .lookup(&[name, "encoding", "k"][..])
+            .map(|s| s.name.clone());
+        let hashed = t.get(name.as_bytes()).map(|s| s.name.clone()).map(|n| {
+            if n.as_ref() == "object" {
+                "object|encoding".into()
+            } else {
+                n
+            }
+        });
+        assert_eq!(packed, hashed, "{name}");
+    }
+    // Near misses: a prefix, an extension, a NUL byte.
+    for name in ["ge", "gett", "get\0", "zunionstorex"] {
+        assert!(t.lookup(&[name, "k"][..]).is_none(), "{name:?}");
+    }
+}

@@ -1,0 +1,98 @@
+//! Keys are attributed to databases as `INFO hotkey` `db_attribution` announces.
+
+use crate::common::{Server, expect_error, find, info_hotkey, show, top, top_all};
+
+#[test]
+fn same_key_in_two_databases_follows_db_attribution() {
+    let server = Server::start();
+    let mut db0 = server.conn();
+    let mut db3 = server.conn_db(3);
+    for _ in 0..3 {
+        let _: () = redis::cmd("SET")
+            .arg("shared")
+            .arg("v")
+            .query(&mut db0)
+            .expect("SET");
+        let _: Option<String> = redis::cmd("GET")
+            .arg("shared")
+            .query(&mut db3)
+            .expect("GET");
+    }
+
+    let info = info_hotkey(&mut db0);
+    let attribution = info
+        .get("db_attribution")
+        .unwrap_or_else(|| panic!("INFO hotkey has no db_attribution: {info:?}"))
+        .clone();
+    let entries = top_all(&mut db0);
+    let only_db3 = top(&mut db0, &["COUNT", "100", "DB", "3"]);
+    assert!(
+        only_db3.iter().all(|e| e.db == 3),
+        "DB 3 lists keys of other databases:\n{}",
+        show(&only_db3)
+    );
+    match attribution.as_str() {
+        "per_client" => {
+            assert_eq!(
+                entries.len(),
+                2,
+                "one entry per (db, key):\n{}",
+                show(&entries)
+            );
+            let in0 = find(&entries, b"shared", 0)
+                .unwrap_or_else(|| panic!("no db 0 entry:\n{}", show(&entries)));
+            let in3 = find(&entries, b"shared", 3)
+                .unwrap_or_else(|| panic!("no db 3 entry:\n{}", show(&entries)));
+            assert!(
+                in0.writes > 0.0 && in0.reads == 0.0,
+                "db 0 was only written: {in0:?}"
+            );
+            assert!(
+                in3.reads > 0.0 && in3.writes == 0.0,
+                "db 3 was only read: {in3:?}"
+            );
+            assert_eq!(only_db3, vec![in3], "DB 3 filters to the db 3 entry");
+        }
+        "db0_only" => {
+            assert_eq!(
+                entries.len(),
+                1,
+                "everything under db 0:\n{}",
+                show(&entries)
+            );
+            let in0 = find(&entries, b"shared", 0)
+                .unwrap_or_else(|| panic!("no db 0 entry:\n{}", show(&entries)));
+            assert!(
+                in0.writes > 0.0 && in0.reads > 0.0,
+                "db0_only counts both the db 0 writes and the db 3 reads under db 0: {in0:?}"
+            );
+            assert!(
+                only_db3.is_empty(),
+                "nothing is counted under db 3:\n{}",
+                show(&only_db3)
+            );
+        }
+        other => panic!("db_attribution is {other:?}, not per_client or db0_only"),
+    }
+}
+
+#[test]
+fn db_out_of_range_is_an_error() {
+    let server = Server::start();
+    let mut conn = server.conn();
+    for bad in ["16", "-1", "99999999999999999999"] {
+        assert_eq!(
+            expect_error(&mut conn, redis::cmd("HOTKEY.TOP").arg("DB").arg(bad)),
+            "ERR DB must be an integer from 0 to 15",
+            "DB {bad}"
+        );
+    }
+    // The range follows the server's `databases`.
+    let small = Server::builder().server_args(&["--databases", "4"]).start();
+    let mut conn = small.conn();
+    assert_eq!(
+        expect_error(&mut conn, redis::cmd("HOTKEY.TOP").arg("DB").arg("4")),
+        "ERR DB must be an integer from 0 to 3"
+    );
+    assert!(top(&mut conn, &["DB", "3"]).is_empty());
+}

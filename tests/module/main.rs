@@ -1,0 +1,30 @@
+//! Integration tests of the module against real `redis-server` processes.
+//!
+//! One test binary (one link step); each test starts and owns its servers (see `common`).
+//! Run with `cargo test --test module`; `HOTKEY_REDIS_SERVER=/path/to/valkey-server` runs the
+//! same tests against another server.
+//!
+//! # Layout
+//! - `common`: the `Server` guard, connections, `HOTKEY.TOP` / `INFO hotkey` parsers.
+//! - `classify`: read/write classification of plain commands, EVAL and MULTI/EXEC.
+//! - `databases`: SELECT and the `db_attribution` the module announces.
+//! - `replica`: a real replica counts only reads.
+//! - `keys`: binary-safe key names.
+//! - `scale`: a million distinct keys, bounded memory, heavy hitters on top.
+//! - `top_args`: every argument path of `HOTKEY.TOP`.
+//! - `config`: module configs and `loadmodule` arguments.
+//! - `acl`: TOP shows only keys the caller may read.
+//! - `lifecycle`: MODULE UNLOAD / LOAD, INFO fields.
+//! - `smoke`: odd commands must not hurt the server.
+
+mod acl;
+mod classify;
+mod common;
+mod config;
+mod databases;
+mod keys;
+mod lifecycle;
+mod replica;
+mod scale;
+mod smoke;
+mod top_args;

@@ -1,0 +1,136 @@
+//! Every argument path of `HOTKEY.TOP`, with the README's exact error texts.
+
+use crate::common::{Entry, Server, expect_error, show, top};
+
+fn top_error(conn: &mut redis::Connection, args: &[&str]) -> String {
+    expect_error(conn, redis::cmd("HOTKEY.TOP").arg(args))
+}
+
+#[test]
+fn bad_arguments_get_the_documented_errors() {
+    let server = Server::start();
+    let mut conn = server.conn();
+    let cases: &[(&[&str], &str)] = &[
+        (&["COUNT", "0"], "ERR COUNT must be a positive integer"),
+        (&["COUNT", "-1"], "ERR COUNT must be a positive integer"),
+        (&["COUNT", "abc"], "ERR COUNT must be a positive integer"),
+        (&["COUNT", "1.5"], "ERR COUNT must be a positive integer"),
+        (&["COUNT", ""], "ERR COUNT must be a positive integer"),
+        (&["COUNT"], "ERR COUNT needs a value"),
+        (&["BY", "foo"], "ERR BY must be one of total, reads, writes"),
+        (&["BY", ""], "ERR BY must be one of total, reads, writes"),
+        (&["BY"], "ERR BY needs a value"),
+        (&["DB", "-1"], "ERR DB must be an integer from 0 to 15"),
+        (&["DB", "16"], "ERR DB must be an integer from 0 to 15"),
+        (&["DB", "x"], "ERR DB must be an integer from 0 to 15"),
+        (&["DB"], "ERR DB needs a value"),
+        (&["COUNT", "1", "COUNT", "2"], "ERR COUNT given twice"),
+        (&["BY", "reads", "BY", "writes"], "ERR BY given twice"),
+        (&["DB", "0", "DB", "0"], "ERR DB given twice"),
+        (&["COUNT", "1", "DB"], "ERR DB needs a value"),
+        (&["bogus"], "ERR unknown option 'bogus' for HOTKEY.TOP"),
+        (
+            &["COUNT", "1", "bogus", "2"],
+            "ERR unknown option 'bogus' for HOTKEY.TOP",
+        ),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(
+            top_error(&mut conn, args),
+            *expected,
+            "HOTKEY.TOP {}",
+            args.join(" ")
+        );
+    }
+    // The connection and the server are fine after all that.
+    assert!(top(&mut conn, &[]).is_empty());
+}
+
+/// Key name of each entry, in reply order.
+fn names(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.key).into_owned())
+        .collect()
+}
+
+fn assert_descending(entries: &[Entry], by: fn(&Entry) -> f64, what: &str) {
+    for pair in entries.windows(2) {
+        assert!(
+            by(&pair[0]) >= by(&pair[1]),
+            "not ordered by {what}:\n{}",
+            show(entries)
+        );
+    }
+}
+
+#[test]
+fn count_and_by_shape_the_reply() {
+    let server = Server::builder()
+        .module_arg("half-life-ms", "600000")
+        .start();
+    let mut conn = server.conn();
+    // reads / writes / total per key:
+    //   mostly-read   30 /  1 / 31
+    //   mixed         12 / 12 / 24
+    //   mostly-write   2 / 20 / 22
+    let plan: [(&str, usize, usize); 3] = [
+        ("mostly-read", 30, 1),
+        ("mixed", 12, 12),
+        ("mostly-write", 2, 20),
+    ];
+    let mut pipe = redis::pipe();
+    for (key, reads, writes) in plan {
+        for _ in 0..reads {
+            pipe.cmd("GET").arg(key).ignore();
+        }
+        for _ in 0..writes {
+            pipe.cmd("SET").arg(key).arg("v").ignore();
+        }
+    }
+    // 12 keys read once each, so the default COUNT (10) has something to cut.
+    for i in 0..12 {
+        pipe.cmd("GET").arg(format!("once:{i}")).ignore();
+    }
+    let () = pipe.query(&mut conn).expect("workload");
+
+    let by_total = top(&mut conn, &[]);
+    assert_eq!(
+        by_total.len(),
+        10,
+        "COUNT defaults to 10:\n{}",
+        show(&by_total)
+    );
+    assert_descending(&by_total, Entry::total, "reads + writes");
+    assert_eq!(
+        names(&by_total[..3]),
+        ["mostly-read", "mixed", "mostly-write"]
+    );
+    let explicit = top(&mut conn, &["BY", "total", "COUNT", "10"]);
+    assert_eq!(explicit.len(), 10);
+    assert_eq!(
+        names(&explicit[..3]),
+        ["mostly-read", "mixed", "mostly-write"]
+    );
+
+    let by_reads = top(&mut conn, &["COUNT", "3", "BY", "READS"]);
+    assert_eq!(names(&by_reads), ["mostly-read", "mixed", "mostly-write"]);
+    let by_reads = top(&mut conn, &["COUNT", "15", "BY", "reads"]);
+    assert_descending(&by_reads, |e| e.reads, "reads");
+
+    let by_writes = top(&mut conn, &["COUNT", "3", "BY", "writes"]);
+    assert_eq!(names(&by_writes), ["mostly-write", "mixed", "mostly-read"]);
+    let by_writes = top(&mut conn, &["COUNT", "15", "BY", "Writes"]);
+    assert_descending(&by_writes, |e| e.writes, "writes");
+
+    // Options and their words are case-insensitive.
+    let two = top(&mut conn, &["count", "2", "by", "reads"]);
+    assert_eq!(names(&two), ["mostly-read", "mixed"]);
+    assert_eq!(top(&mut conn, &["Count", "1", "Db", "0"]).len(), 1);
+    assert_eq!(
+        top(&mut conn, &["COUNT", "1000"]).len(),
+        15,
+        "every key accessed"
+    );
+    assert!(top(&mut conn, &["DB", "1"]).is_empty(), "nothing in db 1");
+}
