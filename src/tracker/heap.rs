@@ -136,11 +136,9 @@ impl MinHeap {
                 break;
             }
             let right = left + 1;
-            let child = if right < len && self.entries[right].count < self.entries[left].count {
-                right
-            } else {
-                left
-            };
+            let right_count = self.entries.get(right).map_or(f64::INFINITY, |e| e.count);
+            // Which child is smaller is a coin toss, so it is picked without a branch.
+            let child = left + usize::from(right_count < self.entries[left].count);
             let smaller = self.entries[child];
             if smaller.count < moving.count {
                 self.entries[i] = smaller;

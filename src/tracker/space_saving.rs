@@ -8,6 +8,9 @@
 //! the smallest count is tracked. Counts are plain f64 weights: time decay is applied by
 //! the caller through the weights (forward decay) and [`SpaceSaving::scale`].
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
 use super::Access;
 use super::heap::MinHeap;
 use super::index::Index;
@@ -44,6 +47,8 @@ pub(crate) struct SpaceSaving {
     capacity: usize,
     /// Sum of the capacities of all key buffers, kept so `memory_bytes` is O(1).
     key_bytes: usize,
+    /// Per-process random key of the index position (see [`SpaceSaving::spread`]).
+    secret: u64,
 }
 
 impl SpaceSaving {
@@ -55,11 +60,20 @@ impl SpaceSaving {
             heap: MinHeap::with_capacity(capacity),
             capacity,
             key_bytes: 0,
+            secret: RandomState::new().hash_one(0x5eed_u64),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Where a key hash goes in the index. Clients choose key names and `key_hash` has a
+    /// public seed, so without a secret anyone could pile keys onto one probe run and make
+    /// every access walk it; keyed by a random secret, positions cannot be aimed at.
+    #[inline]
+    fn spread(&self, hash: u64) -> u64 {
+        (hash ^ self.secret).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -84,7 +98,7 @@ impl SpaceSaving {
     fn find(&self, db: u32, key: &[u8], hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(hash, |slot| {
+            .find(self.spread(hash), |slot| {
                 slots
                     .get(slot as usize)
                     .is_some_and(|s| s.hash == hash && s.db == db && s.key == key)
@@ -121,7 +135,7 @@ impl SpaceSaving {
         s.add(access, weight);
         self.key_bytes += s.key.capacity();
         self.slots.push(s);
-        self.index.insert(hash, slot);
+        self.index.insert(self.spread(hash), slot);
         self.heap.push(slot, weight);
     }
 
@@ -129,23 +143,29 @@ impl SpaceSaving {
         let Some((slot, min)) = self.heap.min() else {
             return;
         };
+        let Some(old_hash) = self.slots.get(slot as usize).map(|s| s.hash) else {
+            return;
+        };
+        if let Some((pos, _)) = self
+            .index
+            .find(self.spread(old_hash), |found| found == slot)
+        {
+            self.index.remove_at(pos);
+        }
+        self.index.insert(self.spread(hash), slot);
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        if let Some((pos, _)) = self.index.find(s.hash, |found| found == slot) {
-            self.index.remove_at(pos);
-        }
         let held = s.key.capacity();
         s.key.clear();
         s.key.extend_from_slice(key);
-        self.key_bytes += s.key.capacity() - held;
+        self.key_bytes += s.key.capacity().saturating_sub(held);
         s.hash = hash;
         s.db = db;
         s.reads = 0.0;
         s.writes = 0.0;
         s.error = min;
         s.add(access, weight);
-        self.index.insert(hash, slot);
         self.heap.set_min_count(min + weight);
     }
 
@@ -172,7 +192,7 @@ impl SpaceSaving {
         for &(slot, count) in &by_count {
             if let Some(s) = old.get_mut(slot as usize) {
                 let s = std::mem::take(s);
-                index.insert(s.hash, slots.len() as u32);
+                index.insert(self.spread(s.hash), slots.len() as u32);
                 slots.push(s);
                 counts.push(count);
             }
@@ -261,6 +281,24 @@ mod tests {
         assert_eq!((d.reads, d.writes, d.error), (0.0, 1.0, 3.0));
         assert_eq!(slot(&ss, "a").unwrap().reads, 5.0);
         ss.assert_valid();
+    }
+
+    #[test]
+    fn keys_with_one_hash_are_still_told_apart() {
+        // As if a client had found full hash collisions: one probe run holds them all.
+        let mut ss = SpaceSaving::new(8);
+        for round in 1..=3 {
+            for i in 0..12u8 {
+                ss.add(0, &[i], 42, Access::Read, f64::from(i) + 1.0);
+                ss.assert_valid();
+            }
+            assert_eq!(ss.len(), 8, "round {round}");
+        }
+        // The heaviest key (3 × 12) is tracked, within the Space-Saving bounds.
+        let heaviest = ss.get(0, &[11], 42).unwrap();
+        assert!(heaviest.reads <= 36.0 && 36.0 <= heaviest.reads + heaviest.error);
+        let total: f64 = ss.iter().map(|(_, count)| count).sum();
+        assert_eq!(total, 3.0 * 78.0);
     }
 
     #[test]
