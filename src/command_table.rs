@@ -96,6 +96,9 @@ pub struct CommandSpec {
     /// The key specs cannot all be followed here: ask the server for the key positions.
     pub movable: bool,
     key_specs: Box<[KeySpec]>,
+    /// The common shape, one key at a fixed position (`GET k`, `SET k v`, `HGET k f`), found
+    /// without walking the specs.
+    single_key: Option<(usize, Access)>,
     has_subcommands: bool,
 }
 
@@ -145,13 +148,17 @@ impl PackedName {
         if name.is_empty() || name.len() > 16 {
             return None;
         }
+        // Byte by byte: command names are short, and a copy of a variable length would cost
+        // a memcpy call.
         let mut words = [0u64; 2];
-        for (i, b) in name.iter().enumerate() {
-            words[i / 8] |= u64::from(b.to_ascii_lowercase()) << (8 * (i % 8));
+        for (i, &b) in name.iter().enumerate() {
+            if let Some(w) = words.get_mut(i >> 3) {
+                *w |= u64::from(b) << ((i & 7) * 8);
+            }
         }
         Some(PackedName {
-            lo: words[0],
-            hi: words[1],
+            lo: lower_word(words[0]),
+            hi: lower_word(words[1]),
             len: name.len() as u64,
         })
     }
@@ -291,6 +298,19 @@ impl CommandTable {
     }
 }
 
+/// ASCII-lower-cases the eight bytes of a word at once (bytes ≥ 0x80 are left alone).
+#[inline]
+fn lower_word(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let seven = x & LOW7;
+    // The high bit of each byte: set when the byte is ≥ 'A', and when it is > 'Z'.
+    let ge_a = seven + 0x3f3f_3f3f_3f3f_3f3f;
+    let gt_z = seven + 0x2525_2525_2525_2525;
+    let upper = (ge_a ^ gt_z) & !x & HIGH;
+    x | (upper >> 2)
+}
+
 /// Lower-cases `src` into `buf[at..]`; returns the end, or None when it does not fit.
 fn lower_into(buf: &mut [u8; MAX_NAME], at: usize, src: &[u8]) -> Option<usize> {
     let end = at.checked_add(src.len())?;
@@ -306,8 +326,15 @@ impl CommandSpec {
     /// key specs. Must not be used for `movable` commands (the caller asks the server).
     /// Positions outside the arguments are skipped: a malformed command is counted for the keys
     /// it has, and the server then rejects it.
+    #[inline]
     pub fn for_each_key<A: Args + ?Sized>(&self, args: &A, mut f: impl FnMut(usize, Access)) {
         let argc = args.count();
+        if let Some((pos, access)) = self.single_key {
+            if pos < argc {
+                f(pos, access);
+            }
+            return;
+        }
         for spec in self.key_specs.iter() {
             let Some(start) = spec.begin.start(args, argc) else {
                 continue;
@@ -487,12 +514,23 @@ fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
     } else {
         CommandKind::Keys
     };
+    let single_key = match key_specs.as_slice() {
+        [
+            KeySpec {
+                begin: BeginSearch::Index(pos),
+                find: FindKeys::Range { last_key: 0, .. },
+                access,
+            },
+        ] => Some((*pos, *access)),
+        _ => None,
+    };
     Some(CommandSpec {
         name: name.into_boxed_str(),
         kind,
         access,
         movable: movable && kind == CommandKind::Keys,
         key_specs: key_specs.into_boxed_slice(),
+        single_key,
         has_subcommands,
     })
 }

@@ -157,9 +157,9 @@ impl State {
         if self.replica && spec.access == Access::Write {
             return;
         }
-        let db = match (&self.client_dbs, cmd.client_id()) {
-            (Some(dbs), Some(id)) => dbs.db_of(id),
-            _ => 0,
+        let db = match &self.client_dbs {
+            Some(dbs) => cmd.client_id().map_or(0, |id| dbs.db_of(id)),
+            None => 0,
         };
         let State {
             tracker,

@@ -155,3 +155,14 @@ fn packed_and_hashed_lookups_agree() {
         assert!(t.lookup(&[name, "k"][..]).is_none(), "{name:?}");
     }
 }
+
+#[test]
+fn lower_word_matches_to_ascii_lowercase_for_every_byte() {
+    for b in 0..=255u8 {
+        let word = u64::from_le_bytes([b, b'A', b'z', b'@', b'[', b'`', b'{', 0xC1]);
+        let expected = u64::from_le_bytes(
+            [b, b'A', b'z', b'@', b'[', b'`', b'{', 0xC1].map(|c| c.to_ascii_lowercase()),
+        );
+        assert_eq!(lower_word(word), expected, "byte {b:#x}");
+    }
+}

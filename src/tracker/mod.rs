@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - `space_saving`: weighted Space-Saving over fixed slots (the error guarantee).
+//! - `admission`: the count-min sketch an untracked key must outgrow the minimum in.
 //! - `index`: open-addressing index from key hash to slot (the O(1) lookup).
 //! - `heap`: indexed min-heap of slots by count (the O(1) minimum, O(log n) update).
 //! - `decay`: forward decay, so the hot path never calls `exp`.
@@ -17,10 +18,12 @@
 //! # Guarantees
 //! For a tracked key, `reads_per_sec + writes_per_sec` is what was counted since the key
 //! entered the summary, so it never overestimates, and the true (decayed) rate is at most
-//! that plus `error_per_sec`. A key whose true rate exceeds the smallest total in the
-//! summary is always tracked. With sampling (`weight` > 1) these hold for the weighted
+//! that plus `error_per_sec`. A key whose true rate exceeds twice the smallest total in the
+//! summary is always tracked (an untracked key must outgrow that bar in the admission sketch
+//! before it replaces the lightest key; see `space_saving`). With sampling (`weight` > 1) these hold for the weighted
 //! stream the caller records.
 
+mod admission;
 mod decay;
 mod heap;
 mod index;
