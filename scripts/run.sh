@@ -31,11 +31,19 @@ bench -c 4 -n 150000 -P 16 -r 100000 SET user:__rand_int__ x &
 bench -c 10 -n 200000 -P 16 ZREVRANGE leaderboard:global 0 9 &
 bench -c 4 -n 60000 -P 16 INCR counter:visits &
 bench -c 2 -n 20000 -P 16 GET session:abc &
-wait
+sleep 2
 
+# HOTKEY.TOP as a table: each entry is a flat field-value list in raw mode.
+top() {
+  cli --raw HOTKEY.TOP COUNT 6 | awk '
+    BEGIN { printf "%-22s %4s %14s %14s %10s\n", "key", "db", "reads/s", "writes/s", "error" }
+    { f[++n] = $0 }
+    n == 12 { printf "%-22s %4s %14.0f %14.0f %10.1f\n", f[2], f[4], f[6], f[8], f[10]; n = 0 }'
+}
 echo
-echo "HOTKEY.TOP COUNT 5:"
-cli --no-raw HOTKEY.TOP COUNT 5
+echo "HOTKEY.TOP COUNT 6, while the load runs:"
+top
+wait
 echo
 cli INFO hotkey | grep -E "tracked_keys|memory_bytes|commands_seen|commands_sampled|sample_fraction"
 cat <<MSG
