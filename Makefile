@@ -1,7 +1,7 @@
 # hotkey — see README.md.
 PORT ?= 7379
 
-.PHONY: all build deps run stop test lint bench clean
+.PHONY: all build deps run stop test test-valkey lint bench clean
 
 all: build
 
@@ -19,6 +19,9 @@ stop:
 
 test: deps
 	cargo test --all-targets
+
+test-valkey: deps
+	scripts/test-valkey.sh
 
 lint:
 	cargo fmt --all -- --check
