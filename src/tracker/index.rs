@@ -7,6 +7,13 @@
 //! Linear probing with backward-shift deletion keeps probe sequences short without
 //! tombstones, so a table that churns forever (every Space-Saving eviction is a delete
 //! plus an insert) never degrades and never needs rehashing.
+//!
+//! Each bucket also holds the admission counter of the keys whose home it is: a count-min
+//! sketch of depth one (in the spirit of the "Cold Filter" of Zhou et al., SIGMOD 2018) that
+//! counts the keys the summary does not track. An untracked key's lookup and its count then
+//! touch one cache line, not two: on a workload of mostly distinct keys that is the filter's
+//! main cost. The counter stays with the bucket when entries shift; it belongs to the home
+//! position, not to an entry.
 
 /// No slot number reaches `u32::MAX` (capacity is clamped far below it), so an all-ones
 /// entry can mean "empty".
@@ -16,9 +23,24 @@ const EMPTY: u64 = u64::MAX;
 /// will ever hold, so probe sequences stay short and an empty entry always ends them.
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
-    table: Vec<u64>,
+    table: Vec<Bucket>,
     mask: usize,
 }
+
+/// An index entry and the admission counter of its position; four to a cache line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(16))]
+struct Bucket {
+    entry: u64,
+    /// Weight counted for untracked keys whose home is here, in the summary's units: never
+    /// below the true count of any of them (an evicted key leaves its count here).
+    admission: f64,
+}
+
+const EMPTY_BUCKET: Bucket = Bucket {
+    entry: EMPTY,
+    admission: 0.0,
+};
 
 fn tag(hash: u64) -> u32 {
     (hash >> 32) as u32
@@ -37,7 +59,7 @@ impl Index {
     pub(crate) fn with_capacity(entries: usize) -> Index {
         let len = entries.saturating_mul(2).max(2).next_power_of_two();
         Index {
-            table: vec![EMPTY; len],
+            table: vec![EMPTY_BUCKET; len],
             mask: len - 1,
         }
     }
@@ -58,7 +80,7 @@ impl Index {
         let mut pos = self.home(tag);
         // Bounded by the table length so that a broken invariant cannot hang the server.
         for _ in 0..self.table.len() {
-            let entry = self.table[pos];
+            let entry = self.table[pos].entry;
             if entry == EMPTY {
                 return None;
             }
@@ -75,8 +97,8 @@ impl Index {
     pub(crate) fn insert(&mut self, hash: u64, slot: u32) -> bool {
         let mut pos = self.home(tag(hash));
         for _ in 0..self.table.len() {
-            if self.table[pos] == EMPTY {
-                self.table[pos] = pack(hash, slot);
+            if self.table[pos].entry == EMPTY {
+                self.table[pos].entry = pack(hash, slot);
                 return true;
             }
             pos = (pos + 1) & self.mask;
@@ -91,7 +113,7 @@ impl Index {
         let mut next = hole;
         for _ in 0..self.table.len() {
             next = (next + 1) & self.mask;
-            let entry = self.table[next];
+            let entry = self.table[next].entry;
             if entry == EMPTY {
                 break;
             }
@@ -101,21 +123,51 @@ impl Index {
             let from_home = next.wrapping_sub(home) & self.mask;
             let from_hole = next.wrapping_sub(hole) & self.mask;
             if from_home >= from_hole {
-                self.table[hole] = entry;
+                self.table[hole].entry = entry;
                 hole = next;
             }
         }
-        self.table[hole] = EMPTY;
+        self.table[hole].entry = EMPTY;
     }
 
-    /// Forgets every entry, keeping the table's memory.
+    /// Counts `weight` for an untracked key and returns its estimate, never below its true
+    /// count (a count-min sketch never underestimates).
+    #[inline]
+    pub(crate) fn admit(&mut self, hash: u64, weight: f64) -> f64 {
+        let pos = self.home(tag(hash));
+        match self.table.get_mut(pos) {
+            Some(b) => {
+                b.admission += weight;
+                b.admission
+            }
+            None => weight,
+        }
+    }
+
+    /// Makes the estimate of the key with `hash` at least `count` (an evicted key leaves its
+    /// count behind, so that its estimate stays an upper bound when it comes back).
+    pub(crate) fn raise(&mut self, hash: u64, count: f64) {
+        let pos = self.home(tag(hash));
+        if let Some(b) = self.table.get_mut(pos) {
+            b.admission = b.admission.max(count);
+        }
+    }
+
+    /// Multiplies every admission counter by `factor` (decay renormalisation).
+    pub(crate) fn scale(&mut self, factor: f64) {
+        for b in &mut self.table {
+            b.admission *= factor;
+        }
+    }
+
+    /// Forgets every entry and count, keeping the table's memory.
     pub(crate) fn clear(&mut self) {
-        self.table.fill(EMPTY);
+        self.table.fill(EMPTY_BUCKET);
     }
 
     /// Heap bytes held by the table.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.table.capacity() * std::mem::size_of::<u64>()
+        self.table.capacity() * std::mem::size_of::<Bucket>()
     }
 
     #[cfg(test)]
@@ -206,7 +258,35 @@ mod tests {
         index.insert(h(1, 0), 0);
         index.clear();
         assert_eq!(index.find(h(1, 0), |_| true), None);
-        assert_eq!(index.memory_bytes(), 8 * 8);
+        assert_eq!(index.memory_bytes(), 8 * 16);
+    }
+
+    #[test]
+    fn admission_counts_per_home_and_never_undercounts() {
+        let mut index = Index::with_capacity(16); // 32 buckets: many keys share a counter
+        let mut truth: HashMap<u64, f64> = HashMap::new();
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..10_000 {
+            let hash = h(rng.random_range(0..500), 0);
+            let t = truth.entry(hash).or_default();
+            *t += 1.0;
+            assert!(index.admit(hash, 1.0) >= *t);
+        }
+        index.raise(h(1, 0), 1e9);
+        assert_eq!(index.admit(h(1, 0), 0.0), 1e9);
+        index.scale(0.5);
+        assert_eq!(index.admit(h(1, 0), 0.0), 5e8);
+        // Entries shifting around do not move counters: they belong to positions.
+        index.insert(h(1, 0), 7);
+        index.remove_at(lookup(&index, h(1, 0), 7).unwrap());
+        assert_eq!(index.admit(h(1, 0), 0.0), 5e8);
+        index.clear();
+        assert_eq!(index.admit(h(1, 0), 2.0), 2.0);
+    }
+
+    #[test]
+    fn four_buckets_to_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Bucket>(), 16);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!
 //! # Layout
 //! - `space_saving`: weighted Space-Saving over fixed slots (the error guarantee).
-//! - `admission`: the count-min sketch an untracked key must outgrow the minimum in.
-//! - `index`: open-addressing index from key hash to slot (the O(1) lookup).
+//! - `index`: open-addressing index from key hash to slot (the O(1) lookup), with the
+//!   admission counters an untracked key must grow in before it enters the summary.
 //! - `heap`: indexed min-heap of slots by count (the O(1) minimum, O(log n) update).
 //! - `decay`: forward decay, so the hot path never calls `exp`.
 //! - `tests`: the tracker's behaviour as a whole.
@@ -23,7 +23,6 @@
 //! before it replaces the lightest key; see `space_saving`). With sampling (`weight` > 1) these hold for the weighted
 //! stream the caller records.
 
-mod admission;
 mod decay;
 mod heap;
 mod index;

@@ -1,18 +1,22 @@
 //! Weighted Space-Saving (Metwally, Agrawal, El Abbadi, "Efficient computation of frequent
 //! and top-k elements in data streams", ICDT 2005) over a fixed set of slots.
 //!
-//! Every tracked key has a slot; when a new key arrives and every slot is taken, the key
-//! with the smallest count is replaced and the newcomer inherits that count as its error.
-//! This keeps, for every tracked key, `counted ≤ true ≤ counted + error`, where counted
-//! is what arrived since the key took its slot, and every key whose true count exceeds
-//! the smallest count is tracked. Counts are plain f64 weights: time decay is applied by
-//! the caller through the weights (forward decay) and [`SpaceSaving::scale`].
+//! Every tracked key has a slot. Plain Space-Saving gives a new key the slot of the lightest
+//! one on arrival; on a workload of mostly distinct keys that is an eviction on nearly every
+//! access, each rewriting the index, a key buffer and the heap. Here a new key first counts
+//! in the admission counter of its index bucket (a count-min sketch, never below its true
+//! count) and takes the lightest key's slot once its estimate is [`ADMIT_ABOVE_MIN`] times
+//! that key's count; its error is the estimate less this access, and the evicted key leaves
+//! its count in the sketch. This keeps, for every tracked key, `counted ≤ true ≤ counted +
+//! error`, where counted is what arrived since the key took its slot, and every key whose
+//! true count exceeds twice the smallest count is tracked. Counts are plain f64 weights:
+//! time decay is applied by the caller through the weights (forward decay) and
+//! [`SpaceSaving::scale`].
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
 use super::Access;
-use super::admission::Admission;
 use super::heap::MinHeap;
 use super::index::Index;
 
@@ -52,8 +56,6 @@ pub(crate) struct SpaceSaving {
     slots: Vec<Slot>,
     index: Index,
     heap: MinHeap,
-    /// Counts untracked keys; they replace the minimum only once heavier than it.
-    admission: Admission,
     capacity: usize,
     /// Sum of the capacities of all key buffers, kept so `memory_bytes` is O(1).
     key_bytes: usize,
@@ -68,7 +70,6 @@ impl SpaceSaving {
             slots: Vec::with_capacity(capacity),
             index: Index::with_capacity(capacity),
             heap: MinHeap::with_capacity(capacity),
-            admission: Admission::new(capacity),
             capacity,
             key_bytes: 0,
             secret: RandomState::new().hash_one(0x5eed_u64),
@@ -135,7 +136,7 @@ impl SpaceSaving {
         let Some((_, min)) = self.heap.min() else {
             return;
         };
-        let estimate = self.admission.add(self.spread(hash), weight);
+        let estimate = self.index.admit(self.spread(hash), weight);
         if estimate > ADMIT_ABOVE_MIN * min {
             self.replace_min(db, key, hash, access, weight, estimate);
         }
@@ -173,7 +174,7 @@ impl SpaceSaving {
         let Some(old_hash) = self.slots.get(slot as usize).map(|s| s.hash) else {
             return;
         };
-        self.admission.raise(self.spread(old_hash), min);
+        self.index.raise(self.spread(old_hash), min);
         if let Some((pos, _)) = self
             .index
             .find(self.spread(old_hash), |found| found == slot)
@@ -205,7 +206,7 @@ impl SpaceSaving {
             s.error *= factor;
         }
         self.heap.scale(factor);
-        self.admission.scale(factor);
+        self.index.scale(factor);
     }
 
     /// Rebuilds the summary with `capacity` slots, keeping the keys with the largest totals.
@@ -231,8 +232,8 @@ impl SpaceSaving {
         self.slots = slots;
         self.index = index;
         self.heap = MinHeap::from_counts(capacity, &counts);
-        // A new sketch starts empty: error bounds hold again for what is counted from now.
-        self.admission = Admission::new(capacity);
+        // The new index's admission counters start at zero: error bounds hold again for what
+        // is counted from now on.
         self.capacity = capacity;
     }
 
@@ -241,7 +242,6 @@ impl SpaceSaving {
         self.slots.clear();
         self.index.clear();
         self.heap.clear();
-        self.admission.clear();
         self.key_bytes = 0;
     }
 
@@ -250,7 +250,6 @@ impl SpaceSaving {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.index.memory_bytes()
             + self.heap.memory_bytes()
-            + self.admission.memory_bytes()
             + self.key_bytes
     }
 
@@ -322,10 +321,12 @@ mod tests {
         // Counted: this access; error: the rest of its estimate (the earlier accesses).
         let c = slot(&ss, "c").unwrap();
         assert_eq!((c.reads, c.writes, c.error), (2.0, 0.0, 3.0));
-        // b left its count (2) in the sketch: 10 more make 12, above twice c's 5.
+        // b left its count (2) in the sketch: 10 more make at least 12, above twice c's 5. (Its
+        // counter may be shared with c's in so small an index: then the error is larger.)
         add(&mut ss, "b", Access::Write, 10.0);
         let b = slot(&ss, "b").unwrap();
-        assert_eq!((b.reads, b.writes, b.error), (0.0, 10.0, 2.0));
+        assert_eq!((b.reads, b.writes), (0.0, 10.0));
+        assert!(b.error >= 2.0, "{}", b.error);
         assert!(slot(&ss, "c").is_none());
         assert_eq!(slot(&ss, "a").unwrap().reads, 6.0);
         ss.assert_valid();

@@ -352,9 +352,9 @@ fn memory_is_constant_after_warm_up_with_a_million_keys() {
     }
     assert_eq!(t.len(), capacity);
     assert_eq!(t.memory_bytes(), warm);
-    // Slot, index (2 entries), heap entry and position, an 11-byte key, and the admission
-    // sketch's 2 rows of 4 counters per slot.
-    assert!(warm <= capacity * (64 + 16 + 16 + 4 + 11 + 64), "{warm}");
+    // Slot, index (2 buckets of entry + admission counter), heap entry and position, and an
+    // 11-byte key per slot.
+    assert!(warm <= capacity * (64 + 32 + 16 + 4 + 11), "{warm}");
     t.assert_valid();
 }
 
