@@ -10,8 +10,8 @@
 #
 # Server pinned to core 0, redis-benchmark to core 1 (-t set,get -P 16 -r 1000000). CPU time is
 # the sum over the server's threads of /proc/PID/task/*/schedstat (nanoseconds on the CPU),
-# read just before and after each run, divided by the requests served. A variant whose name
-# is "hotkeys" uses Redis 8.6's built-in HOTKEYS session (only when the server has it).
+# read just before and after each run, divided by the requests served. On Redis ≥ 8.6 two more
+# variants run a built-in HOTKEYS session (METRICS 1 NET, and METRICS 2 CPU NET) for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${REDIS_SERVER:-redis-server}
@@ -37,8 +37,9 @@ declare -A ARGS=(
 )
 VARIANTS=(none count-all default)
 if "$SERVER" --version | grep -qE 'v=(8\.([6-9]|[1-9][0-9])|9)'; then
-  ARGS[hotkeys]=""
-  VARIANTS+=(hotkeys)
+  ARGS[hotkeys-net]=""
+  ARGS[hotkeys-cpu-net]=""
+  VARIANTS+=(hotkeys-net hotkeys-cpu-net)
 fi
 
 start() {  # $1 = variant, $2… = wrapper (e.g. valgrind)
@@ -49,9 +50,10 @@ start() {  # $1 = variant, $2… = wrapper (e.g. valgrind)
   PID=$!
   for _ in $(seq 600); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
   redis-cli -p "$PORT" ping >/dev/null
-  if [ "$v" = hotkeys ]; then
-    redis-cli -p "$PORT" HOTKEYS START METRICS 2 CPU NET >/dev/null
-  fi
+  case "$v" in
+    hotkeys-net) redis-cli -p "$PORT" HOTKEYS START METRICS 1 NET >/dev/null ;;
+    hotkeys-cpu-net) redis-cli -p "$PORT" HOTKEYS START METRICS 2 CPU NET >/dev/null ;;
+  esac
 }
 stop() { redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; wait "$PID" 2>/dev/null || true; PID=; }
 cpu_ns() { cat /proc/"$PID"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
@@ -94,7 +96,7 @@ echo "| variant | instructions/request (callgrind, (I(2N) - I(N)) / N, N = $N) |
 echo "| --- | --- |"
 instructions() {  # $1 = variant, $2 = requests → total Ir of the server
   local out=$DIR/cg.$1.$2
-  start "$1" valgrind --tool=callgrind --callgrind-out-file="$out"
+  start "$1" valgrind --tool=callgrind --callgrind-out-file="$out" --log-file="$out.log"
   load "$2"
   stop
   awk '/^summary:/ {print $2}' "$out"

@@ -318,3 +318,29 @@ unsafe impl GlobalAlloc for ModuleAlloc {
         }
     }
 }
+
+/// Whether any database other than 0 (of the first `databases`) holds keys. Cheap: a size
+/// read per database, no command run.
+pub fn other_databases_have_keys(ctx: &Context, databases: u32) -> bool {
+    // SAFETY: `ctx` is a live context of a server event; SelectDb only changes which database
+    // that context's own client points at, and the original one is selected back.
+    unsafe {
+        let (Some(get), Some(select), Some(size)) = (
+            raw::RedisModule_GetSelectedDb,
+            raw::RedisModule_SelectDb,
+            raw::RedisModule_DbSize,
+        ) else {
+            return false;
+        };
+        let original = get(ctx.ctx);
+        let mut found = false;
+        for db in 1..databases.min(c_int::MAX as u32) as c_int {
+            if select(ctx.ctx, db) == raw::REDISMODULE_OK as c_int && size(ctx.ctx) > 0 {
+                found = true;
+                break;
+            }
+        }
+        select(ctx.ctx, original);
+        found
+    }
+}

@@ -29,15 +29,7 @@ pub fn add_section(ctx: &InfoContext) -> RedisResult<()> {
                 s.stats.movable_key_lookups.to_string(),
             ),
             ("command_table_size", s.table.len().to_string()),
-            (
-                "db_attribution",
-                if s.client_dbs.is_some() {
-                    "per_client"
-                } else {
-                    "db0_only"
-                }
-                .to_string(),
-            ),
+            ("db_attribution", s.db_attribution().to_string()),
         ]
     }) else {
         return Ok(());

@@ -72,9 +72,11 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     let client_dbs = ffi::per_client_db_available().then(|| connected_clients(ctx));
+    let databases = config_get_u32(ctx, "databases").unwrap_or(16);
     let mut state = State::new(config::settings(), table, client_dbs, now_ms());
     state.replica = ctx.get_flags().contains(ContextFlags::SLAVE);
-    state.databases = config_get_u32(ctx, "databases").unwrap_or(16);
+    state.databases = databases;
+    state.follow_dbs = state.client_dbs.is_some() && ffi::other_databases_have_keys(ctx, databases);
     state::install(Some(state));
     if let Err(e) = ffi::register(ctx) {
         ctx.log_warning(&format!("hotkey: {e}"));
@@ -145,9 +147,25 @@ fn to_reply(v: RedisValue) -> Reply {
 }
 
 #[cron_event_handler]
-fn on_cron(_ctx: &Context, _hz: u64) {
+fn on_cron(ctx: &Context, _hz: u64) {
     let now = now_ms();
-    state::with(|s| s.tick(now));
+    let Some((can_follow, following, databases)) = state::with(|s| {
+        s.tick(now);
+        (s.client_dbs.is_some(), s.follow_dbs, s.databases)
+    }) else {
+        return;
+    };
+    if !can_follow {
+        return;
+    }
+    // Follow clients' databases only while another database holds keys (see State::follow_dbs).
+    let needed = ffi::other_databases_have_keys(ctx, databases);
+    if needed && !following {
+        let clients = connected_clients(ctx);
+        state::with(|s| s.follow_databases(Some(clients)));
+    } else if !needed && following {
+        state::with(|s| s.follow_databases(None));
+    }
 }
 
 #[role_changed_event_handler]

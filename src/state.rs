@@ -46,6 +46,10 @@ pub struct State {
     pub sampler: Sampler,
     /// Some where the filter knows the client (Redis ≥ 7.2, Valkey): each client's database.
     pub client_dbs: Option<ClientDbs>,
+    /// Whether the filter follows `SELECT` per client now. Only while a database other than 0
+    /// holds keys: following costs every command a look at its name, even a skipped one, and
+    /// with all keys in database 0 every access is in database 0 anyway.
+    pub follow_dbs: bool,
     pub stats: Stats,
     pub replica: bool,
     /// `databases`: a `SELECT` outside 0..databases fails, so it changes nothing.
@@ -111,6 +115,7 @@ impl State {
             table,
             sampler: Sampler::new(settings.sampler, now_ms ^ 0x9E37_79B9_7F4A_7C15),
             client_dbs,
+            follow_dbs: false,
             stats: Stats::default(),
             replica: false,
             databases: 16,
@@ -131,7 +136,7 @@ impl State {
         }
         if self.sampler.skip() {
             // A skipped SELECT still moves its client.
-            if self.client_dbs.is_some() && cmd.get(0).is_some_and(may_change_db) {
+            if self.follow_dbs && cmd.get(0).is_some_and(may_change_db) {
                 self.track_db(cmd);
             }
             return;
@@ -158,8 +163,8 @@ impl State {
             return;
         }
         let db = match &self.client_dbs {
-            Some(dbs) => cmd.client_id().map_or(0, |id| dbs.db_of(id)),
-            None => 0,
+            Some(dbs) if self.follow_dbs => cmd.client_id().map_or(0, |id| dbs.db_of(id)),
+            _ => 0,
         };
         let State {
             tracker,
@@ -191,6 +196,9 @@ impl State {
 
     /// Follows SELECT, RESET and script starts, so later commands land in the right database.
     fn track_db<C: Command>(&mut self, cmd: &C) {
+        if !self.follow_dbs {
+            return;
+        }
         let (Some(dbs), Some(id)) = (&mut self.client_dbs, cmd.client_id()) else {
             return;
         };
@@ -224,6 +232,28 @@ impl State {
             self.last_tick_ms = now_ms;
         }
         self.tracker.advance(now_ms);
+    }
+
+    /// Starts following each client's database, from `clients` (every connected client and
+    /// its database now), or stops. Called from the tick when a database other than 0 starts or
+    /// stops holding keys; a no-op where the filter cannot tell clients apart.
+    pub fn follow_databases(&mut self, clients: Option<ClientDbs>) {
+        if self.client_dbs.is_none() {
+            return;
+        }
+        self.follow_dbs = clients.is_some();
+        if let Some(clients) = clients {
+            self.client_dbs = Some(clients);
+        }
+    }
+
+    /// How accesses are given their database, as `INFO` shows it.
+    pub fn db_attribution(&self) -> &'static str {
+        match (&self.client_dbs, self.follow_dbs) {
+            (None, _) => "db0_only",
+            (Some(_), false) => "db0",
+            (Some(_), true) => "per_client",
+        }
     }
 
     /// Applies changed settings; the tracker keeps its keys (a new capacity keeps the heaviest).

@@ -56,8 +56,11 @@ fn settings() -> Settings {
     }
 }
 
+/// A state; `per_client`: the server tells clients apart and another database holds keys.
 fn state(per_client: bool) -> State {
-    State::new(settings(), table(), per_client.then(ClientDbs::default), 0)
+    let mut s = State::new(settings(), table(), per_client.then(ClientDbs::default), 0);
+    s.follow_dbs = per_client;
+    s
 }
 
 fn top(s: &State) -> Vec<KeyStats> {
@@ -148,8 +151,28 @@ fn a_skipped_select_still_moves_the_client() {
 }
 
 #[test]
+fn while_only_db_0_holds_keys_selects_are_not_followed() {
+    let mut s = state(true);
+    s.follow_databases(None);
+    assert_eq!(s.db_attribution(), "db0");
+    client_connected(&mut s, 1);
+    s.on_command(&cmd(Some(1), &["SELECT", "3"]));
+    s.on_command(&cmd(Some(1), &["GET", "k"]));
+    assert!(entry(&top(&s), 0, "k").reads_per_sec > 0.0);
+    // Another database fills: the tick hands over every client's database, read afresh.
+    let mut now = ClientDbs::default();
+    now.connect_in(1, 3);
+    s.follow_databases(Some(now));
+    assert_eq!(s.db_attribution(), "per_client");
+    s.on_command(&cmd(Some(1), &["GET", "k"]));
+    assert!(entry(&top(&s), 3, "k").reads_per_sec > 0.0);
+}
+
+#[test]
 fn without_client_ids_everything_is_db_0() {
     let mut s = state(false);
+    s.follow_databases(Some(ClientDbs::default()));
+    assert_eq!(s.db_attribution(), "db0_only");
     s.on_command(&cmd(None, &["SELECT", "3"]));
     s.on_command(&cmd(None, &["GET", "k"]));
     assert!(entry(&top(&s), 0, "k").reads_per_sec > 0.0);

@@ -90,7 +90,7 @@ fn info_has_every_documented_field_and_counters_rise() {
     assert_eq!(info["capacity"], "4096");
     assert_eq!(info["tracked_keys"], "0");
     assert!(
-        matches!(info["db_attribution"].as_str(), "per_client" | "db0_only"),
+        matches!(info["db_attribution"].as_str(), "db0" | "db0_only"),
         "{info:?}"
     );
     let table: f64 = info["command_table_size"].parse().unwrap_or(0.0);
