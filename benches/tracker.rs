@@ -198,41 +198,31 @@ impl Candidate for SpaceSaving {
     }
 }
 
-impl Candidate for TopK<Vec<u8>> {
-    fn add_all(&mut self, stream: &Stream, range: Range<usize>) {
-        for key in stream.keys(range) {
-            self.add(key, 1);
+/// Both HeavyKeeper variants of the crate have the same API.
+macro_rules! heavykeeper_candidate {
+    ($t:ty) => {
+        impl Candidate for $t {
+            fn add_all(&mut self, stream: &Stream, range: Range<usize>) {
+                for key in stream.keys(range) {
+                    self.add(key, 1);
+                }
+            }
+            fn top(&self, k: usize) -> Vec<u32> {
+                let list = self.list();
+                list.iter().take(k).filter_map(|n| id_of(&n.item)).collect()
+            }
+            fn estimate(&self, key: &[u8]) -> f64 {
+                self.count(key) as f64
+            }
+            fn bytes(&self) -> usize {
+                self.mem_bytes(|v| v.capacity())
+            }
         }
-    }
-    fn top(&self, k: usize) -> Vec<u32> {
-        let list = self.list();
-        list.iter().take(k).filter_map(|n| id_of(&n.item)).collect()
-    }
-    fn estimate(&self, key: &[u8]) -> f64 {
-        self.count(key) as f64
-    }
-    fn bytes(&self) -> usize {
-        self.mem_bytes(|v| v.capacity())
-    }
+    };
 }
 
-impl Candidate for CuckooTopK<Vec<u8>> {
-    fn add_all(&mut self, stream: &Stream, range: Range<usize>) {
-        for key in stream.keys(range) {
-            self.add(key, 1);
-        }
-    }
-    fn top(&self, k: usize) -> Vec<u32> {
-        let list = self.list();
-        list.iter().take(k).filter_map(|n| id_of(&n.item)).collect()
-    }
-    fn estimate(&self, key: &[u8]) -> f64 {
-        self.count(key) as f64
-    }
-    fn bytes(&self) -> usize {
-        self.mem_bytes(|v| v.capacity())
-    }
-}
+heavykeeper_candidate!(TopK<Vec<u8>>);
+heavykeeper_candidate!(CuckooTopK<Vec<u8>>);
 
 type Build = Box<dyn Fn() -> Box<dyn Candidate>>;
 

@@ -5,7 +5,7 @@
 #   scripts/bench-hook.sh                 # CPU time: variants interleaved, medians of rounds
 #   ROUNDS=7 REQUESTS=4000000 scripts/bench-hook.sh
 #   CALLGRIND=1 scripts/bench-hook.sh     # also instructions per request under callgrind
-#                                         # (none, count-all, and sampling at its 1-in-64 floor)
+#                                         # (none, filter-only, count-all, sampling at 1 in 64)
 #   REDIS_SERVER=~/.cache/hotkey-servers/bin/redis-8.6.2-server scripts/bench-hook.sh
 #
 # Server pinned to core 0, redis-benchmark to core 1 (-t set,get -P 16 -r 1000000). CPU time is
@@ -29,13 +29,17 @@ trap cleanup EXIT
 # name → server arguments
 declare -A ARGS=(
   [none]=""
+  # Loaded but not counting: what a command filter costs as such (the server's part).
+  [filter-only]="--loadmodule $SO enabled no"
   [count-all]="--loadmodule $SO sample-max 1"
   [default]="--loadmodule $SO"
-  # Under callgrind the server is ~50× slower, so adaptive sampling would see a quiet node;
-  # this pins it at its busiest (1 in 64), which is what a loaded node runs at.
-  [sampled]="--loadmodule $SO sample-quiet-ops 0"
+  # Under callgrind the server is ~50× slower: adaptive sampling would see a quiet node, and
+  # a second of decay would span few requests. These pin sampling at its busiest (1 in 64),
+  # what a loaded node runs at, and stop the decay, so the count does not depend on speed.
+  [cg-count-all]="--loadmodule $SO sample-max 1 half-life-ms 86400000"
+  [cg-sampled]="--loadmodule $SO sample-quiet-ops 0 half-life-ms 86400000"
 )
-VARIANTS=(none count-all default)
+VARIANTS=(none filter-only count-all default)
 if "$SERVER" --version | grep -qE 'v=(8\.([6-9]|[1-9][0-9])|9)'; then
   ARGS[hotkeys-net]=""
   ARGS[hotkeys-cpu-net]=""
@@ -101,7 +105,7 @@ instructions() {  # $1 = variant, $2 = requests → total Ir of the server
   stop
   awk '/^summary:/ {print $2}' "$out"
 }
-for v in none count-all sampled; do
+for v in none filter-only cg-count-all cg-sampled; do
   i1=$(instructions "$v" "$N")
   i2=$(instructions "$v" $((2 * N)))
   awk -v v="$v" -v a="$i1" -v b="$i2" -v n="$N" 'BEGIN {printf "| %s | %.0f |\n", v, (b - a) / (2 * n)}'
