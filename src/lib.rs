@@ -99,7 +99,8 @@ fn read_command_table(ctx: &Context) -> CommandTable {
     }
 }
 
-/// Clients connected before the module loaded, with their databases (from `CLIENT LIST`).
+/// Every connected client with its database now (from `CLIENT LIST`): at load, and when the
+/// module starts following databases.
 fn connected_clients(ctx: &Context) -> ClientDbs {
     let mut dbs = ClientDbs::default();
     let Ok(list) = ctx.call("CLIENT", &["LIST"]) else {
