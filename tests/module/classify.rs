@@ -122,9 +122,7 @@ fn assert_counted_once(entries: &[Entry], key: &str, control: &str) {
 #[test]
 fn eval_inner_calls_are_counted_not_eval_itself() {
     // A long half-life keeps the rates of single accesses comparable.
-    let server = Server::builder()
-        .module_arg("half-life-ms", "600000")
-        .start();
+    let server = Server::steady();
     let mut conn = server.conn();
     let script = "redis.call('GET', KEYS[1]); return redis.call('SET', KEYS[2], ARGV[1])";
     let _: redis::Value = redis::cmd("EVAL")
@@ -150,9 +148,7 @@ fn eval_inner_calls_are_counted_not_eval_itself() {
 
 #[test]
 fn multi_exec_commands_are_counted_not_exec_itself() {
-    let server = Server::builder()
-        .module_arg("half-life-ms", "600000")
-        .start();
+    let server = Server::steady();
     let mut conn = server.conn();
     let _: redis::Value = redis::pipe()
         .atomic()

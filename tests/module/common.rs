@@ -263,6 +263,14 @@ impl Server {
         Server::builder().start()
     }
 
+    /// A server whose rates do not decay within a test (half-life of ten minutes), so that
+    /// accesses made at different moments compare exactly.
+    pub fn steady() -> Server {
+        Server::builder()
+            .module_arg("half-life-ms", "600000")
+            .start()
+    }
+
     /// A builder whose module arguments start as `sample-max 1`.
     pub fn builder() -> Builder {
         Builder {

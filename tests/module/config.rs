@@ -156,9 +156,7 @@ fn config_get_all(conn: &mut redis::Connection) -> Vec<String> {
 
 #[test]
 fn shrinking_capacity_keeps_the_heaviest_keys() {
-    let server = Server::builder()
-        .module_arg("half-life-ms", "600000")
-        .start();
+    let server = Server::steady();
     let mut conn = server.conn();
     get_n(&mut conn, (0..50).map(|_| "heaviest".to_string()));
     get_n(&mut conn, (0..40).map(|i| format!("light:{i}")));

@@ -66,9 +66,7 @@ fn assert_descending(entries: &[Entry], by: fn(&Entry) -> f64, what: &str) {
 
 #[test]
 fn count_and_by_shape_the_reply() {
-    let server = Server::builder()
-        .module_arg("half-life-ms", "600000")
-        .start();
+    let server = Server::steady();
     let mut conn = server.conn();
     // reads / writes / total per key:
     //   mostly-read   30 /  1 / 31
