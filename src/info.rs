@@ -15,6 +15,7 @@ pub fn add_section(ctx: &InfoContext) -> RedisResult<()> {
                 if s.replica { "replica" } else { "master" }.to_string(),
             ),
             ("tracked_keys", s.tracker.len().to_string()),
+            ("evictions", s.tracker.evictions().to_string()),
             ("capacity", s.tracker.capacity().to_string()),
             ("memory_bytes", s.memory_bytes().to_string()),
             ("commands_seen", s.stats.commands_seen.to_string()),

@@ -204,6 +204,11 @@ impl Tracker {
         }
     }
 
+    /// How many tracked keys have lost their slot to a heavier one: the summary's churn.
+    pub fn evictions(&self) -> u64 {
+        self.summary.evictions()
+    }
+
     /// The number of keys tracked now.
     pub fn len(&self) -> usize {
         self.summary.len()

@@ -59,6 +59,8 @@ pub(crate) struct SpaceSaving {
     capacity: usize,
     /// Sum of the capacities of all key buffers, kept so `memory_bytes` is O(1).
     key_bytes: usize,
+    /// Keys that lost their slot to a heavier one, since creation.
+    evictions: u64,
     /// Per-process random key of the index position (see [`SpaceSaving::spread`]).
     secret: u64,
 }
@@ -72,8 +74,14 @@ impl SpaceSaving {
             heap: MinHeap::with_capacity(capacity),
             capacity,
             key_bytes: 0,
+            evictions: 0,
             secret: RandomState::new().hash_one(0x5eed_u64),
         }
+    }
+
+    /// Keys that lost their slot to a heavier one.
+    pub(crate) fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -196,6 +204,7 @@ impl SpaceSaving {
         s.error = estimate - weight;
         s.add(access, weight);
         self.heap.set_min_count(estimate);
+        self.evictions += 1;
     }
 
     /// Multiplies every count by `factor` (> 0), keeping the order (decay renormalisation).
@@ -318,6 +327,7 @@ mod tests {
         add(&mut ss, "c", Access::Read, 2.0);
         ss.assert_valid();
         assert!(slot(&ss, "b").is_none());
+        assert_eq!(ss.evictions(), 1);
         // Counted: this access; error: the rest of its estimate (the earlier accesses).
         let c = slot(&ss, "c").unwrap();
         assert_eq!((c.reads, c.writes, c.error), (2.0, 0.0, 3.0));

@@ -51,10 +51,11 @@ fn unload_then_load_starts_fresh() {
 }
 
 /// The fields the README lists for `INFO hotkey`.
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "enabled",
     "role",
     "tracked_keys",
+    "evictions",
     "capacity",
     "memory_bytes",
     "commands_seen",
