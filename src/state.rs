@@ -136,8 +136,11 @@ impl State {
         }
         if self.sampler.skip() {
             // A skipped SELECT still moves its client.
-            if self.follow_dbs && cmd.get(0).is_some_and(may_change_db) {
-                self.track_db(cmd);
+            if self.follow_dbs
+                && cmd.get(0).is_some_and(may_change_db)
+                && let Some(kind) = self.table.lookup(cmd).map(|s| s.kind)
+            {
+                self.track_db(cmd, kind);
             }
             return;
         }
@@ -153,8 +156,8 @@ impl State {
         match spec.kind {
             CommandKind::Keys => {}
             CommandKind::Keyless => return,
-            CommandKind::Select | CommandKind::Reset | CommandKind::Script => {
-                self.track_db(cmd);
+            kind @ (CommandKind::Select | CommandKind::Reset | CommandKind::Script) => {
+                self.track_db(cmd, kind);
                 return;
             }
         }
@@ -194,15 +197,13 @@ impl State {
         }
     }
 
-    /// Follows SELECT, RESET and script starts, so later commands land in the right database.
-    fn track_db<C: Command>(&mut self, cmd: &C) {
+    /// Follows SELECT, RESET and script starts (`kind`, from the table), so later commands
+    /// land in the right database.
+    fn track_db<C: Command>(&mut self, cmd: &C, kind: CommandKind) {
         if !self.follow_dbs {
             return;
         }
         let (Some(dbs), Some(id)) = (&mut self.client_dbs, cmd.client_id()) else {
-            return;
-        };
-        let Some(kind) = self.table.lookup(cmd).map(|s| s.kind) else {
             return;
         };
         match kind {
