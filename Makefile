@@ -18,14 +18,14 @@ stop:
 	-redis-cli -p $(PORT) shutdown nosave
 
 test: deps
-	cargo test --all-targets
+	cargo test --workspace --all-targets && cargo test --workspace --doc
 
 test-valkey: deps
 	scripts/test-valkey.sh
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 bench: build
 	cargo bench --bench tracker

@@ -6,7 +6,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
-use std::ffi::{c_int, c_void};
+use std::ffi::{CString, c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -63,9 +63,17 @@ pub fn register(ctx: &Context) -> Result<(), &'static str> {
         if let Some(detached) = raw::RedisModule_GetDetachedThreadSafeContext {
             KEYS_CTX.store(detached(ctx.ctx), Ordering::Relaxed);
         }
+        let subscribe =
+            raw::RedisModule_SubscribeToServerEvent.ok_or("this server has no server events")?;
+        let replica_change = raw::RedisModuleEvent {
+            id: raw::REDISMODULE_EVENT_REPLICA_CHANGE,
+            dataver: 1,
+        };
+        if subscribe(ctx.ctx, replica_change, Some(replica_changed)) != raw::REDISMODULE_OK as c_int
+        {
+            return Err("could not subscribe to replica changes");
+        }
         if per_client_db_available() {
-            let subscribe = raw::RedisModule_SubscribeToServerEvent
-                .ok_or("this server has no server events")?;
             let event = raw::RedisModuleEvent {
                 id: raw::REDISMODULE_EVENT_CLIENT_CHANGE,
                 dataver: 1,
@@ -117,6 +125,86 @@ extern "C" fn client_change(
         id,
         subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED,
     );
+}
+
+extern "C" fn replica_changed(
+    ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut c_void,
+) {
+    crate::on_replica_change(&Context::new(ctx));
+}
+
+/// Publishes `message` on `channel` (to this node's subscribers). Returns how many
+/// received it.
+pub fn publish(ctx: &Context, channel: &str, message: &str) -> usize {
+    // SAFETY: `ctx` is a live context of a command or server event; both strings are created
+    // with it and freed here once, after PublishMessage, which copies what it keeps.
+    unsafe {
+        let (Some(create), Some(publish), Some(free)) = (
+            raw::RedisModule_CreateString,
+            raw::RedisModule_PublishMessage,
+            raw::RedisModule_FreeString,
+        ) else {
+            return 0;
+        };
+        let c = create(ctx.ctx, channel.as_ptr().cast(), channel.len());
+        let m = create(ctx.ctx, message.as_ptr().cast(), message.len());
+        let receivers = if c.is_null() || m.is_null() {
+            0
+        } else {
+            publish(ctx.ctx, c, m)
+        };
+        for s in [c, m] {
+            if !s.is_null() {
+                free(ctx.ctx, s);
+            }
+        }
+        usize::try_from(receivers).unwrap_or(0)
+    }
+}
+
+/// Puts a command of this module in ACL categories, plus `hotkey` where the server has it (the
+/// module adds it on Redis ≥ 7.4). A no-op on servers that cannot set module command
+/// categories (Redis 7.0); the README says how to restrict the commands there.
+pub fn set_acl_categories(ctx: &Context, command: &str, categories: &str) -> Result<(), String> {
+    // SAFETY: called from OnLoad with its live context, as SetCommandACLCategories requires;
+    // GetCommand returns the command registered above or NULL; the C strings outlive the calls.
+    unsafe {
+        let (Some(get), Some(set)) = (
+            raw::RedisModule_GetCommand,
+            raw::RedisModule_SetCommandACLCategories,
+        ) else {
+            return Ok(());
+        };
+        let name = CString::new(command).map_err(|e| e.to_string())?;
+        let cmd = get(ctx.ctx, name.as_ptr());
+        if cmd.is_null() {
+            return Err(format!("command {command} is not registered"));
+        }
+        for text in [format!("{categories} hotkey"), categories.to_owned()] {
+            let c = CString::new(text).map_err(|e| e.to_string())?;
+            if set(cmd, c.as_ptr()) == raw::REDISMODULE_OK as c_int {
+                return Ok(());
+            }
+        }
+        Err(format!(
+            "could not put {command} in ACL categories '{categories}'"
+        ))
+    }
+}
+
+/// The database the caller of the current command has selected.
+pub fn selected_db(ctx: &Context) -> u32 {
+    // SAFETY: `ctx` is a live command context.
+    unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |get| get(ctx.ctx)) as u32 }
+}
+
+/// The id of the client running the current command.
+pub fn client_id(ctx: &Context) -> u64 {
+    // SAFETY: `ctx` is a live command context.
+    unsafe { raw::RedisModule_GetClientId.map_or(0, |get| get(ctx.ctx)) }
 }
 
 /// The command a filter callback is looking at.

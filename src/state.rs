@@ -2,9 +2,14 @@
 //! client and configuration changes. Plain Rust over the [`Command`] trait, so the whole path
 //! is unit-tested with fake commands.
 
+use hotkey_protocol::{Heartbeat, Message};
+
 use crate::client_db::ClientDbs;
 use crate::command_table::{Args, CommandKind, CommandTable, parse_count};
+use crate::events::Events;
 use crate::ffi::MainThread;
+use crate::hot_set::{Change, HotSet, Rules};
+use crate::replicas::{HealthRules, ReplicaSet, Replication};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tracker::{Access, Tracker, TrackerConfig, key_hash};
 
@@ -17,14 +22,18 @@ pub trait Command: Args {
     fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>));
 }
 
-/// Every knob, as set by the configs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Every knob, as set by the configs (the channel name aside: see `config::CHANNEL`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub enabled: bool,
     pub capacity: usize,
     pub half_life_ms: u64,
     pub max_key_bytes: usize,
     pub sampler: SamplerConfig,
+    pub tick_ms: u64,
+    pub heartbeat_ms: u64,
+    pub rules: Rules,
+    pub health: HealthRules,
 }
 
 /// Counters shown by `INFO hotkey`.
@@ -36,6 +45,8 @@ pub struct Stats {
     pub keys_too_long: u64,
     pub unknown_commands: u64,
     pub movable_key_lookups: u64,
+    /// Reads that routers reported serving off this node (`HOTKEY.REPORT`).
+    pub reported_reads: u64,
 }
 
 /// Everything the module keeps.
@@ -55,6 +66,9 @@ pub struct State {
     /// `databases`: a `SELECT` outside 0..databases fails, so it changes nothing.
     pub databases: u32,
     pub commands_per_sec: f64,
+    pub hot_set: HotSet,
+    pub replicas: ReplicaSet,
+    pub events: Events,
     last_tick_ms: u64,
     seen_at_last_tick: u64,
 }
@@ -120,6 +134,9 @@ impl State {
             replica: false,
             databases: 16,
             commands_per_sec: 0.0,
+            hot_set: HotSet::new(settings.rules),
+            replicas: ReplicaSet::default(),
+            events: Events::new(),
             last_tick_ms: now_ms,
             seen_at_last_tick: 0,
         }
@@ -222,8 +239,15 @@ impl State {
         }
     }
 
-    /// The periodic tick: retunes sampling from the load and advances the decay clock.
-    pub fn tick(&mut self, now_ms: u64) {
+    /// Whether a tick is due at `now_ms` (see [`is_due`]).
+    pub fn tick_due(&self, now_ms: u64) -> bool {
+        is_due(self.last_tick_ms, now_ms, self.settings.tick_ms)
+    }
+
+    /// The periodic tick: retunes sampling from the load, advances the decay clock, takes in
+    /// what `INFO replication` says (when the caller read it), and runs the detector.
+    /// Returns the messages to publish, in order.
+    pub fn tick(&mut self, now_ms: u64, replication: Option<&Replication>) -> Vec<Message> {
         let elapsed = now_ms.saturating_sub(self.last_tick_ms);
         if elapsed > 0 {
             let seen = self.stats.commands_seen - self.seen_at_last_tick;
@@ -233,6 +257,47 @@ impl State {
             self.last_tick_ms = now_ms;
         }
         self.tracker.advance(now_ms);
+        let mut messages = Vec::new();
+        if let Some(info) = replication
+            && self.replicas.update(info, self.settings.health)
+        {
+            messages.push(self.events.replicas(self.replicas.healthy()));
+        }
+        let replicas = self.replicas_take_reads();
+        let changes = self.hot_set.tick(now_ms, &self.tracker, replicas);
+        messages.extend(self.events.changes(&changes));
+        let heartbeat = Heartbeat {
+            hot_keys: self.hot_set.len() as u64,
+            replicas: self.replicas.healthy_count() as u64,
+        };
+        messages.extend(
+            self.events
+                .heartbeat(now_ms, self.settings.heartbeat_ms, heartbeat),
+        );
+        messages
+    }
+
+    /// Whether hot reads may go to replicas: this node is a master with a healthy replica.
+    pub fn replicas_take_reads(&self) -> bool {
+        !self.replicas.is_replica() && self.replicas.healthy_count() > 0
+    }
+
+    /// The messages for changes made outside the tick (`HOTKEY.PIN`, `HOTKEY.UNPIN`).
+    pub fn announce(&mut self, changes: &[Change]) -> Vec<Message> {
+        self.events.changes(changes)
+    }
+
+    /// Counts reads that a router served off this node (`HOTKEY.REPORT`).
+    pub fn report(&mut self, db: u32, key: &[u8], reads: u64) {
+        self.tracker
+            .record(db, key, key_hash(db, key), Access::Read, reads as f64);
+        self.stats.reported_reads = self.stats.reported_reads.saturating_add(reads);
+    }
+
+    /// The database the tracker files a caller's key under: the caller's own while the module
+    /// follows databases per client, else 0, where the filter counts every access.
+    pub fn tracked_db(&self, db: u32) -> u32 {
+        if self.follow_dbs { db } else { 0 }
     }
 
     /// Starts following each client's database, from `clients` (every connected client and
@@ -270,6 +335,9 @@ impl State {
         if settings.sampler != old.sampler {
             self.sampler.set_config(settings.sampler);
         }
+        if settings.rules != old.rules {
+            self.hot_set.set_rules(settings.rules);
+        }
     }
 
     /// Heap bytes held by the module.
@@ -278,6 +346,13 @@ impl State {
             + self.table.memory_bytes()
             + self.client_dbs.as_ref().map_or(0, ClientDbs::memory_bytes)
     }
+}
+
+/// Whether something done every `every_ms`, last at `last_ms`, is due at `now_ms`. A quarter
+/// period of slack: ticks ride the server's cron, whose calls jitter by a few milliseconds,
+/// and without slack a tick period equal to the cron's would skip every other call.
+pub fn is_due(last_ms: u64, now_ms: u64, every_ms: u64) -> bool {
+    now_ms.saturating_sub(last_ms) + every_ms / 4 >= every_ms
 }
 
 /// True for the names of commands that change which database later commands run in:

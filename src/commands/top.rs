@@ -1,10 +1,12 @@
 //! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`: the hottest keys, highest first.
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue, raw};
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
+use super::reply::Reply;
+use super::{Cursor, NOT_LOADED, parse_db, parse_u64};
 use crate::ffi::KeyReadCheck;
 use crate::state;
-use crate::tracker::{KeyStats, Order};
+use crate::tracker::{KeyStats, Order, key_hash};
 
 pub const BAD_COUNT: &str = "ERR COUNT must be a positive integer";
 pub const BAD_BY: &str = "ERR BY must be one of total, reads, writes";
@@ -21,52 +23,27 @@ pub struct Top {
 impl Top {
     /// Parses the arguments after the command name; `databases` bounds `DB`.
     pub fn parse(args: &[&[u8]], databases: u32) -> Result<Top, String> {
-        let mut count = None;
-        let mut order = None;
-        let mut db = None;
-        let mut it = args.iter();
-        while let Some(&opt) = it.next() {
-            let name = String::from_utf8_lossy(opt).to_ascii_uppercase();
-            if !matches!(name.as_str(), "COUNT" | "BY" | "DB") {
-                return Err(format!(
-                    "ERR unknown option '{}' for HOTKEY.TOP",
-                    String::from_utf8_lossy(opt)
-                ));
-            }
-            let value = it
-                .next()
-                .ok_or_else(|| format!("ERR {name} needs a value"))?;
-            let given = match name.as_str() {
-                "COUNT" => count.replace(parse_positive(value).ok_or(BAD_COUNT)?),
-                "BY" => order.replace(parse_order(value).ok_or(BAD_BY)?).map(|_| 0),
-                _ => db
-                    .replace(parse_db(value, databases).ok_or_else(|| bad_db(databases))?)
-                    .map(|_| 0),
-            };
-            if given.is_some() {
-                return Err(format!("ERR {name} given twice"));
+        let mut top = Top {
+            count: DEFAULT_COUNT,
+            order: Order::Total,
+            db: None,
+        };
+        let mut c = Cursor::new(args, "hotkey.top");
+        while let Some(name) = c.option(&["COUNT", "BY", "DB"])? {
+            let value = c.value(&name)?;
+            match name.as_str() {
+                "COUNT" => top.count = parse_positive(value).ok_or(BAD_COUNT)?,
+                "BY" => top.order = parse_order(value).ok_or(BAD_BY)?,
+                _ => top.db = Some(parse_db(value, databases)?),
             }
         }
-        Ok(Top {
-            count: count.unwrap_or(DEFAULT_COUNT),
-            order: order.unwrap_or(Order::Total),
-            db,
-        })
+        Ok(top)
     }
 }
 
-fn bad_db(databases: u32) -> String {
-    format!(
-        "ERR DB must be an integer from 0 to {}",
-        databases.saturating_sub(1)
-    )
-}
-
 fn parse_positive(v: &[u8]) -> Option<usize> {
-    std::str::from_utf8(v)
-        .ok()?
-        .parse::<usize>()
-        .ok()
+    parse_u64(v)
+        .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| n > 0)
 }
 
@@ -79,53 +56,44 @@ fn parse_order(v: &[u8]) -> Option<Order> {
     }
 }
 
-fn parse_db(v: &[u8], databases: u32) -> Option<u32> {
-    std::str::from_utf8(v)
-        .ok()?
-        .parse::<u32>()
-        .ok()
-        .filter(|&d| d < databases)
-}
-
 /// Runs the command; replies itself (a map per entry under RESP3, field–value pairs under
 /// RESP2), so that the field order is the documented one.
 pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-    let databases =
-        state::with(|s| s.databases).ok_or(RedisError::Str("ERR hotkey is not loaded"))?;
+    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
     let top = Top::parse(&args, databases).map_err(RedisError::String)?;
     let check = KeyReadCheck::for_caller(ctx);
     let entries = state::with(|s| {
-        s.tracker.top(top.order, top.db, top.count, |_, key| {
-            check.as_ref().is_some_and(|c| c.can_read(key))
-        })
+        s.tracker
+            .top(top.order, top.db, top.count, |_, key| {
+                check.as_ref().is_some_and(|c| c.can_read(key))
+            })
+            .into_iter()
+            .map(|e| {
+                let hot = s
+                    .hot_set
+                    .get(e.db, &e.key, key_hash(e.db, &e.key))
+                    .is_some();
+                (e, hot)
+            })
+            .collect::<Vec<_>>()
     })
     .unwrap_or_default();
-    reply(ctx, &entries);
+    reply(&Reply(ctx), &entries);
     Ok(RedisValue::NoReply)
 }
 
-fn reply(ctx: &Context, entries: &[KeyStats]) {
-    raw::reply_with_array(ctx.ctx, entries.len() as i64);
-    for e in entries {
-        raw::reply_with_map(ctx.ctx, 6);
-        field(ctx, "key");
-        raw::reply_with_string_buffer(ctx.ctx, e.key.as_ptr().cast(), e.key.len());
-        field(ctx, "db");
-        raw::reply_with_long_long(ctx.ctx, i64::from(e.db));
-        field(ctx, "reads_per_sec");
-        raw::reply_with_double(ctx.ctx, e.reads_per_sec);
-        field(ctx, "writes_per_sec");
-        raw::reply_with_double(ctx.ctx, e.writes_per_sec);
-        field(ctx, "error");
-        raw::reply_with_double(ctx.ctx, e.error_per_sec);
-        field(ctx, "hot");
-        raw::reply_with_long_long(ctx.ctx, 0);
+fn reply(r: &Reply, entries: &[(KeyStats, bool)]) {
+    r.array(entries.len());
+    for (e, hot) in entries {
+        r.map(6);
+        r.field("key").bytes(&e.key);
+        r.field("db").int(i64::from(e.db));
+        r.field("reads_per_sec").double(e.reads_per_sec);
+        r.field("writes_per_sec").double(e.writes_per_sec);
+        r.field("error").double(e.error_per_sec);
+        r.field("hot").int(i64::from(*hot));
     }
-}
-
-fn field(ctx: &Context, name: &str) {
-    raw::reply_with_string_buffer(ctx.ctx, name.as_ptr().cast(), name.len());
 }
 
 #[cfg(test)]

@@ -53,6 +53,20 @@ fn settings() -> Settings {
             quiet_ops: 10_000,
             max: 1,
         },
+        tick_ms: 100,
+        heartbeat_ms: 1000,
+        rules: crate::hot_set::Rules {
+            threshold: 1000.0,
+            share: 0.0,
+            cold_fraction: 0.5,
+            cooldown_ms: 2000,
+            max_hot: 64,
+            cache_ttl_ms: 100,
+        },
+        health: crate::replicas::HealthRules {
+            max_lag_ms: 2000,
+            max_lag_bytes: 0,
+        },
     }
 }
 
@@ -238,7 +252,7 @@ fn busy_ticks_turn_sampling_on_and_weights_keep_rates_whole() {
     for _ in 0..10_000 {
         s.on_command(&cmd(None, &["GET", "k"]));
     }
-    s.tick(1000);
+    s.tick(1000, None);
     assert_eq!(s.commands_per_sec, 10_000.0);
     assert_eq!(s.sampler.fraction(), 0.125);
     let before = s.stats.commands_sampled;

@@ -54,6 +54,11 @@ impl Decay {
         count / self.scale * (LN_2 * 1000.0 / self.half_life_ms as f64)
     }
 
+    /// The stored count whose rate is `per_sec`: the inverse of [`Decay::per_sec`].
+    pub(crate) fn count_of(&self, per_sec: f64) -> f64 {
+        per_sec * self.scale * self.half_life_ms as f64 / (LN_2 * 1000.0)
+    }
+
     /// Moves the clock to `now_ms`. A clock that goes backwards is taken as standing still
     /// (and counted from its new reading), so rates neither jump nor turn NaN.
     ///
@@ -104,6 +109,13 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+    }
+
+    #[test]
+    fn count_of_inverts_per_sec() {
+        let mut d = Decay::new(250, 0);
+        d.advance(1234);
+        assert!(close(d.per_sec(d.count_of(1000.0)), 1000.0));
     }
 
     #[test]

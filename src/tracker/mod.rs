@@ -111,6 +111,8 @@ pub fn key_hash(db: u32, key: &[u8]) -> u64 {
 pub struct Tracker {
     summary: SpaceSaving,
     decay: Decay,
+    /// Every weight recorded, tracked key or not, in the same decayed units: the node's rate.
+    total: f64,
 }
 
 impl Tracker {
@@ -119,6 +121,7 @@ impl Tracker {
         Tracker {
             summary: SpaceSaving::new(config.capacity.min(MAX_CAPACITY)),
             decay: Decay::new(config.half_life_ms, now_ms),
+            total: 0.0,
         }
     }
 
@@ -130,9 +133,9 @@ impl Tracker {
         if weight.is_nan() || weight <= 0.0 {
             return;
         }
-        let weight = weight.min(MAX_WEIGHT);
-        self.summary
-            .add(db, key, hash, access, weight * self.decay.scale());
+        let weight = weight.min(MAX_WEIGHT) * self.decay.scale();
+        self.total += weight;
+        self.summary.add(db, key, hash, access, weight);
     }
 
     /// Moves the decay clock to `now_ms` (called from a timer, about every 100 ms).
@@ -141,8 +144,47 @@ impl Tracker {
     /// is taken as standing still.
     pub fn advance(&mut self, now_ms: u64) {
         if let Some(factor) = self.decay.advance(now_ms) {
-            self.summary.scale(factor);
+            self.rescale(factor);
         }
+    }
+
+    fn rescale(&mut self, factor: f64) {
+        self.summary.scale(factor);
+        self.total *= factor;
+    }
+
+    /// The decayed rate of every access recorded, tracked keys or not: the node's traffic in
+    /// key accesses per second, on the same scale as the keys' rates.
+    pub fn total_per_sec(&self) -> f64 {
+        self.decay.per_sec(self.total)
+    }
+
+    /// Calls `f(db, key, hash, reads_per_sec, writes_per_sec)` for every tracked key whose
+    /// counted rate (reads + writes) is at least `min_per_sec`. O(capacity), no allocation.
+    pub fn scan(&self, min_per_sec: f64, mut f: impl FnMut(u32, &[u8], u64, f64, f64)) {
+        let min = self.decay.count_of(min_per_sec);
+        for (slot, _) in self.summary.iter() {
+            if slot.reads + slot.writes >= min {
+                f(
+                    slot.db,
+                    &slot.key,
+                    slot.hash,
+                    self.decay.per_sec(slot.reads),
+                    self.decay.per_sec(slot.writes),
+                );
+            }
+        }
+    }
+
+    /// The counted read and write rates of one key, if tracked. `hash` must be
+    /// [`key_hash`]`(db, key)`. Unlike [`Tracker::get`], copies nothing.
+    pub fn rates(&self, db: u32, key: &[u8], hash: u64) -> Option<(f64, f64)> {
+        self.summary.get(db, key, hash).map(|slot| {
+            (
+                self.decay.per_sec(slot.reads),
+                self.decay.per_sec(slot.writes),
+            )
+        })
     }
 
     /// The tracked keys, highest rate first by `order`, only those of `db` when given and
@@ -239,7 +281,7 @@ impl Tracker {
     /// and decays at the new pace from now on. O(capacity).
     pub fn set_half_life_ms(&mut self, half_life_ms: u64) {
         let factor = self.decay.set_half_life_ms(half_life_ms);
-        self.summary.scale(factor);
+        self.rescale(factor);
     }
 
     /// Changes the capacity (clamped to [`MAX_CAPACITY`]), keeping the heaviest keys and
@@ -252,6 +294,7 @@ impl Tracker {
     pub fn clear(&mut self) {
         self.summary.clear();
         self.decay.reset();
+        self.total = 0.0;
     }
 
     #[cfg(test)]

@@ -505,3 +505,47 @@ fn default_config_is_the_modules_default() {
     assert_eq!((t.capacity(), t.half_life_ms()), (4096, 1000));
     assert!(t.memory_bytes() >= 4096 * 64);
 }
+
+#[test]
+fn the_total_counts_every_access_and_decays_with_the_keys() {
+    let mut t = Tracker::new(
+        TrackerConfig {
+            capacity: 2,
+            half_life_ms: 1000,
+        },
+        0,
+    );
+    for i in 0..10u64 {
+        rec(&mut t, 0, &key(i), Access::Read, 1.0);
+    }
+    // Two keys fit; the total still holds all ten accesses.
+    assert_eq!(t.len(), 2);
+    assert!(close(t.total_per_sec(), 10.0 * lambda(&t), 1e-9));
+    t.advance(1000);
+    assert!(close(t.total_per_sec(), 5.0 * lambda(&t), 1e-9));
+    t.clear();
+    assert_eq!(t.total_per_sec(), 0.0);
+}
+
+#[test]
+fn scan_and_rates_see_what_top_sees() {
+    let mut t = tracker(16);
+    rec(&mut t, 0, b"hot", Access::Read, 30.0);
+    rec(&mut t, 0, b"hot", Access::Write, 10.0);
+    rec(&mut t, 3, b"warm", Access::Write, 5.0);
+    rec(&mut t, 0, b"cold", Access::Read, 1.0);
+    let mut seen = Vec::new();
+    t.scan(4.0 * lambda(&t), |db, key, hash, reads, writes| {
+        assert_eq!(hash, key_hash(db, key));
+        seen.push((db, key.to_vec(), reads / lambda(&t), writes / lambda(&t)));
+    });
+    seen.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, b"hot");
+    assert!(close(seen[0].2, 30.0, 1e-9) && close(seen[0].3, 10.0, 1e-9));
+    assert_eq!((seen[1].0, seen[1].1.as_slice()), (3, &b"warm"[..]));
+    let (reads, writes) = t.rates(0, b"hot", key_hash(0, b"hot")).unwrap();
+    assert!(close(reads, 30.0 * lambda(&t), 1e-9));
+    assert!(close(writes, 10.0 * lambda(&t), 1e-9));
+    assert_eq!(t.rates(1, b"hot", key_hash(1, b"hot")), None);
+}

@@ -1,0 +1,172 @@
+//! Parsing of the module's RESP replies from the `redis` crate's `Value`: a RESP3 map, or
+//! under RESP2 the flat list of field–value pairs the server sends instead.
+
+use redis::Value;
+
+use crate::{Address, Advice, HotKey, ProtocolError, ReadsTo, Replica, Role, Route, Routes, field};
+
+/// The fields of one map reply, by name.
+struct Fields<'a>(Vec<(&'a [u8], &'a Value)>);
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value, what: &str) -> Result<Fields<'a>, ProtocolError> {
+        let pairs: Vec<(&Value, &Value)> = match value {
+            Value::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
+            Value::Array(a) if a.len() % 2 == 0 => {
+                a.chunks_exact(2).map(|p| (&p[0], &p[1])).collect()
+            }
+            _ => return Err(ProtocolError::new(format!("{what}: not a map"))),
+        };
+        let mut fields = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let name =
+                bytes(k).ok_or_else(|| ProtocolError::new(format!("{what}: bad field name")))?;
+            fields.push((name, v));
+        }
+        Ok(Fields(fields))
+    }
+
+    fn get(&self, name: &str) -> Result<&'a Value, ProtocolError> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| *v)
+            .ok_or_else(|| ProtocolError::new(format!("missing field '{name}'")))
+    }
+
+    fn bytes(&self, name: &str) -> Result<&'a [u8], ProtocolError> {
+        bytes(self.get(name)?).ok_or_else(|| bad(name))
+    }
+
+    fn string(&self, name: &str) -> Result<String, ProtocolError> {
+        String::from_utf8(self.bytes(name)?.to_vec()).map_err(|_| bad(name))
+    }
+
+    fn int(&self, name: &str) -> Result<i64, ProtocolError> {
+        match self.get(name)? {
+            Value::Int(i) => Ok(*i),
+            Value::Boolean(b) => Ok(i64::from(*b)),
+            v => bytes(v)
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+                .ok_or_else(|| bad(name)),
+        }
+    }
+
+    fn unsigned<T: TryFrom<i64>>(&self, name: &str) -> Result<T, ProtocolError> {
+        T::try_from(self.int(name)?).map_err(|_| bad(name))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ProtocolError> {
+        match self.int(name)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(bad(name)),
+        }
+    }
+
+    fn double(&self, name: &str) -> Result<f64, ProtocolError> {
+        match self.get(name)? {
+            Value::Double(d) => Ok(*d),
+            Value::Int(i) => Ok(*i as f64),
+            v => bytes(v)
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+                .ok_or_else(|| bad(name)),
+        }
+    }
+
+    fn list(&self, name: &str) -> Result<&'a [Value], ProtocolError> {
+        match self.get(name)? {
+            Value::Array(a) | Value::Set(a) => Ok(a),
+            _ => Err(bad(name)),
+        }
+    }
+}
+
+fn bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.as_bytes()),
+        _ => None,
+    }
+}
+
+fn bad(name: &str) -> ProtocolError {
+    ProtocolError::new(format!("bad value of field '{name}'"))
+}
+
+impl Route {
+    /// Parses a `HOTKEY.ROUTE` reply.
+    pub fn from_redis(value: &Value) -> Result<Route, ProtocolError> {
+        let f = Fields::of(value, "HOTKEY.ROUTE reply")?;
+        let role = match f.bytes(field::ROLE)? {
+            b"master" => Role::Master,
+            b"replica" => Role::Replica,
+            _ => return Err(bad(field::ROLE)),
+        };
+        Ok(Route {
+            role,
+            host: f.string(field::HOST)?,
+            port: f.unsigned(field::PORT)?,
+            hot: f.flag(field::HOT)?,
+            cache_ttl_ms: f.unsigned(field::CACHE_TTL_MS)?,
+        })
+    }
+}
+
+impl Routes {
+    /// Parses a `HOTKEY.ROUTES` reply.
+    pub fn from_redis(value: &Value) -> Result<Routes, ProtocolError> {
+        let f = Fields::of(value, "HOTKEY.ROUTES reply")?;
+        let master = Fields::of(f.get(field::MASTER)?, "master")?;
+        let replicas = f
+            .list(field::REPLICAS)?
+            .iter()
+            .map(|r| {
+                let r = Fields::of(r, "replica")?;
+                Ok(Replica {
+                    host: r.string(field::HOST)?,
+                    port: r.unsigned(field::PORT)?,
+                    lag_ms: r.unsigned(field::LAG_MS)?,
+                })
+            })
+            .collect::<Result<_, ProtocolError>>()?;
+        let keys = f
+            .list(field::KEYS)?
+            .iter()
+            .map(HotKey::from_redis)
+            .collect::<Result<_, _>>()?;
+        Ok(Routes {
+            seq: f.unsigned(field::SEQ)?,
+            run_id: f.string(field::RUN_ID)?,
+            channel: f.string(field::CHANNEL)?,
+            master: Address {
+                host: master.string(field::HOST)?,
+                port: master.unsigned(field::PORT)?,
+            },
+            replicas,
+            keys,
+        })
+    }
+}
+
+impl HotKey {
+    /// Parses one entry of `HOTKEY.ROUTES`'s `keys`.
+    pub fn from_redis(value: &Value) -> Result<HotKey, ProtocolError> {
+        let f = Fields::of(value, "hot key")?;
+        Ok(HotKey {
+            db: f.unsigned(field::DB)?,
+            key: f.bytes(field::KEY)?.to_vec(),
+            reads_per_sec: f.double(field::READS_PER_SEC)?,
+            writes_per_sec: f.double(field::WRITES_PER_SEC)?,
+            advice: Advice {
+                read_hot: f.flag(field::READ_HOT)?,
+                write_hot: f.flag(field::WRITE_HOT)?,
+                pinned: f.flag(field::PINNED)?,
+                reads_to: ReadsTo::parse(f.bytes(field::READS_TO)?)
+                    .ok_or_else(|| bad(field::READS_TO))?,
+                cache_ttl_ms: f.unsigned(field::CACHE_TTL_MS)?,
+            },
+        })
+    }
+}

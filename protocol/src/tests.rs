@@ -1,0 +1,222 @@
+use super::*;
+
+fn envelope(seq: u64, event: Event) -> Message {
+    Message {
+        v: VERSION,
+        seq,
+        run_id: "3f2a".into(),
+        ts_ms: 1_764_139_200_123,
+        event,
+    }
+}
+
+fn hot(key: &[u8]) -> KeyEvent {
+    KeyEvent {
+        db: 2,
+        key: KeyName::new(key),
+        reads_per_sec: 5012.5,
+        writes_per_sec: 98.0,
+        advice: Some(Advice {
+            read_hot: true,
+            write_hot: false,
+            pinned: false,
+            reads_to: ReadsTo::Replicas,
+            cache_ttl_ms: 100,
+        }),
+    }
+}
+
+#[test]
+fn every_event_round_trips() {
+    let cold = KeyEvent {
+        advice: None,
+        ..hot(b"k")
+    };
+    let events = [
+        Event::Hot(hot(b"leaderboard:global")),
+        Event::Update(hot(b"k")),
+        Event::Cold(cold),
+        Event::Heartbeat(Heartbeat {
+            hot_keys: 3,
+            replicas: 2,
+        }),
+        Event::Replicas(ReplicasEvent {
+            replicas: vec![Replica {
+                host: "10.0.0.7".into(),
+                port: 6380,
+                lag_ms: 0,
+            }],
+        }),
+    ];
+    for (i, event) in events.into_iter().enumerate() {
+        let message = envelope(i as u64 + 1, event);
+        let json = message.to_json();
+        assert_eq!(Message::from_json(json.as_bytes()), Ok(message), "{json}");
+    }
+}
+
+#[test]
+fn the_documented_shape() {
+    let json = envelope(7, Event::Hot(hot(b"leaderboard:global"))).to_json();
+    assert_eq!(
+        json,
+        r#"{"v":1,"seq":7,"run_id":"3f2a","ts_ms":1764139200123,"event":"hot","db":2,"key":"leaderboard:global","reads_per_sec":5012.5,"writes_per_sec":98.0,"read_hot":true,"write_hot":false,"pinned":false,"reads_to":"replicas","cache_ttl_ms":100}"#
+    );
+    let cold = envelope(
+        8,
+        Event::Cold(KeyEvent {
+            advice: None,
+            ..hot(b"k")
+        }),
+    )
+    .to_json();
+    assert!(!cold.contains("reads_to"), "{cold}");
+}
+
+#[test]
+fn binary_keys_travel_as_base64() {
+    let key = [0xff, 0x00, b'a', 0xfe];
+    let name = KeyName::new(&key);
+    assert_eq!(name.key, None);
+    assert_eq!(name.key_b64.as_deref(), Some("/wBh/g=="));
+    assert_eq!(name.bytes(), Ok(key.to_vec()));
+    let json = envelope(1, Event::Hot(hot(&key))).to_json();
+    assert!(json.contains(r#""key_b64":"/wBh/g==""#), "{json}");
+    let Event::Hot(back) = Message::from_json(json.as_bytes()).unwrap().event else {
+        panic!("not hot");
+    };
+    assert_eq!(back.key.bytes(), Ok(key.to_vec()));
+}
+
+#[test]
+fn unknown_events_and_fields_are_tolerated() {
+    let m = Message::from_json(
+        br#"{"v":2,"seq":9,"run_id":"x","ts_ms":1,"event":"resharded","slots":[1]}"#,
+    )
+    .unwrap();
+    assert_eq!(m.event, Event::Unknown);
+    let m = Message::from_json(br#"{"v":2,"seq":9,"run_id":"x","ts_ms":1,"event":"heartbeat","hot_keys":0,"replicas":1,"new":true}"#)
+        .unwrap();
+    assert_eq!(
+        m.event,
+        Event::Heartbeat(Heartbeat {
+            hot_keys: 0,
+            replicas: 1
+        })
+    );
+}
+
+#[test]
+fn bad_messages_say_what_is_wrong() {
+    let err = Message::from_json(b"{\"v\":1}").unwrap_err();
+    assert!(err.to_string().contains("missing field"), "{err}");
+    let nameless = KeyName::default();
+    assert!(
+        nameless
+            .bytes()
+            .unwrap_err()
+            .to_string()
+            .contains("neither key nor key_b64")
+    );
+    let bad = KeyName {
+        key: None,
+        key_b64: Some("*".into()),
+    };
+    assert!(bad.bytes().unwrap_err().to_string().contains("bad key_b64"));
+}
+
+#[cfg(feature = "redis")]
+mod resp {
+    use redis::Value;
+
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::BulkString(v.as_bytes().to_vec())
+    }
+
+    fn route_fields() -> Vec<(Value, Value)> {
+        vec![
+            (s("role"), s("replica")),
+            (s("host"), s("127.0.0.1")),
+            (s("port"), Value::Int(7380)),
+            (s("hot"), Value::Int(1)),
+            (s("cache_ttl_ms"), Value::Int(100)),
+        ]
+    }
+
+    #[test]
+    fn route_from_resp3_and_resp2() {
+        let want = Route {
+            role: Role::Replica,
+            host: "127.0.0.1".into(),
+            port: 7380,
+            hot: true,
+            cache_ttl_ms: 100,
+        };
+        assert_eq!(
+            Route::from_redis(&Value::Map(route_fields())),
+            Ok(want.clone())
+        );
+        let flat = route_fields()
+            .into_iter()
+            .flat_map(|(k, v)| [k, v])
+            .collect();
+        assert_eq!(Route::from_redis(&Value::Array(flat)), Ok(want));
+    }
+
+    #[test]
+    fn a_bad_reply_names_the_field() {
+        let mut fields = route_fields();
+        fields.retain(|(k, _)| *k != s("port"));
+        let err = Route::from_redis(&Value::Map(fields)).unwrap_err();
+        assert_eq!(err.to_string(), "missing field 'port'");
+        let mut fields = route_fields();
+        fields[0].1 = s("primary");
+        let err = Route::from_redis(&Value::Map(fields)).unwrap_err();
+        assert_eq!(err.to_string(), "bad value of field 'role'");
+        assert!(Route::from_redis(&Value::Int(1)).is_err());
+    }
+
+    #[test]
+    fn routes_with_a_binary_key() {
+        let key = Value::Map(vec![
+            (s("db"), Value::Int(0)),
+            (s("key"), Value::BulkString(vec![0xff, 0])),
+            (s("reads_per_sec"), Value::Double(1500.0)),
+            (s("writes_per_sec"), Value::Double(0.0)),
+            (s("read_hot"), Value::Int(1)),
+            (s("write_hot"), Value::Int(0)),
+            (s("pinned"), Value::Int(0)),
+            (s("reads_to"), s("replicas")),
+            (s("cache_ttl_ms"), Value::Int(100)),
+        ]);
+        let reply = Value::Map(vec![
+            (s("seq"), Value::Int(12)),
+            (s("run_id"), s("ab")),
+            (s("channel"), s("__hotkey__")),
+            (
+                s("master"),
+                Value::Map(vec![
+                    (s("host"), s("127.0.0.1")),
+                    (s("port"), Value::Int(7379)),
+                ]),
+            ),
+            (
+                s("replicas"),
+                Value::Array(vec![Value::Map(vec![
+                    (s("host"), s("127.0.0.1")),
+                    (s("port"), Value::Int(7380)),
+                    (s("lag_ms"), Value::Int(0)),
+                ])]),
+            ),
+            (s("keys"), Value::Array(vec![key])),
+        ]);
+        let routes = Routes::from_redis(&reply).unwrap();
+        assert_eq!(routes.seq, 12);
+        assert_eq!(routes.master.port, 7379);
+        assert_eq!(routes.replicas.len(), 1);
+        assert_eq!(routes.keys[0].key, vec![0xff, 0]);
+        assert_eq!(routes.keys[0].advice.reads_to, ReadsTo::Replicas);
+    }
+}

@@ -1,0 +1,107 @@
+//! `HOTKEY.PIN key [TTL seconds] [DB n]`: marks a key hot by hand (a known hot key, such as
+//! a leaderboard), until `TTL` runs out or `HOTKEY.UNPIN`. Announced like a detected one.
+
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+
+use super::{Cursor, NO_PERMISSION, NOT_LOADED, parse_db, parse_u64};
+use crate::ffi::{self, KeyReadCheck};
+use crate::hot_set::PinError;
+use crate::state;
+use crate::tracker::key_hash;
+
+/// The longest TTL: ten years, so that milliseconds never overflow.
+pub const MAX_TTL_SECS: u64 = 315_360_000;
+pub const BAD_TTL: &str = "ERR TTL must be an integer from 1 to 315360000 (seconds)";
+
+/// A parsed `HOTKEY.PIN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub key: Vec<u8>,
+    pub ttl_secs: Option<u64>,
+    pub db: Option<u32>,
+}
+
+impl Pin {
+    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Pin, String> {
+        let mut c = Cursor::new(args, "hotkey.pin");
+        let mut pin = Pin {
+            key: c.required()?.to_vec(),
+            ttl_secs: None,
+            db: None,
+        };
+        while let Some(name) = c.option(&["TTL", "DB"])? {
+            let value = c.value(&name)?;
+            if name == "TTL" {
+                let ttl = parse_u64(value).filter(|t| (1..=MAX_TTL_SECS).contains(t));
+                pin.ttl_secs = Some(ttl.ok_or(BAD_TTL)?);
+            } else {
+                pin.db = Some(parse_db(value, databases)?);
+            }
+        }
+        Ok(pin)
+    }
+}
+
+pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
+    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
+    let pin = Pin::parse(&args, databases).map_err(RedisError::String)?;
+    if !KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(&pin.key)) {
+        return Err(RedisError::Str(NO_PERMISSION));
+    }
+    let db = pin.db.unwrap_or_else(|| ffi::selected_db(ctx));
+    let until = pin.ttl_secs.map(|t| crate::now_ms() + t * 1000);
+    let messages = state::with(|s| {
+        let db = s.tracked_db(db);
+        let hash = key_hash(db, &pin.key);
+        let max_hot = s.hot_set.rules().max_hot;
+        match s.hot_set.pin(db, &pin.key, hash, until, &s.tracker) {
+            Ok(changes) => Ok(s.announce(&changes)),
+            Err(PinError::Full) => Err(RedisError::String(format!(
+                "ERR the hot set is full of pinned keys (hotkey.max-hot is {max_hot})"
+            ))),
+        }
+    })
+    .ok_or(RedisError::Str(NOT_LOADED))??;
+    crate::publish(ctx, &messages);
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Pin, String> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        Pin::parse(&args, 16)
+    }
+
+    #[test]
+    fn key_then_options() {
+        assert_eq!(
+            parse(&["TTL", "ttl", "60", "DB", "2"]),
+            Ok(Pin {
+                key: b"TTL".to_vec(),
+                ttl_secs: Some(60),
+                db: Some(2)
+            })
+        );
+    }
+
+    #[test]
+    fn every_bad_argument_names_the_problem() {
+        let err = |a: &[&str]| parse(a).unwrap_err();
+        assert_eq!(
+            err(&[]),
+            "ERR wrong number of arguments for 'hotkey.pin' command"
+        );
+        assert_eq!(err(&["k", "TTL", "0"]), BAD_TTL);
+        assert_eq!(err(&["k", "TTL", "-5"]), BAD_TTL);
+        assert_eq!(err(&["k", "TTL", "315360001"]), BAD_TTL);
+        assert_eq!(err(&["k", "TTL"]), "ERR TTL needs a value");
+        assert_eq!(
+            err(&["k", "EX", "5"]),
+            "ERR unknown option 'EX' for HOTKEY.PIN"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! `HOTKEY.REPORT key count [key count ...]`: reads of keys (in the caller's database) that a
+//! router served off this node — from replicas or its cache — since its last report. They
+//! count toward each key's read rate and the node's, so a key whose reads moved away stays
+//! hot while the demand lasts. All or nothing: one bad pair rejects the whole report.
+//! Replies with the number of keys counted.
+
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+
+use super::{NO_PERMISSION, NOT_LOADED, parse_u64, wrong_arity};
+use crate::ffi::{self, KeyReadCheck};
+use crate::state;
+
+/// The largest count one pair may carry (about what one process can serve in hours).
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+pub const BAD_COUNT: &str = "ERR count must be an integer from 1 to 1000000000000";
+
+/// Parses the pairs; `max_key_bytes` bounds key names, as for counted keys.
+pub fn parse<'a>(args: &[&'a [u8]], max_key_bytes: usize) -> Result<Vec<(&'a [u8], u64)>, String> {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
+        return Err(wrong_arity("hotkey.report"));
+    }
+    args.chunks_exact(2)
+        .map(|pair| {
+            let (key, count) = (pair[0], pair[1]);
+            if key.len() > max_key_bytes {
+                return Err(format!(
+                    "ERR key longer than hotkey.max-key-bytes ({max_key_bytes})"
+                ));
+            }
+            let count = parse_u64(count).filter(|c| (1..=MAX_COUNT).contains(c));
+            Ok((key, count.ok_or(BAD_COUNT)?))
+        })
+        .collect()
+}
+
+pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
+    let max_key_bytes =
+        state::with(|s| s.settings.max_key_bytes).ok_or(RedisError::Str(NOT_LOADED))?;
+    let pairs = parse(&args, max_key_bytes).map_err(RedisError::String)?;
+    let check = KeyReadCheck::for_caller(ctx);
+    if !pairs
+        .iter()
+        .all(|(key, _)| check.as_ref().is_some_and(|c| c.can_read(key)))
+    {
+        return Err(RedisError::Str(NO_PERMISSION));
+    }
+    let db = ffi::selected_db(ctx);
+    state::with(|s| {
+        let db = s.tracked_db(db);
+        for &(key, count) in &pairs {
+            s.report(db, key, count);
+        }
+    })
+    .ok_or(RedisError::Str(NOT_LOADED))?;
+    Ok(RedisValue::Integer(pairs.len() as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_or_a_named_error() {
+        let args: Vec<&[u8]> = vec![b"a", b"10", b"\xffb", b"1"];
+        assert_eq!(
+            parse(&args, 16),
+            Ok(vec![(&b"a"[..], 10), (&b"\xffb"[..], 1)])
+        );
+        let err = |a: &[&[u8]]| parse(a, 4).unwrap_err();
+        assert_eq!(
+            err(&[]),
+            "ERR wrong number of arguments for 'hotkey.report' command"
+        );
+        assert_eq!(
+            err(&[b"a"]),
+            "ERR wrong number of arguments for 'hotkey.report' command"
+        );
+        assert_eq!(err(&[b"a", b"0"]), BAD_COUNT);
+        assert_eq!(err(&[b"a", b"1", b"b", b"x"]), BAD_COUNT);
+        assert_eq!(err(&[b"a", b"1000000000001"]), BAD_COUNT);
+        assert_eq!(
+            err(&[b"longer", b"1"]),
+            "ERR key longer than hotkey.max-key-bytes (4)"
+        );
+    }
+}

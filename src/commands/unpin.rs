@@ -1,0 +1,77 @@
+//! `HOTKEY.UNPIN key [DB n]`: ends a pin. The key stays hot only if its own rate holds it
+//! there. Replies 1 when the key was pinned, else 0.
+
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+
+use super::{Cursor, NO_PERMISSION, NOT_LOADED, parse_db};
+use crate::ffi::{self, KeyReadCheck};
+use crate::state;
+use crate::tracker::key_hash;
+
+/// A parsed `HOTKEY.UNPIN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpin {
+    pub key: Vec<u8>,
+    pub db: Option<u32>,
+}
+
+impl Unpin {
+    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Unpin, String> {
+        let mut c = Cursor::new(args, "hotkey.unpin");
+        let mut unpin = Unpin {
+            key: c.required()?.to_vec(),
+            db: None,
+        };
+        while c.option(&["DB"])?.is_some() {
+            unpin.db = Some(parse_db(c.value("DB")?, databases)?);
+        }
+        Ok(unpin)
+    }
+}
+
+pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
+    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
+    let unpin = Unpin::parse(&args, databases).map_err(RedisError::String)?;
+    if !KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(&unpin.key)) {
+        return Err(RedisError::Str(NO_PERMISSION));
+    }
+    let db = unpin.db.unwrap_or_else(|| ffi::selected_db(ctx));
+    let messages = state::with(|s| {
+        let db = s.tracked_db(db);
+        let changes = s.hot_set.unpin(db, &unpin.key, key_hash(db, &unpin.key))?;
+        Some(s.announce(&changes))
+    })
+    .ok_or(RedisError::Str(NOT_LOADED))?;
+    let was_pinned = messages.is_some();
+    crate::publish(ctx, &messages.unwrap_or_default());
+    Ok(RedisValue::Integer(i64::from(was_pinned)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_names_bad_arguments() {
+        let parse = |a: &[&str]| {
+            let args: Vec<&[u8]> = a.iter().map(|a| a.as_bytes()).collect();
+            Unpin::parse(&args, 16)
+        };
+        assert_eq!(
+            parse(&["k", "DB", "1"]),
+            Ok(Unpin {
+                key: b"k".to_vec(),
+                db: Some(1)
+            })
+        );
+        assert_eq!(
+            parse(&[]).unwrap_err(),
+            "ERR wrong number of arguments for 'hotkey.unpin' command"
+        );
+        assert_eq!(
+            parse(&["k", "TTL", "1"]).unwrap_err(),
+            "ERR unknown option 'TTL' for HOTKEY.UNPIN"
+        );
+    }
+}

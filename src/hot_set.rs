@@ -1,0 +1,402 @@
+//! The hot set: which keys are hot now, decided on each tick from the tracker's rates, and
+//! the changes to announce. Pure Rust: no server types.
+//!
+//! A key **enters** when its rate — reads + writes, reads that routers reported serving
+//! elsewhere included — reaches the *entry level*, `max(hot-threshold, hot-share × node
+//! rate)`. It **leaves** only after its rate has stayed below the *exit level*
+//! (`cold-fraction × entry level`) for `cooldown-ms`: a key hovering around the entry level
+//! enters once and stays, instead of flapping. Pinned keys are hot whatever their rate.
+//!
+//! A hot key is *read-hot* when its reads alone reach the exit level, *write-hot* likewise for
+//! writes (at least one of the two, by the larger rate). Both flags only rise while the key
+//! is hot: a key that was written hard once keeps its cache TTL at 0 until it cools down,
+//! since a router cannot tell a pause in writes from their end.
+
+use hotkey_protocol::{Advice, ReadsTo};
+use rustc_hash::FxHashMap;
+
+use crate::tracker::Tracker;
+
+/// The detector's settings (the `hotkey.*` configs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// Operations per second a key must reach; 0 = not used.
+    pub threshold: f64,
+    /// Share of the node's key accesses a key must reach; 0 = not used.
+    pub share: f64,
+    /// The exit level as a fraction of the entry level, in (0, 1].
+    pub cold_fraction: f64,
+    /// How long a key must stay below the exit level to leave.
+    pub cooldown_ms: u64,
+    /// The most keys the hot set holds.
+    pub max_hot: usize,
+    /// The cache TTL advised for read-hot keys that are not write-hot.
+    pub cache_ttl_ms: u64,
+}
+
+/// A rate move by this factor (either way) since the last announcement is worth an `update`.
+const MOVED_FACTOR: f64 = 2.0;
+
+/// A detected key replaces the weakest detected one in a full hot set only when its rate is
+/// this many times that key's, so two keys of similar rates do not take turns.
+const REPLACE_FACTOR: f64 = 2.0;
+
+/// One key of the hot set.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub db: u32,
+    pub key: Vec<u8>,
+    pub reads_per_sec: f64,
+    pub writes_per_sec: f64,
+    pub read_hot: bool,
+    pub write_hot: bool,
+    /// Pinned by `HOTKEY.PIN`; `pin_until_ms` None = until unpinned.
+    pub pinned: bool,
+    pub pin_until_ms: Option<u64>,
+    below_since_ms: Option<u64>,
+    /// The rate and advice last announced, None before the `hot` event.
+    announced: Option<(f64, Advice)>,
+}
+
+impl Entry {
+    fn new(db: u32, key: &[u8], (reads, writes): (f64, f64)) -> Entry {
+        Entry {
+            db,
+            key: key.to_vec(),
+            reads_per_sec: reads,
+            writes_per_sec: writes,
+            read_hot: false,
+            write_hot: false,
+            pinned: false,
+            pin_until_ms: None,
+            below_since_ms: None,
+            announced: None,
+        }
+    }
+
+    pub fn total_per_sec(&self) -> f64 {
+        self.reads_per_sec + self.writes_per_sec
+    }
+
+    /// Raises the read/write flags by the rates (see the module doc).
+    fn classify(&mut self, exit: f64) {
+        self.read_hot |= self.pinned || self.reads_per_sec >= exit;
+        self.write_hot |= self.writes_per_sec >= exit;
+        if !self.read_hot && !self.write_hot {
+            if self.reads_per_sec >= self.writes_per_sec {
+                self.read_hot = true;
+            } else {
+                self.write_hot = true;
+            }
+        }
+    }
+
+    fn is(&self, db: u32, key: &[u8]) -> bool {
+        self.db == db && self.key == key
+    }
+}
+
+/// What to announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Hot,
+    Cold,
+    Update,
+}
+
+/// One announcement: the key, its rates, and its advice unless it went cold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub db: u32,
+    pub key: Vec<u8>,
+    pub reads_per_sec: f64,
+    pub writes_per_sec: f64,
+    pub advice: Option<Advice>,
+}
+
+/// Why a key cannot be pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinError {
+    /// Every place in the hot set holds a pinned key.
+    Full,
+}
+
+/// The hot set. Keys are indexed by their tracker hash ([`crate::tracker::key_hash`]).
+#[derive(Debug, Clone)]
+pub struct HotSet {
+    entries: FxHashMap<u64, Entry>,
+    rules: Rules,
+    /// As of the last tick: the entry level, and whether any replica is healthy.
+    entry_level: f64,
+    replicas: bool,
+}
+
+impl HotSet {
+    pub fn new(rules: Rules) -> HotSet {
+        HotSet {
+            entries: FxHashMap::default(),
+            rules,
+            entry_level: rules.threshold,
+            replicas: false,
+        }
+    }
+
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
+    /// New settings; they take effect at the next tick.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
+    }
+
+    /// The rate a key must reach to enter, given the node's rate. With both the threshold and
+    /// the share at 0 any key with traffic qualifies.
+    pub fn entry_level_for(&self, node_per_sec: f64) -> f64 {
+        self.rules
+            .threshold
+            .max(self.rules.share * node_per_sec)
+            .max(f64::MIN_POSITIVE)
+    }
+
+    /// The entry level as of the last tick.
+    pub fn entry_level(&self) -> f64 {
+        self.entry_level
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn pinned(&self) -> usize {
+        self.entries.values().filter(|e| e.pinned).count()
+    }
+
+    /// Whether any replica was healthy at the last tick (reads then go to replicas).
+    pub fn replicas(&self) -> bool {
+        self.replicas
+    }
+
+    /// The hot key, if `(db, key)` is hot. `hash` is its tracker hash.
+    pub fn get(&self, db: u32, key: &[u8], hash: u64) -> Option<&Entry> {
+        self.entries.get(&hash).filter(|e| e.is(db, key))
+    }
+
+    /// Every hot key, hottest first.
+    pub fn sorted(&self) -> Vec<&Entry> {
+        let mut all: Vec<&Entry> = self.entries.values().collect();
+        all.sort_by(|a, b| {
+            b.total_per_sec()
+                .total_cmp(&a.total_per_sec())
+                .then_with(|| (a.db, &a.key).cmp(&(b.db, &b.key)))
+        });
+        all
+    }
+
+    /// The advice for a hot key now.
+    pub fn advice(&self, e: &Entry) -> Advice {
+        Advice {
+            read_hot: e.read_hot,
+            write_hot: e.write_hot,
+            pinned: e.pinned,
+            reads_to: if e.read_hot && self.replicas {
+                ReadsTo::Replicas
+            } else {
+                ReadsTo::Master
+            },
+            cache_ttl_ms: if e.read_hot && !e.write_hot {
+                self.rules.cache_ttl_ms
+            } else {
+                0
+            },
+        }
+    }
+
+    /// One detection round at `now_ms`, on the tracker's current rates; `replicas` says
+    /// whether any replica is healthy. Returns what to announce: `cold`s first, then `hot`s
+    /// (hottest first), then `update`s.
+    pub fn tick(&mut self, now_ms: u64, tracker: &Tracker, replicas: bool) -> Vec<Change> {
+        self.replicas = replicas;
+        self.entry_level = self.entry_level_for(tracker.total_per_sec());
+        let (entry, exit) = (
+            self.entry_level,
+            self.entry_level * self.rules.cold_fraction,
+        );
+        let mut cold = Vec::new();
+        for (&hash, e) in &mut self.entries {
+            let rates = tracker.rates(e.db, &e.key, hash).unwrap_or((0.0, 0.0));
+            (e.reads_per_sec, e.writes_per_sec) = rates;
+            if e.pin_until_ms.is_some_and(|until| until <= now_ms) {
+                e.pinned = false;
+                e.pin_until_ms = None;
+                // An expired pin leaves like UNPIN: the key stays only on its own rate.
+                if e.total_per_sec() < entry {
+                    cold.push(hash);
+                    continue;
+                }
+            }
+            if e.pinned || e.total_per_sec() >= exit {
+                e.below_since_ms = None;
+            } else {
+                let since = *e.below_since_ms.get_or_insert(now_ms);
+                if now_ms.saturating_sub(since) >= self.rules.cooldown_ms {
+                    cold.push(hash);
+                }
+            }
+        }
+        let mut changes: Vec<Change> = cold.into_iter().filter_map(|h| self.remove(h)).collect();
+        let mut candidates = Vec::new();
+        tracker.scan(entry, |db, key, hash, reads, writes| {
+            if !self.entries.contains_key(&hash) {
+                candidates.push((hash, Entry::new(db, key, (reads, writes))));
+            }
+        });
+        candidates.sort_by(|a, b| b.1.total_per_sec().total_cmp(&a.1.total_per_sec()));
+        let mut entered = Vec::new();
+        for (hash, candidate) in candidates {
+            if self.entries.len() >= self.rules.max_hot {
+                match self.weakest_detected() {
+                    Some((h, rate)) if candidate.total_per_sec() >= REPLACE_FACTOR * rate => {
+                        changes.extend(self.remove(h));
+                    }
+                    _ => break,
+                }
+            }
+            entered.push(hash);
+            self.entries.insert(hash, candidate);
+        }
+        while self.entries.len() > self.rules.max_hot {
+            let Some((h, _)) = self.weakest_detected() else {
+                break;
+            };
+            changes.extend(self.remove(h));
+        }
+        for hash in entered {
+            changes.extend(self.announce(hash, exit));
+        }
+        let mut updates: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.announced.is_some())
+            .map(|(&h, _)| h)
+            .collect();
+        updates.sort_by(|a, b| {
+            (self.entries[a].db, &self.entries[a].key)
+                .cmp(&(self.entries[b].db, &self.entries[b].key))
+        });
+        for hash in updates {
+            changes.extend(self.announce(hash, exit));
+        }
+        changes
+    }
+
+    /// Pins a key: hot until `until_ms` (None = until unpinned). Replaces the weakest detected
+    /// key when the set is full. Returns what to announce.
+    pub fn pin(
+        &mut self,
+        db: u32,
+        key: &[u8],
+        hash: u64,
+        until_ms: Option<u64>,
+        tracker: &Tracker,
+    ) -> Result<Vec<Change>, PinError> {
+        let mut changes = Vec::new();
+        if self.get(db, key, hash).is_none() {
+            if self.entries.len() >= self.rules.max_hot {
+                let (weakest, _) = self.weakest_detected().ok_or(PinError::Full)?;
+                changes.extend(self.remove(weakest));
+            }
+            // Another key with the same 64-bit hash leaves first: the index holds one per hash.
+            changes.extend(self.remove(hash));
+            let rates = tracker.rates(db, key, hash).unwrap_or((0.0, 0.0));
+            self.entries.insert(hash, Entry::new(db, key, rates));
+        }
+        if let Some(e) = self.entries.get_mut(&hash) {
+            e.pinned = true;
+            e.pin_until_ms = until_ms;
+            e.below_since_ms = None;
+        }
+        let exit = self.entry_level * self.rules.cold_fraction;
+        changes.extend(self.announce(hash, exit));
+        Ok(changes)
+    }
+
+    /// Unpins a key: it stays hot only if its own rate holds it at the entry level. None when
+    /// the key was not pinned.
+    pub fn unpin(&mut self, db: u32, key: &[u8], hash: u64) -> Option<Vec<Change>> {
+        let e = self
+            .entries
+            .get_mut(&hash)
+            .filter(|e| e.is(db, key) && e.pinned)?;
+        e.pinned = false;
+        e.pin_until_ms = None;
+        if e.total_per_sec() < self.entry_level {
+            return Some(self.remove(hash).into_iter().collect());
+        }
+        let exit = self.entry_level * self.rules.cold_fraction;
+        Some(self.announce(hash, exit).into_iter().collect())
+    }
+
+    /// The `hot` (first time) or `update` (advice changed, or rate moved by
+    /// [`MOVED_FACTOR`] and is at least `exit`) a key's state calls for, if any.
+    fn announce(&mut self, hash: u64, exit: f64) -> Option<Change> {
+        let e = self.entries.get_mut(&hash)?;
+        e.classify(exit);
+        let e = &self.entries[&hash];
+        let advice = self.advice(e);
+        let total = e.total_per_sec();
+        let kind = match e.announced {
+            None => ChangeKind::Hot,
+            Some((before, old)) => {
+                let (lo, hi) = (before.min(total), before.max(total));
+                let moved = hi >= MOVED_FACTOR * lo && hi >= exit;
+                if old == advice && !moved {
+                    return None;
+                }
+                ChangeKind::Update
+            }
+        };
+        let change = Change {
+            kind,
+            db: e.db,
+            key: e.key.clone(),
+            reads_per_sec: e.reads_per_sec,
+            writes_per_sec: e.writes_per_sec,
+            advice: Some(advice),
+        };
+        if let Some(e) = self.entries.get_mut(&hash) {
+            e.announced = Some((total, advice));
+        }
+        Some(change)
+    }
+
+    /// Removes a key; its `cold`, if it had been announced hot.
+    fn remove(&mut self, hash: u64) -> Option<Change> {
+        let e = self.entries.remove(&hash)?;
+        e.announced.map(|_| Change {
+            kind: ChangeKind::Cold,
+            db: e.db,
+            key: e.key,
+            reads_per_sec: e.reads_per_sec,
+            writes_per_sec: e.writes_per_sec,
+            advice: None,
+        })
+    }
+
+    /// The unpinned key with the lowest rate, and that rate.
+    fn weakest_detected(&self) -> Option<(u64, f64)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.pinned)
+            .map(|(&h, e)| (h, e.total_per_sec()))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+#[cfg(test)]
+mod tests;
