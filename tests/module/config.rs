@@ -32,7 +32,7 @@ fn invalid_config_values_are_refused_and_change_nothing() {
         ),
         (
             "hotkey.half-life-ms",
-            "1000",
+            "250",
             &["0", "9", "86400001", "abc", "99999999999", "-5"],
         ),
         (
@@ -51,6 +51,25 @@ fn invalid_config_values_are_refused_and_change_nothing() {
             &["0", "65537", "abc", "99999999999", "-1"],
         ),
         ("hotkey.enabled", "yes", &["maybe", "2", ""]),
+        ("hotkey.tick-ms", "100", &["9", "10001", "x"]),
+        ("hotkey.hot-threshold", "1000", &["-1", "1000000001"]),
+        ("hotkey.cooldown-ms", "2000", &["-1", "3600001"]),
+        ("hotkey.max-hot", "64", &["0", "100001"]),
+        ("hotkey.heartbeat-ms", "1000", &["99", "60001"]),
+        ("hotkey.cache-ttl-ms", "100", &["-1", "3600001"]),
+        ("hotkey.max-replica-lag-ms", "2000", &["-1", "3600001"]),
+        (
+            "hotkey.max-replica-lag-bytes",
+            "16777216",
+            &["-1", "1099511627777"],
+        ),
+        (
+            "hotkey.hot-share",
+            "0.01",
+            &["-0.1", "1.5", "abc", "NaN", "inf", ""],
+        ),
+        ("hotkey.cold-fraction", "0.5", &["0", "1.01", "x", ""]),
+        ("hotkey.channel", "__hotkey__", &["", "two words"]),
     ];
     for (name, current, bad_values) in cases {
         assert_eq!(&config_get(&mut conn, name), current, "{name} before");
@@ -81,6 +100,11 @@ fn valid_config_values_take_effect() {
         ("hotkey.sample-max", "64"),
         ("hotkey.sample-max", "1"),
         ("hotkey.capacity", "2048"),
+        ("hotkey.hot-share", "0"),
+        ("hotkey.hot-share", "0.25"),
+        ("hotkey.cold-fraction", "1"),
+        ("hotkey.channel", "hk:events"),
+        ("hotkey.max-hot", "8"),
     ] {
         config_set(&mut conn, name, value)
             .unwrap_or_else(|e| panic!("CONFIG SET {name} {value}: {e}"));
@@ -95,6 +119,17 @@ fn valid_config_values_take_effect() {
         "hotkey.max-key-bytes",
         "hotkey.sample-quiet-ops",
         "hotkey.sample-max",
+        "hotkey.tick-ms",
+        "hotkey.hot-threshold",
+        "hotkey.hot-share",
+        "hotkey.cold-fraction",
+        "hotkey.cooldown-ms",
+        "hotkey.max-hot",
+        "hotkey.heartbeat-ms",
+        "hotkey.channel",
+        "hotkey.cache-ttl-ms",
+        "hotkey.max-replica-lag-ms",
+        "hotkey.max-replica-lag-bytes",
     ] {
         assert!(
             all.iter().any(|n| n == name),

@@ -16,15 +16,19 @@
 //! - `acl`: TOP shows only keys the caller may read.
 //! - `lifecycle`: MODULE UNLOAD / LOAD, INFO fields.
 //! - `smoke`: odd commands must not hurt the server.
+//! - `events`: the hot set's events on the channel; PIN, UNPIN, REPORT.
+//! - `routes`: ROUTE and ROUTES with a master and two replicas; ACL; bad arguments.
 
 mod acl;
 mod classify;
 mod common;
 mod config;
 mod databases;
+mod events;
 mod keys;
 mod lifecycle;
 mod replica;
+mod routes;
 mod scale;
 mod smoke;
 mod top_args;
