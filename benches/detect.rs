@@ -1,0 +1,108 @@
+//! Detection latency at default settings: from the first request of a step load (one key going
+//! from idle to 5× `hotkey.hot-threshold`) to its `hot` event reaching a subscriber, over 20
+//! trials; and how long after its load stops the key's `cold` event arrives.
+//!
+//! A real `redis-server` with the release module (defaults, sampling included), background
+//! traffic of ~20 000 GET/s over 100 000 cold keys, the step load pipelined in 1 ms slots.
+//!
+//! ```text
+//! cargo bench --bench detect
+//! HOTKEY_REDIS_SERVER=/path/to/valkey-server cargo bench --bench detect
+//! ```
+
+// The harness's server guard, subscriber and load generator; the bench uses a part of it.
+#[allow(dead_code)]
+#[path = "../tests/module/common.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Server, Subscriber, is_cold, is_hot, load};
+
+const TRIALS: usize = 20;
+const THRESHOLD: u64 = 1000;
+const STEP: u64 = 5 * THRESHOLD;
+const STEP_FOR: Duration = Duration::from_millis(1500);
+const BACKGROUND_PER_SEC: u64 = 20_000;
+
+fn main() {
+    // The builder starts from `sample-max 1` (count everything); the bench wants the default.
+    let server = Server::builder().module_arg("sample-max", "64").start();
+    let events = Subscriber::new(&server, hotkey_protocol::DEFAULT_CHANNEL);
+    let stop = Arc::new(AtomicBool::new(false));
+    let background = {
+        let mut conn = server.conn();
+        let stop = stop.clone();
+        thread::spawn(move || background_load(&mut conn, &stop))
+    };
+    // Let sampling tune itself to the background load.
+    thread::sleep(Duration::from_secs(2));
+
+    let mut detect = Vec::new();
+    let mut cool = Vec::new();
+    for trial in 0..TRIALS {
+        let key = format!("step:{trial}").into_bytes();
+        let mut conn = server.conn();
+        let step_key = key.clone();
+        let started = Instant::now();
+        let step = thread::spawn(move || load(&mut conn, &step_key, STEP, STEP_FOR));
+        let hot = events.wait_for(Duration::from_secs(10), |m| is_hot(m, &key), |_| {});
+        let (hot_at, _) = hot.unwrap_or_else(|| panic!("no hot event for trial {trial}"));
+        detect.push(hot_at.duration_since(started));
+        step.join().expect("step load");
+        let stopped = Instant::now();
+        let cold = events.wait_for(Duration::from_secs(30), |m| is_cold(m, &key), |_| {});
+        let (cold_at, _) = cold.unwrap_or_else(|| panic!("no cold event for trial {trial}"));
+        cool.push(cold_at.duration_since(stopped));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let served = background.join().expect("background load");
+
+    println!(
+        "server: {}; {TRIALS} trials; step to {STEP} GET/s; background {served} GET over the run",
+        common::server_binary()
+    );
+    report("detection (first request → hot event)", &mut detect);
+    report("cool-down (load stopped → cold event)", &mut cool);
+}
+
+/// GETs of random cold keys at about BACKGROUND_PER_SEC until `stop`; returns how many.
+fn background_load(conn: &mut redis::Connection, stop: &AtomicBool) -> u64 {
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    while !stop.load(Ordering::Relaxed) {
+        let due = (start.elapsed().as_secs_f64() * BACKGROUND_PER_SEC as f64) as u64;
+        if sent >= due {
+            thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        let batch = (due - sent).min(500);
+        let mut pipe = redis::pipe();
+        for _ in 0..batch {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            pipe.cmd("GET").arg(format!("bg:{}", seed % 100_000)).ignore();
+        }
+        let () = pipe.query(conn).expect("background GETs");
+        sent += batch;
+    }
+    sent
+}
+
+fn report(what: &str, samples: &mut [Duration]) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{what}: p50 {:.0} ms, p99 {:.0} ms, min {:.0} ms, max {:.0} ms",
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1])
+    );
+}
