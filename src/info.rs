@@ -31,6 +31,15 @@ pub fn add_section(ctx: &InfoContext) -> RedisResult<()> {
             ),
             ("command_table_size", s.table.len().to_string()),
             ("db_attribution", s.db_attribution().to_string()),
+            ("keys_per_sec", format!("{:.0}", s.tracker.total_per_sec())),
+            ("hot_keys", s.hot_set.len().to_string()),
+            ("pinned_keys", s.hot_set.pinned().to_string()),
+            ("entry_level", format!("{:.0}", s.hot_set.entry_level())),
+            ("replicas", s.replicas.all().len().to_string()),
+            ("healthy_replicas", s.replicas.healthy_count().to_string()),
+            ("reported_reads", s.stats.reported_reads.to_string()),
+            ("run_id", s.events.run_id().to_string()),
+            ("last_seq", s.events.seq().to_string()),
         ]
     }) else {
         return Ok(());

@@ -276,3 +276,57 @@ fn capacity_changes_resize_the_tracker() {
 fn client_connected(s: &mut State, id: u64) {
     s.client_dbs.as_mut().unwrap().connect(id);
 }
+
+#[test]
+fn a_tick_announces_replicas_then_hot_keys_then_the_heartbeat() {
+    use hotkey_protocol::{Event, ReadsTo};
+
+    let mut s = state(false);
+    // 10 000 GETs at once read as ~7 000/s with a one-second half-life.
+    s.apply(Settings {
+        half_life_ms: 1000,
+        ..settings()
+    });
+    for _ in 0..10_000 {
+        s.on_command(&cmd(None, &["GET", "board"]));
+    }
+    let info = Replication::parse(
+        "role:master\r\nslave0:ip=10.0.0.1,port=7380,state=online,offset=10,lag=0\r\n\
+         master_repl_offset:10\r\n",
+    );
+    let messages = s.tick(100, Some(&info));
+    let events: Vec<&Event> = messages.iter().map(|m| &m.event).collect();
+    assert!(
+        matches!(events[0], Event::Replicas(r) if r.replicas.len() == 1),
+        "{events:?}"
+    );
+    let Event::Hot(hot) = events[1] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(hot.key.bytes().unwrap(), b"board");
+    assert_eq!(hot.advice.unwrap().reads_to, ReadsTo::Replicas);
+    assert!(matches!(events[2], Event::Heartbeat(h) if h.hot_keys == 1 && h.replicas == 1));
+    assert_eq!(
+        messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    // Nothing changed: no event until the next heartbeat is due.
+    assert!(s.tick(200, Some(&info)).is_empty());
+    assert!(!s.tick_due(250) && s.tick_due(280));
+}
+
+#[test]
+fn reports_count_as_reads_of_the_callers_database() {
+    let mut s = state(true);
+    s.report(3, b"k", 500);
+    assert_eq!(s.stats.reported_reads, 500);
+    let all = top(&s);
+    let e = entry(&all, 3, "k");
+    assert!(e.reads_per_sec > 0.0 && e.writes_per_sec == 0.0);
+    s.follow_databases(None);
+    assert_eq!(
+        s.tracked_db(3),
+        0,
+        "while not following, everything is db 0"
+    );
+}

@@ -51,7 +51,7 @@ fn unload_then_load_starts_fresh() {
 }
 
 /// The fields the README lists for `INFO hotkey`.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 25] = [
     "enabled",
     "role",
     "tracked_keys",
@@ -68,6 +68,15 @@ const FIELDS: [&str; 16] = [
     "movable_key_lookups",
     "command_table_size",
     "db_attribution",
+    "keys_per_sec",
+    "hot_keys",
+    "pinned_keys",
+    "entry_level",
+    "replicas",
+    "healthy_replicas",
+    "reported_reads",
+    "run_id",
+    "last_seq",
 ];
 
 #[test]
@@ -79,7 +88,7 @@ fn info_has_every_documented_field_and_counters_rise() {
         let value = info
             .get(field)
             .unwrap_or_else(|| panic!("INFO hotkey lacks {field}: {info:?}"));
-        if !matches!(field, "role" | "db_attribution") {
+        if !matches!(field, "role" | "db_attribution" | "run_id") {
             let n: f64 = value
                 .parse()
                 .unwrap_or_else(|_| panic!("{field}:{value} is not a number"));
@@ -90,6 +99,9 @@ fn info_has_every_documented_field_and_counters_rise() {
     assert_eq!(info["role"], "master");
     assert_eq!(info["capacity"], "4096");
     assert_eq!(info["tracked_keys"], "0");
+    assert_eq!(info["hot_keys"], "0");
+    assert_eq!(info["entry_level"], "1000");
+    assert_eq!(info["run_id"].len(), 40, "{info:?}");
     assert!(
         matches!(info["db_attribution"].as_str(), "db0" | "db0_only"),
         "{info:?}"
