@@ -29,6 +29,7 @@ lint:
 
 bench: build
 	cargo bench --bench tracker
+	cargo bench --bench tick
 	cargo bench --bench detect
 	scripts/bench-hook.sh
 

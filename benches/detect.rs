@@ -86,7 +86,9 @@ fn background_load(conn: &mut redis::Connection, stop: &AtomicBool) -> u64 {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            pipe.cmd("GET").arg(format!("bg:{}", seed % 100_000)).ignore();
+            pipe.cmd("GET")
+                .arg(format!("bg:{}", seed % 100_000))
+                .ignore();
         }
         let () = pipe.query(conn).expect("background GETs");
         sent += batch;

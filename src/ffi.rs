@@ -165,6 +165,20 @@ pub fn publish(ctx: &Context, channel: &str, message: &str) -> usize {
     }
 }
 
+/// Adds an ACL category where the server lets modules do so (Redis ≥ 7.4, Valkey 8). Where
+/// it cannot, or the category exists already, [`set_acl_categories`] goes without it.
+pub fn add_acl_category(ctx: &Context, name: &str) {
+    let Ok(name) = CString::new(name) else {
+        return;
+    };
+    // SAFETY: called from OnLoad with its live context; the C string outlives the call.
+    unsafe {
+        if let Some(add) = raw::RedisModule_AddACLCategory {
+            add(ctx.ctx, name.as_ptr());
+        }
+    }
+}
+
 /// Puts a command of this module in ACL categories, plus `hotkey` where the server has it (the
 /// module adds it on Redis ≥ 7.4). A no-op on servers that cannot set module command
 /// categories (Redis 7.0); the README says how to restrict the commands there.

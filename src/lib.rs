@@ -39,8 +39,7 @@ use std::time::Instant;
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::server_events::{ModuleChangeSubevent, ServerRole};
 use redis_module::{
-    AclCategory, Context, ContextFlags, InfoContext, RedisResult, RedisString, RedisValue, Status,
-    redis_module,
+    Context, ContextFlags, InfoContext, RedisResult, RedisString, RedisValue, Status, redis_module,
 };
 use redis_module_macros::{
     cron_event_handler, module_changed_event_handler, role_changed_event_handler,
@@ -125,6 +124,9 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     state.databases = databases;
     state.follow_dbs = state.client_dbs.is_some() && ffi::other_databases_have_keys(ctx, databases);
     state::install(Some(state));
+    // A server keeps a module's category after unload, and refuses to add it twice: then the
+    // category is there already, which is all that matters.
+    ffi::add_acl_category(ctx, "hotkey");
     for (command, categories) in ACL_CATEGORIES {
         if let Err(e) = ffi::set_acl_categories(ctx, command, categories) {
             ctx.log_warning(&format!("hotkey: {e}"));
@@ -304,9 +306,6 @@ redis_module! {
     version: 1,
     allocator: (ffi::ModuleAlloc, ffi::ModuleAlloc),
     data_types: [],
-    acl_categories: [
-        "hotkey",
-    ],
     init: init,
     deinit: deinit,
     info: info,

@@ -249,6 +249,10 @@ impl State {
     /// Returns the messages to publish, in order.
     pub fn tick(&mut self, now_ms: u64, replication: Option<&Replication>) -> Vec<Message> {
         let elapsed = now_ms.saturating_sub(self.last_tick_ms);
+        // The next tick comes about as long from now as this one came after the last: the
+        // cron's period when tick-ms is below it. Bounded, so that one tick delayed by a slow
+        // command does not make the next period's accesses count as made far ahead.
+        let period = elapsed.clamp(self.settings.tick_ms, 2 * self.settings.tick_ms);
         if elapsed > 0 {
             let seen = self.stats.commands_seen - self.seen_at_last_tick;
             self.commands_per_sec = seen as f64 * 1000.0 / elapsed as f64;
@@ -256,7 +260,7 @@ impl State {
             self.seen_at_last_tick = self.stats.commands_seen;
             self.last_tick_ms = now_ms;
         }
-        self.tracker.advance(now_ms);
+        self.tracker.advance(now_ms, period);
         let mut messages = Vec::new();
         if let Some(info) = replication
             && self.replicas.update(info, self.settings.health)

@@ -20,8 +20,12 @@ pub(crate) struct Decay {
     last_ms: u64,
     /// log2 of `scale`, in [0, 32) after every `advance`.
     exponent: f64,
-    /// `2^exponent`, cached for `record`.
+    /// `2^exponent`: the scale of the clock's time, by which counts are read.
     scale: f64,
+    /// How far ahead of the clock new accesses are stamped (see [`Decay::advance`]).
+    lead_ms: u64,
+    /// `scale` at `lead_ms` ahead, cached for `record`.
+    record_scale: f64,
 }
 
 impl Decay {
@@ -32,13 +36,20 @@ impl Decay {
             last_ms: now_ms,
             exponent: 0.0,
             scale: 1.0,
+            lead_ms: 0,
+            record_scale: 1.0,
         }
     }
 
     /// The weight of one access made now, relative to the base.
     #[inline]
     pub(crate) fn scale(&self) -> f64 {
-        self.scale
+        self.record_scale
+    }
+
+    fn set_scale(&mut self) {
+        self.scale = self.exponent.exp2();
+        self.record_scale = (self.exponent + self.lead_ms as f64 / self.half_life_ms as f64).exp2();
     }
 
     /// The half-life in milliseconds.
@@ -62,10 +73,17 @@ impl Decay {
     /// Moves the clock to `now_ms`. A clock that goes backwards is taken as standing still
     /// (and counted from its new reading), so rates neither jump nor turn NaN.
     ///
+    /// Accesses recorded until the next call are stamped `lead_ms` ahead of `now_ms`. The
+    /// clock only moves here, so without a lead every access made between two calls counts as
+    /// made at the first, and a rate read at the second is low: by 13 % for a steady load
+    /// when calls come every 0.4 half-lives. With half the period as lead (the accesses' mean
+    /// time) the reading is within 0.3 % of the truth.
+    ///
     /// Returns the factor by which the caller must multiply every stored count when the
     /// base moves (renormalisation). It is a power of two, so the multiplication is exact
     /// and keeps the order of counts.
-    pub(crate) fn advance(&mut self, now_ms: u64) -> Option<f64> {
+    pub(crate) fn advance(&mut self, now_ms: u64, lead_ms: u64) -> Option<f64> {
+        self.lead_ms = lead_ms;
         let elapsed = now_ms.saturating_sub(self.last_ms);
         self.last_ms = now_ms;
         if elapsed > 0 {
@@ -79,7 +97,7 @@ impl Decay {
         } else {
             None
         };
-        self.scale = self.exponent.exp2();
+        self.set_scale();
         factor
     }
 
@@ -92,14 +110,14 @@ impl Decay {
         let factor = half_life_ms as f64 / self.half_life_ms as f64 / self.scale;
         self.half_life_ms = half_life_ms;
         self.exponent = 0.0;
-        self.scale = 1.0;
+        self.set_scale();
         factor
     }
 
     /// Forgets the accumulated scale (for an emptied summary).
     pub(crate) fn reset(&mut self) {
         self.exponent = 0.0;
-        self.scale = 1.0;
+        self.set_scale();
     }
 }
 
@@ -114,7 +132,7 @@ mod tests {
     #[test]
     fn count_of_inverts_per_sec() {
         let mut d = Decay::new(250, 0);
-        d.advance(1234);
+        d.advance(1234, 0);
         assert!(close(d.per_sec(d.count_of(1000.0)), 1000.0));
     }
 
@@ -122,9 +140,9 @@ mod tests {
     fn scale_doubles_every_half_life() {
         let mut d = Decay::new(1000, 5_000);
         assert_eq!(d.scale(), 1.0);
-        assert_eq!(d.advance(6_000), None);
+        assert_eq!(d.advance(6_000, 0), None);
         assert!(close(d.scale(), 2.0));
-        assert_eq!(d.advance(7_500), None);
+        assert_eq!(d.advance(7_500, 0), None);
         assert!(close(d.scale(), 2f64.powf(2.5)));
     }
 
@@ -134,7 +152,7 @@ mod tests {
         let count = 100.0 * d.scale();
         let r0 = d.per_sec(count);
         assert!(close(r0, 100.0 * LN_2 / 2.0));
-        d.advance(2000);
+        d.advance(2000, 0);
         assert!(close(d.per_sec(count), r0 / 2.0));
     }
 
@@ -144,7 +162,7 @@ mod tests {
         let mut count = 3.0;
         let before = d.per_sec(count);
         // 33.5 half-lives.
-        let factor = d.advance(335).expect("renormalised");
+        let factor = d.advance(335, 0).expect("renormalised");
         assert_eq!(factor, 2f64.powi(-33));
         count *= factor;
         assert!(close(d.scale(), 2f64.sqrt()));
@@ -154,23 +172,23 @@ mod tests {
     #[test]
     fn backwards_time_stands_still() {
         let mut d = Decay::new(1000, 10_000);
-        d.advance(11_000);
+        d.advance(11_000, 0);
         let s = d.scale();
-        assert_eq!(d.advance(0), None);
+        assert_eq!(d.advance(0, 0), None);
         assert_eq!(d.scale(), s);
-        d.advance(1_000); // one half-life after the backwards jump
+        d.advance(1_000, 0); // one half-life after the backwards jump
         assert!(close(d.scale(), 2.0 * s));
     }
 
     #[test]
     fn huge_jumps_decay_to_zero_without_nan() {
         let mut d = Decay::new(1, 0);
-        let factor = d.advance(u64::MAX).expect("renormalised");
+        let factor = d.advance(u64::MAX, 0).expect("renormalised");
         assert_eq!(factor, 0.0);
         assert!(d.scale().is_finite() && d.scale() >= 1.0);
         assert!(d.per_sec(1.0).is_finite());
-        d.advance(0);
-        d.advance(u64::MAX);
+        d.advance(0, 0);
+        d.advance(u64::MAX, 0);
         assert!(d.scale().is_finite());
     }
 
@@ -184,7 +202,7 @@ mod tests {
     #[test]
     fn changing_half_life_keeps_rates() {
         let mut d = Decay::new(1000, 0);
-        d.advance(1500);
+        d.advance(1500, 0);
         let count = 42.0;
         let before = d.per_sec(count);
         let factor = d.set_half_life_ms(250);

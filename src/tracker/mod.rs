@@ -139,11 +139,14 @@ impl Tracker {
     }
 
     /// Moves the decay clock to `now_ms` (called from a timer, about every 100 ms).
+    /// `period_ms` is about how long until the next call: accesses recorded until then are
+    /// weighted as made half of it from now, their mean time, so that rates read at the next
+    /// call are not biased low (0 weights them as made now).
     /// Renormalises every count when the forward-decay scale grows past 2^32, which is
     /// O(capacity) but happens once every 32 half-lives. A clock that goes backwards
     /// is taken as standing still.
-    pub fn advance(&mut self, now_ms: u64) {
-        if let Some(factor) = self.decay.advance(now_ms) {
+    pub fn advance(&mut self, now_ms: u64, period_ms: u64) {
+        if let Some(factor) = self.decay.advance(now_ms, period_ms / 2) {
             self.rescale(factor);
         }
     }

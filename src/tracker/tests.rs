@@ -168,9 +168,9 @@ fn decay_halves_a_rate_every_half_life() {
     }
     let r0 = all(&t)[0].reads_per_sec;
     assert!(close(r0, 100.0 * LN_2, 1e-12));
-    t.advance(51_000);
+    t.advance(51_000, 0);
     assert!(close(all(&t)[0].reads_per_sec, r0 / 2.0, 1e-12));
-    t.advance(52_000);
+    t.advance(52_000, 0);
     assert!(close(all(&t)[0].reads_per_sec, r0 / 4.0, 1e-12));
 }
 
@@ -185,7 +185,7 @@ fn a_steady_stream_reads_as_its_rate() {
     );
     // 800 reads/s and 200 writes/s for 20 half-lives, in 10 ms ticks.
     for tick in 1..=2000u64 {
-        t.advance(tick * 10);
+        t.advance(tick * 10, 0);
         for i in 0..10 {
             let access = if i % 4 == 0 && i > 0 {
                 Access::Write
@@ -215,7 +215,7 @@ fn renormalisation_keeps_rates() {
     // 100 half-lives: renormalises three times.
     for tick in 1..=200u64 {
         let now = tick * 5;
-        t.advance(now);
+        t.advance(now, 0);
         rec(&mut t, 0, b"steady", Access::Read, 1.0);
         let once = t.get(0, b"once", key_hash(0, b"once")).unwrap();
         let expected = 1000.0 * lambda * (-(now as f64) / half_life).exp2();
@@ -368,12 +368,12 @@ fn time_going_backwards_is_harmless() {
         10_000,
     );
     rec(&mut t, 0, b"k", Access::Read, 1.0);
-    t.advance(10_100);
+    t.advance(10_100, 0);
     let r = all(&t)[0].reads_per_sec;
-    t.advance(5_000);
+    t.advance(5_000, 0);
     assert_eq!(all(&t)[0].reads_per_sec, r);
     for now in [0, u64::MAX, 3, u64::MAX / 2, 0, 7] {
-        t.advance(now);
+        t.advance(now, 0);
         rec(&mut t, 0, b"k", Access::Write, 1.0);
         rec(&mut t, 0, &key(now), Access::Read, 1.0);
         for s in all(&t) {
@@ -409,7 +409,7 @@ fn bad_weights_are_ignored_and_huge_ones_clamped() {
 fn capacity_zero_and_one() {
     let mut t = tracker(0);
     rec(&mut t, 0, b"k", Access::Read, 1.0);
-    t.advance(1);
+    t.advance(1, 0);
     assert!(t.is_empty());
     assert_eq!(t.capacity(), 0);
     assert!(all(&t).is_empty());
@@ -470,12 +470,12 @@ fn changing_the_half_life_keeps_rates_continuous() {
         0,
     );
     rec(&mut t, 0, b"k", Access::Read, 10.0);
-    t.advance(1500);
+    t.advance(1500, 0);
     let before = all(&t)[0].reads_per_sec;
     t.set_half_life_ms(100);
     assert_eq!(t.half_life_ms(), 100);
     assert!(close(all(&t)[0].reads_per_sec, before, 1e-12));
-    t.advance(1600);
+    t.advance(1600, 0);
     assert!(close(all(&t)[0].reads_per_sec, before / 2.0, 1e-12));
     // A new access adds λ of the new half-life.
     rec(&mut t, 0, b"k", Access::Read, 1.0);
@@ -521,7 +521,7 @@ fn the_total_counts_every_access_and_decays_with_the_keys() {
     // Two keys fit; the total still holds all ten accesses.
     assert_eq!(t.len(), 2);
     assert!(close(t.total_per_sec(), 10.0 * lambda(&t), 1e-9));
-    t.advance(1000);
+    t.advance(1000, 0);
     assert!(close(t.total_per_sec(), 5.0 * lambda(&t), 1e-9));
     t.clear();
     assert_eq!(t.total_per_sec(), 0.0);
@@ -548,4 +548,31 @@ fn scan_and_rates_see_what_top_sees() {
     assert!(close(reads, 30.0 * lambda(&t), 1e-9));
     assert!(close(writes, 10.0 * lambda(&t), 1e-9));
     assert_eq!(t.rates(1, b"hot", key_hash(1, b"hot")), None);
+}
+
+#[test]
+fn a_steady_rate_reads_true_at_each_advance_with_a_lead() {
+    // Ticks every 100 ms at a 250 ms half-life, 10 accesses a millisecond between them.
+    for (lead_period, low, high) in [(0, 0.85, 0.89), (100, 0.99, 1.01)] {
+        let mut t = Tracker::new(
+            TrackerConfig {
+                capacity: 4,
+                half_life_ms: 250,
+            },
+            0,
+        );
+        let mut reading = 0.0;
+        for tick in 1..=50u64 {
+            for _ in 0..1000 {
+                rec(&mut t, 0, b"k", Access::Read, 1.0);
+            }
+            t.advance(tick * 100, lead_period);
+            reading = t.rates(0, b"k", key_hash(0, b"k")).unwrap().0;
+        }
+        let ratio = reading / 10_000.0;
+        assert!(
+            (low..high).contains(&ratio),
+            "period {lead_period}: {ratio}"
+        );
+    }
 }
