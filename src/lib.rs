@@ -18,6 +18,8 @@
 //! - [`events`] — the numbered messages on the pub/sub channel (format: `hotkey-protocol`).
 //! - [`commands`] — one file per `HOTKEY.*` command.
 //! - [`config`] — the `hotkey.*` configs; [`info`] — the `INFO hotkey` section.
+//! - [`server`] — what the module asks of the server: `COMMAND`, `CLIENT LIST`, `CONFIG GET`,
+//!   `INFO replication`, its own address; publishing.
 #![deny(unsafe_code)]
 
 pub mod client_db;
@@ -30,6 +32,7 @@ pub mod hot_set;
 pub mod info;
 pub mod replicas;
 pub mod sampler;
+pub mod server;
 pub mod state;
 pub mod tracker;
 
@@ -39,17 +42,12 @@ use std::time::Instant;
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::server_events::{ModuleChangeSubevent, ServerRole};
 use redis_module::{
-    Context, ContextFlags, InfoContext, RedisResult, RedisString, RedisValue, Status, redis_module,
+    Context, ContextFlags, InfoContext, RedisResult, RedisString, Status, redis_module,
 };
 use redis_module_macros::{
     cron_event_handler, module_changed_event_handler, role_changed_event_handler,
 };
 
-use hotkey_protocol::Message;
-
-use crate::client_db::ClientDbs;
-use crate::command_table::{CommandTable, Reply};
-use crate::replicas::Replication;
 use crate::state::State;
 
 /// `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`
@@ -112,13 +110,13 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("hotkey: {e}"));
         return Status::Err;
     }
-    let table = read_command_table(ctx);
+    let table = server::read_command_table(ctx);
     if table.is_empty() {
         ctx.log_warning("hotkey: could not read the COMMAND table");
         return Status::Err;
     }
-    let client_dbs = ffi::per_client_db_available().then(|| connected_clients(ctx));
-    let databases = config_get_u32(ctx, "databases").unwrap_or(16);
+    let client_dbs = ffi::per_client_db_available().then(|| server::connected_clients(ctx));
+    let databases = server::config_get_u32(ctx, "databases").unwrap_or(16);
     let mut state = State::new(config::settings(), table, client_dbs, now_ms());
     state.replica = ctx.get_flags().contains(ContextFlags::SLAVE);
     state.databases = databases;
@@ -148,61 +146,6 @@ fn deinit(_ctx: &Context) -> Status {
     Status::Ok
 }
 
-fn read_command_table(ctx: &Context) -> CommandTable {
-    match ctx.call("COMMAND", &[] as &[&str]) {
-        Ok(reply) => CommandTable::from_command_reply(&to_reply(reply)),
-        Err(_) => CommandTable::default(),
-    }
-}
-
-/// Every connected client with its database now (from `CLIENT LIST`): at load, and when the
-/// module starts following databases.
-fn connected_clients(ctx: &Context) -> ClientDbs {
-    let mut dbs = ClientDbs::default();
-    let Ok(list) = ctx.call("CLIENT", &["LIST"]) else {
-        return dbs;
-    };
-    let text = match list {
-        RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s,
-        RedisValue::StringBuffer(b) => String::from_utf8_lossy(&b).into_owned(),
-        _ => return dbs,
-    };
-    for line in text.lines() {
-        let field = |name: &str| {
-            line.split(' ')
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        if let (Some(id), Some(db)) = (field("id"), field("db")) {
-            dbs.connect_in(id, db as u32);
-        }
-    }
-    dbs
-}
-
-fn config_get_u32(ctx: &Context, name: &str) -> Option<u32> {
-    match ctx.call("CONFIG", &["GET", name]).ok()? {
-        RedisValue::Array(v) => match v.get(1)? {
-            RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s.parse().ok(),
-            RedisValue::StringBuffer(b) => std::str::from_utf8(b).ok()?.parse().ok(),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn to_reply(v: RedisValue) -> Reply {
-    match v {
-        RedisValue::Integer(i) => Reply::Int(i),
-        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Reply::Str(s.into_bytes()),
-        RedisValue::SimpleStringStatic(s) => Reply::Str(s.as_bytes().to_vec()),
-        RedisValue::StringBuffer(b) => Reply::Str(b),
-        RedisValue::BulkRedisString(s) => Reply::Str(s.as_slice().to_vec()),
-        RedisValue::Array(a) => Reply::Array(a.into_iter().map(to_reply).collect()),
-        _ => Reply::Nil,
-    }
-}
-
 #[cron_event_handler]
 fn on_cron(ctx: &Context, _hz: u64) {
     let now = now_ms();
@@ -213,21 +156,21 @@ fn on_cron(ctx: &Context, _hz: u64) {
 
 /// The tick: replicas, detector, events; then whether to follow clients' databases.
 fn tick(ctx: &Context, now: u64) {
-    let replication = replication(ctx);
+    let replication = server::replication(ctx);
     let Some((messages, can_follow, following, databases)) = state::with(|s| {
         let messages = s.tick(now, replication.as_ref());
         (messages, s.client_dbs.is_some(), s.follow_dbs, s.databases)
     }) else {
         return;
     };
-    publish(ctx, &messages);
+    server::publish(ctx, &messages);
     if !can_follow {
         return;
     }
     // Follow clients' databases only while another database holds keys (see State::follow_dbs).
     let needed = ffi::other_databases_have_keys(ctx, databases);
     if needed && !following {
-        let clients = connected_clients(ctx);
+        let clients = server::connected_clients(ctx);
         state::with(|s| s.follow_databases(Some(clients)));
     } else if !needed && following {
         state::with(|s| s.follow_databases(None));
@@ -239,54 +182,6 @@ pub(crate) fn on_replica_change(ctx: &Context) {
     tick(ctx, now_ms());
 }
 
-/// What `INFO replication` says now.
-fn replication(ctx: &Context) -> Option<Replication> {
-    match ctx.call("INFO", &["replication"]).ok()? {
-        RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(Replication::parse(&s)),
-        RedisValue::StringBuffer(b) => Some(Replication::parse(&String::from_utf8_lossy(&b))),
-        RedisValue::VerbatimString((_, b)) => {
-            Some(Replication::parse(&String::from_utf8_lossy(&b)))
-        }
-        _ => None,
-    }
-}
-
-/// Publishes messages on the configured channel, in order.
-pub(crate) fn publish(ctx: &Context, messages: &[Message]) {
-    if messages.is_empty() {
-        return;
-    }
-    let channel = config::CHANNEL.get();
-    for m in messages {
-        ffi::publish(ctx, &channel, &m.to_json());
-    }
-}
-
-/// Where the master is, for `HOTKEY.ROUTE` and `HOTKEY.ROUTES`: on a replica, its master as
-/// INFO shows it; on the master, the address the caller reached it at (`laddr` of its
-/// connection), since a server does not know the name clients use for it.
-pub(crate) fn master_address(ctx: &Context) -> (String, u16) {
-    if let Some(Some(addr)) = state::with(|s| s.replicas.master_address()) {
-        return addr;
-    }
-    let id = ffi::client_id(ctx).to_string();
-    let text = match ctx.call("CLIENT", &["LIST", "ID", id.as_str()]) {
-        Ok(RedisValue::BulkString(s) | RedisValue::SimpleString(s)) => s,
-        Ok(RedisValue::StringBuffer(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Ok(RedisValue::VerbatimString((_, b))) => String::from_utf8_lossy(&b).into_owned(),
-        _ => String::new(),
-    };
-    parse_laddr(&text).unwrap_or_default()
-}
-
-/// `host:port` of the `laddr=` field of a CLIENT LIST line; IPv6 comes in brackets.
-fn parse_laddr(line: &str) -> Option<(String, u16)> {
-    let laddr = line.split(' ').find_map(|f| f.strip_prefix("laddr="))?;
-    let (host, port) = laddr.trim().rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_owned(), port.parse().ok()?))
-}
-
 #[role_changed_event_handler]
 fn on_role_changed(_ctx: &Context, role: ServerRole) {
     state::with(|s| s.replica = role == ServerRole::Replica);
@@ -295,7 +190,7 @@ fn on_role_changed(_ctx: &Context, role: ServerRole) {
 /// Another module's commands enter or leave the table.
 #[module_changed_event_handler]
 fn on_module_changed(ctx: &Context, _event: ModuleChangeSubevent) {
-    let table = read_command_table(ctx);
+    let table = server::read_command_table(ctx);
     if !table.is_empty() {
         state::with(|s| s.table = table);
     }

@@ -304,6 +304,16 @@ impl State {
         if self.follow_dbs { db } else { 0 }
     }
 
+    /// The hot-set entry of `key` in `db`: pinned there, or detected where the tracker files
+    /// it (see [`State::tracked_db`]).
+    pub fn hot_entry(&self, db: u32, key: &[u8]) -> Option<&crate::hot_set::Entry> {
+        let found = |db| self.hot_set.get(db, key, key_hash(db, key));
+        found(db).or_else(|| {
+            let tracked = self.tracked_db(db);
+            (tracked != db).then(|| found(tracked)).flatten()
+        })
+    }
+
     /// Starts following each client's database, from `clients` (every connected client and
     /// its database now), or stops. Called from the tick when a database other than 0 starts or
     /// stops holding keys; a no-op where the filter cannot tell clients apart.
@@ -352,11 +362,13 @@ impl State {
     }
 }
 
-/// Whether something done every `every_ms`, last at `last_ms`, is due at `now_ms`. A quarter
-/// period of slack: ticks ride the server's cron, whose calls jitter by a few milliseconds,
-/// and without slack a tick period equal to the cron's would skip every other call.
+/// Whether something done every `every_ms`, last at `last_ms`, is due at `now_ms`. Ticks ride
+/// the server's cron, whose calls come a millisecond early or late: without slack a tick
+/// period equal to the cron's would skip every other call. The slack (a quarter period, at
+/// most 25 ms) stays below the cron's period, so a heartbeat every 1000 ms on 100 ms ticks
+/// goes out every 1000 ms, not every 800.
 pub fn is_due(last_ms: u64, now_ms: u64, every_ms: u64) -> bool {
-    now_ms.saturating_sub(last_ms) + every_ms / 4 >= every_ms
+    now_ms.saturating_sub(last_ms) + (every_ms / 4).min(25) >= every_ms
 }
 
 /// True for the names of commands that change which database later commands run in:

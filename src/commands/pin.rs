@@ -1,5 +1,7 @@
 //! `HOTKEY.PIN key [TTL seconds] [DB n]`: marks a key hot by hand (a known hot key, such as
 //! a leaderboard), until `TTL` runs out or `HOTKEY.UNPIN`. Announced like a detected one.
+//! The pin is filed under the database given (or selected), even where the module counts
+//! accesses under database 0 (see `State::tracked_db`): a pin is explicit and lasts.
 
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
@@ -52,7 +54,6 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let db = pin.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let until = pin.ttl_secs.map(|t| crate::now_ms() + t * 1000);
     let messages = state::with(|s| {
-        let db = s.tracked_db(db);
         let hash = key_hash(db, &pin.key);
         let max_hot = s.hot_set.rules().max_hot;
         match s.hot_set.pin(db, &pin.key, hash, until, &s.tracker) {
@@ -63,7 +64,7 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         }
     })
     .ok_or(RedisError::Str(NOT_LOADED))??;
-    crate::publish(ctx, &messages);
+    crate::server::publish(ctx, &messages);
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 

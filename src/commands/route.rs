@@ -11,7 +11,6 @@ use super::reply::Reply;
 use super::{Cursor, NO_PERMISSION, NOT_LOADED, parse_db};
 use crate::ffi::{self, KeyReadCheck};
 use crate::state;
-use crate::tracker::key_hash;
 
 /// The operation asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +70,7 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
     let db = route.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let replica = state::with(|s| {
-        let db = s.tracked_db(db);
-        let entry = s.hot_set.get(db, &route.key, key_hash(db, &route.key))?;
+        let entry = s.hot_entry(db, &route.key)?;
         let advice = s.hot_set.advice(entry);
         let to_replica = route.op == Op::Read && advice.reads_to == ReadsTo::Replicas;
         let replica = if to_replica {
@@ -97,7 +95,7 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             cache_ttl_ms: ttl,
         },
         hot => {
-            let (host, port) = crate::master_address(ctx);
+            let (host, port) = crate::server::master_address(ctx)?;
             Target {
                 role: Role::Master,
                 host,

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     })
     .ok_or(RedisError::Str(NOT_LOADED))?;
     let (seq, run_id, replicas, keys) = snapshot;
-    let (host, port) = crate::master_address(ctx);
+    let (host, port) = crate::server::master_address(ctx)?;
     let r = Reply(ctx);
     r.map(6);
     r.field(field::SEQ).int(seq as i64);

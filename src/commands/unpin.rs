@@ -38,13 +38,12 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
     let db = unpin.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let messages = state::with(|s| {
-        let db = s.tracked_db(db);
         let changes = s.hot_set.unpin(db, &unpin.key, key_hash(db, &unpin.key))?;
         Some(s.announce(&changes))
     })
     .ok_or(RedisError::Str(NOT_LOADED))?;
     let was_pinned = messages.is_some();
-    crate::publish(ctx, &messages.unwrap_or_default());
+    crate::server::publish(ctx, &messages.unwrap_or_default());
     Ok(RedisValue::Integer(i64::from(was_pinned)))
 }
 

@@ -43,7 +43,7 @@ impl Decay {
 
     /// The weight of one access made now, relative to the base.
     #[inline]
-    pub(crate) fn scale(&self) -> f64 {
+    pub(crate) fn record_scale(&self) -> f64 {
         self.record_scale
     }
 
@@ -130,6 +130,15 @@ mod tests {
     }
 
     #[test]
+    fn a_lead_stamps_new_accesses_ahead_and_reads_at_the_clock() {
+        let mut d = Decay::new(1000, 0);
+        d.advance(0, 500);
+        assert!(close(d.record_scale(), 2f64.sqrt()));
+        // A count made now reads at the clock: the lead shows as a slightly higher rate.
+        assert!(close(d.per_sec(d.record_scale()), 2f64.sqrt() * LN_2));
+    }
+
+    #[test]
     fn count_of_inverts_per_sec() {
         let mut d = Decay::new(250, 0);
         d.advance(1234, 0);
@@ -139,17 +148,17 @@ mod tests {
     #[test]
     fn scale_doubles_every_half_life() {
         let mut d = Decay::new(1000, 5_000);
-        assert_eq!(d.scale(), 1.0);
+        assert_eq!(d.record_scale(), 1.0);
         assert_eq!(d.advance(6_000, 0), None);
-        assert!(close(d.scale(), 2.0));
+        assert!(close(d.record_scale(), 2.0));
         assert_eq!(d.advance(7_500, 0), None);
-        assert!(close(d.scale(), 2f64.powf(2.5)));
+        assert!(close(d.record_scale(), 2f64.powf(2.5)));
     }
 
     #[test]
     fn rate_of_a_count_halves_per_half_life() {
         let mut d = Decay::new(2000, 0);
-        let count = 100.0 * d.scale();
+        let count = 100.0 * d.record_scale();
         let r0 = d.per_sec(count);
         assert!(close(r0, 100.0 * LN_2 / 2.0));
         d.advance(2000, 0);
@@ -165,7 +174,7 @@ mod tests {
         let factor = d.advance(335, 0).expect("renormalised");
         assert_eq!(factor, 2f64.powi(-33));
         count *= factor;
-        assert!(close(d.scale(), 2f64.sqrt()));
+        assert!(close(d.record_scale(), 2f64.sqrt()));
         assert!(close(d.per_sec(count), before * 2f64.powf(-33.5)));
     }
 
@@ -173,11 +182,11 @@ mod tests {
     fn backwards_time_stands_still() {
         let mut d = Decay::new(1000, 10_000);
         d.advance(11_000, 0);
-        let s = d.scale();
+        let s = d.record_scale();
         assert_eq!(d.advance(0, 0), None);
-        assert_eq!(d.scale(), s);
+        assert_eq!(d.record_scale(), s);
         d.advance(1_000, 0); // one half-life after the backwards jump
-        assert!(close(d.scale(), 2.0 * s));
+        assert!(close(d.record_scale(), 2.0 * s));
     }
 
     #[test]
@@ -185,11 +194,11 @@ mod tests {
         let mut d = Decay::new(1, 0);
         let factor = d.advance(u64::MAX, 0).expect("renormalised");
         assert_eq!(factor, 0.0);
-        assert!(d.scale().is_finite() && d.scale() >= 1.0);
+        assert!(d.record_scale().is_finite() && d.record_scale() >= 1.0);
         assert!(d.per_sec(1.0).is_finite());
         d.advance(0, 0);
         d.advance(u64::MAX, 0);
-        assert!(d.scale().is_finite());
+        assert!(d.record_scale().is_finite());
     }
 
     #[test]
@@ -206,7 +215,7 @@ mod tests {
         let count = 42.0;
         let before = d.per_sec(count);
         let factor = d.set_half_life_ms(250);
-        assert_eq!(d.scale(), 1.0);
+        assert_eq!(d.record_scale(), 1.0);
         assert!(close(d.per_sec(count * factor), before));
     }
 }

@@ -133,7 +133,7 @@ impl Tracker {
         if weight.is_nan() || weight <= 0.0 {
             return;
         }
-        let weight = weight.min(MAX_WEIGHT) * self.decay.scale();
+        let weight = weight.min(MAX_WEIGHT) * self.decay.record_scale();
         self.total += weight;
         self.summary.add(db, key, hash, access, weight);
     }
