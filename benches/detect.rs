@@ -44,6 +44,9 @@ fn main() {
     let mut detect = Vec::new();
     let mut cool = Vec::new();
     for trial in 0..TRIALS {
+        // Each trial follows a cold event, which goes out at a tick: start the step at a
+        // random phase of the tick period instead, as a real load would.
+        thread::sleep(Duration::from_millis((trial as u64 * 37) % 100));
         let key = format!("step:{trial}").into_bytes();
         let mut conn = server.conn();
         let step_key = key.clone();

@@ -33,11 +33,13 @@ declare -A ARGS=(
   [filter-only]="--loadmodule $SO enabled no"
   [count-all]="--loadmodule $SO sample-max 1"
   [default]="--loadmodule $SO"
-  # Under callgrind the server is ~50× slower: adaptive sampling would see a quiet node, and
-  # a second of decay would span few requests. These pin sampling at its busiest (1 in 64),
-  # what a loaded node runs at, and stop the decay, so the count does not depend on speed.
-  [cg-count-all]="--loadmodule $SO sample-max 1 half-life-ms 86400000"
-  [cg-sampled]="--loadmodule $SO sample-quiet-ops 0 half-life-ms 86400000"
+  # Under callgrind the server is ~50× slower: adaptive sampling would see a quiet node, a
+  # second of decay would span few requests, and each tick (about 27,000 instructions, most of
+  # them reading INFO replication) would fall on 50× fewer requests. These pin sampling at its
+  # busiest (1 in 64), what a loaded node runs at, stop the decay, and tick 50× less often, so
+  # the count does not depend on speed.
+  [cg-count-all]="--loadmodule $SO sample-max 1 half-life-ms 86400000 tick-ms 5000"
+  [cg-sampled]="--loadmodule $SO sample-quiet-ops 0 half-life-ms 86400000 tick-ms 5000"
 )
 VARIANTS=(none filter-only count-all default)
 if "$SERVER" --version | grep -qE 'v=(8\.([6-9]|[1-9][0-9])|9)'; then

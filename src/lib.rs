@@ -150,13 +150,14 @@ fn deinit(_ctx: &Context) -> Status {
 fn on_cron(ctx: &Context, _hz: u64) {
     let now = now_ms();
     if state::with(|s| s.tick_due(now)) == Some(true) {
-        tick(ctx, now);
+        tick(ctx, now, false);
     }
 }
 
 /// The tick: replicas, detector, events; then whether to follow clients' databases.
-fn tick(ctx: &Context, now: u64) {
-    let replication = server::replication(ctx);
+fn tick(ctx: &Context, now: u64, force_replication: bool) {
+    let read_info = force_replication || state::with(|s| s.replication_due(now)) == Some(true);
+    let replication = read_info.then(|| server::replication(ctx)).flatten();
     let Some((messages, can_follow, following, databases)) = state::with(|s| {
         let messages = s.tick(now, replication.as_ref());
         (messages, s.client_dbs.is_some(), s.follow_dbs, s.databases)
@@ -179,7 +180,7 @@ fn tick(ctx: &Context, now: u64) {
 
 /// A replica came online or went offline: tick now rather than at the next cron.
 pub(crate) fn on_replica_change(ctx: &Context) {
-    tick(ctx, now_ms());
+    tick(ctx, now_ms(), true);
 }
 
 #[role_changed_event_handler]

@@ -330,3 +330,18 @@ fn reports_count_as_reads_of_the_callers_database() {
         "while not following, everything is db 0"
     );
 }
+
+#[test]
+fn replication_is_read_every_tick_only_with_replicas() {
+    let mut s = state(false);
+    assert!(s.replication_due(0), "the first tick reads it");
+    let alone = Replication::parse("role:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
+    s.tick(100, Some(&alone));
+    assert!(!s.replication_due(200) && !s.replication_due(1000));
+    assert!(s.replication_due(1100), "once a second without replicas");
+    let with_one = Replication::parse(
+        "role:master\r\nslave0:ip=10.0.0.1,port=7380,state=online,offset=0,lag=0\r\n",
+    );
+    s.tick(1100, Some(&with_one));
+    assert!(s.replication_due(1200), "every tick with a replica");
+}

@@ -71,11 +71,11 @@ pub struct TrackerConfig {
 }
 
 impl Default for TrackerConfig {
-    /// The module's defaults: 4096 keys, one-second half-life.
+    /// The module's defaults: 4096 keys, a 250 ms half-life.
     fn default() -> TrackerConfig {
         TrackerConfig {
             capacity: 4096,
-            half_life_ms: 1000,
+            half_life_ms: 250,
         }
     }
 }
