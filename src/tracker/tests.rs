@@ -502,7 +502,14 @@ fn clear_forgets_keys_but_not_the_shape() {
 #[test]
 fn default_config_is_the_modules_default() {
     let t = Tracker::new(TrackerConfig::default(), 0);
-    assert_eq!((t.capacity(), t.half_life_ms()), (4096, 1000));
+    let default = |name| {
+        let cfg = crate::config::NUMERIC.iter().find(|c| c.name == name);
+        cfg.map(|c| c.default as u64)
+    };
+    assert_eq!(
+        (Some(t.capacity() as u64), Some(t.half_life_ms())),
+        (default("capacity"), default("half-life-ms"))
+    );
     assert!(t.memory_bytes() >= 4096 * 64);
 }
 
