@@ -279,17 +279,15 @@ impl HotSet {
         for hash in entered {
             changes.extend(self.announce(hash, exit));
         }
-        let mut updates: Vec<u64> = self
+        // In key order, so that a tick's updates come out the same way every time.
+        let mut updates: Vec<(u32, Vec<u8>, u64)> = self
             .entries
             .iter()
             .filter(|(_, e)| e.announced.is_some())
-            .map(|(&h, _)| h)
+            .map(|(&h, e)| (e.db, e.key.clone(), h))
             .collect();
-        updates.sort_by(|a, b| {
-            (self.entries[a].db, &self.entries[a].key)
-                .cmp(&(self.entries[b].db, &self.entries[b].key))
-        });
-        for hash in updates {
+        updates.sort_unstable();
+        for (_, _, hash) in updates {
             changes.extend(self.announce(hash, exit));
         }
         changes
@@ -347,7 +345,7 @@ impl HotSet {
     fn announce(&mut self, hash: u64, exit: f64) -> Option<Change> {
         let e = self.entries.get_mut(&hash)?;
         e.classify(exit);
-        let e = &self.entries[&hash];
+        let e = self.entries.get(&hash)?;
         let advice = self.advice(e);
         let total = e.total_per_sec();
         let kind = match e.announced {
