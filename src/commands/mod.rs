@@ -9,11 +9,35 @@ pub mod routes;
 pub mod top;
 pub mod unpin;
 
+use redis_module::{Context, RedisError, RedisString};
+
+use crate::ffi::KeyReadCheck;
+use crate::state;
+
 /// The reply when the module's state is gone (between unload and the last command).
 pub const NOT_LOADED: &str = "ERR hotkey is not loaded";
 
 /// The reply to a key the caller's ACL does not let it read.
 pub const NO_PERMISSION: &str = "NOPERM this user has no permissions to read the key";
+
+/// The arguments after the command name, as bytes.
+pub fn arguments(args: &[RedisString]) -> Vec<&[u8]> {
+    args.iter().skip(1).map(|a| a.as_slice()).collect()
+}
+
+/// `databases` of the server (bounds `DB` options), or the not-loaded error.
+pub fn databases() -> Result<u32, RedisError> {
+    state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))
+}
+
+/// `NOPERM` unless the caller's ACL key patterns let it read `key`.
+pub fn check_read(ctx: &Context, key: &[u8]) -> Result<(), RedisError> {
+    if KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(key)) {
+        Ok(())
+    } else {
+        Err(RedisError::Str(NO_PERMISSION))
+    }
+}
 
 /// The server's own wording for a wrong argument count.
 pub fn wrong_arity(command: &str) -> String {

@@ -5,8 +5,8 @@
 
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
-use super::{Cursor, NO_PERMISSION, NOT_LOADED, parse_db, parse_u64};
-use crate::ffi::{self, KeyReadCheck};
+use super::{Cursor, NOT_LOADED, arguments, check_read, databases, parse_db, parse_u64};
+use crate::ffi;
 use crate::hot_set::PinError;
 use crate::state;
 use crate::tracker::key_hash;
@@ -45,12 +45,10 @@ impl Pin {
 }
 
 pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
+    let args = arguments(&args);
+    let databases = databases()?;
     let pin = Pin::parse(&args, databases).map_err(RedisError::String)?;
-    if !KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(&pin.key)) {
-        return Err(RedisError::Str(NO_PERMISSION));
-    }
+    check_read(ctx, &pin.key)?;
     let db = pin.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let until = pin.ttl_secs.map(|t| crate::now_ms() + t * 1000);
     let messages = state::with(|s| {

@@ -34,7 +34,7 @@ pub fn parse<'a>(args: &[&'a [u8]], max_key_bytes: usize) -> Result<Vec<(&'a [u8
 }
 
 pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
+    let args = super::arguments(&args);
     let max_key_bytes =
         state::with(|s| s.settings.max_key_bytes).ok_or(RedisError::Str(NOT_LOADED))?;
     let pairs = parse(&args, max_key_bytes).map_err(RedisError::String)?;

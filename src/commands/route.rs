@@ -8,8 +8,8 @@ use hotkey_protocol::{ReadsTo, Role, field};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 use super::reply::Reply;
-use super::{Cursor, NO_PERMISSION, NOT_LOADED, parse_db};
-use crate::ffi::{self, KeyReadCheck};
+use super::{Cursor, NOT_LOADED, arguments, check_read, databases, parse_db};
+use crate::ffi;
 use crate::state;
 
 /// The operation asked about.
@@ -62,12 +62,10 @@ struct Target {
 }
 
 pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
+    let args = arguments(&args);
+    let databases = databases()?;
     let route = Route::parse(&args, databases).map_err(RedisError::String)?;
-    if !KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(&route.key)) {
-        return Err(RedisError::Str(NO_PERMISSION));
-    }
+    check_read(ctx, &route.key)?;
     let db = route.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let replica = state::with(|s| {
         let entry = s.hot_entry(db, &route.key)?;

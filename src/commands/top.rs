@@ -3,7 +3,7 @@
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 use super::reply::Reply;
-use super::{Cursor, NOT_LOADED, parse_db, parse_u64};
+use super::{Cursor, parse_db, parse_u64};
 use crate::ffi::KeyReadCheck;
 use crate::state;
 use crate::tracker::{KeyStats, Order, key_hash};
@@ -59,8 +59,8 @@ fn parse_order(v: &[u8]) -> Option<Order> {
 /// Runs the command; replies itself (a map per entry under RESP3, field–value pairs under
 /// RESP2), so that the field order is the documented one.
 pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
+    let args = super::arguments(&args);
+    let databases = super::databases()?;
     let top = Top::parse(&args, databases).map_err(RedisError::String)?;
     let check = KeyReadCheck::for_caller(ctx);
     let entries = state::with(|s| {

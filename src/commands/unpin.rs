@@ -3,8 +3,8 @@
 
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
-use super::{Cursor, NO_PERMISSION, NOT_LOADED, parse_db};
-use crate::ffi::{self, KeyReadCheck};
+use super::{Cursor, NOT_LOADED, arguments, check_read, databases, parse_db};
+use crate::ffi;
 use crate::state;
 use crate::tracker::key_hash;
 
@@ -30,12 +30,10 @@ impl Unpin {
 }
 
 pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-    let databases = state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))?;
+    let args = arguments(&args);
+    let databases = databases()?;
     let unpin = Unpin::parse(&args, databases).map_err(RedisError::String)?;
-    if !KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(&unpin.key)) {
-        return Err(RedisError::Str(NO_PERMISSION));
-    }
+    check_read(ctx, &unpin.key)?;
     let db = unpin.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let messages = state::with(|s| {
         let changes = s.hot_set.unpin(db, &unpin.key, key_hash(db, &unpin.key))?;
