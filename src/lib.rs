@@ -9,7 +9,7 @@
 //! - [`ffi`] — every raw call into the server (the command filter, client events, ACL checks).
 //! - [`state`] — the module's state and the filter's path, over a [`state::Command`] trait.
 //! - [`command_table`] — which arguments are keys and whether each is read or written, from
-//!   the server's `COMMAND` reply.
+//!   the server's `COMMAND` reply (in `hotkey-protocol`: the router applies the same rule).
 //! - [`client_db`] — each client's selected database, for the filter.
 //! - [`sampler`] — adaptive sampling when the node is busy.
 //! - [`tracker`] — the bounded, time-decayed heavy-hitter summary (pure Rust).
@@ -23,8 +23,8 @@
 #![deny(unsafe_code)]
 
 pub mod client_db;
-pub mod command_table;
 pub mod commands;
+pub use hotkey_protocol::command_table;
 pub mod config;
 pub mod events;
 pub mod ffi;

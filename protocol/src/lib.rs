@@ -4,7 +4,9 @@
 //! - the **events** it publishes on its pub/sub channel, as JSON ([`Message`]);
 //! - the fields of its **`HOTKEY.ROUTE`** and **`HOTKEY.ROUTES`** replies ([`Route`],
 //!   [`Routes`], and the names in [`field`]), parsed from the `redis` crate's `Value` with the
-//!   `redis` feature.
+//!   `redis` feature;
+//! - which arguments of a command are **keys**, read or written ([`command_table`]), from the
+//!   server's `COMMAND` reply: the module counts and the router routes by the same rule.
 //!
 //! Format version [`VERSION`]: later versions add fields and events, never change the meaning
 //! of one. A reader ignores fields it does not know and reads an unknown event as
@@ -28,6 +30,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+pub mod command_table;
 #[cfg(feature = "redis")]
 mod resp;
 

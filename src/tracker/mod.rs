@@ -41,14 +41,7 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 /// the decay scale, at most 2^32, per access).
 pub const MAX_WEIGHT: f64 = (1u64 << 40) as f64;
 
-/// Whether an access reads or writes the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// The command reads the key.
-    Read,
-    /// The command writes (or deletes) the key.
-    Write,
-}
+pub use hotkey_protocol::command_table::Access;
 
 /// What `top` orders by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

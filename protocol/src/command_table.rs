@@ -9,7 +9,14 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::tracker::Access;
+/// Whether an access reads or writes the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The command reads the key.
+    Read,
+    /// The command writes (or deletes) the key.
+    Write,
+}
 
 /// A command's arguments, as the filter sees them.
 pub trait Args {
@@ -583,7 +590,8 @@ fn parse_key_spec(spec: &Reply, command_access: Access) -> Option<KeySpec> {
     })
 }
 
-#[cfg(test)]
-pub(crate) mod fixture;
+/// A table shaped like Redis 7.0's `COMMAND` reply, for unit tests here and in the module.
+#[cfg(any(test, feature = "fixture"))]
+pub mod fixture;
 #[cfg(test)]
 mod tests;

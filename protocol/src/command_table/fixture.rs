@@ -1,4 +1,4 @@
-//! A command table shaped like Redis 7.0's `COMMAND` reply, for unit tests.
+//! A command table shaped like Redis 7.0's `COMMAND` reply, for unit tests (feature `fixture`).
 
 use super::{CommandTable, Reply};
 
@@ -59,7 +59,7 @@ fn entry(name: &str, flags: &[&str], specs: Vec<Reply>, subs: Vec<Reply>) -> Rep
 }
 
 /// A table shaped like Redis 7.0's `COMMAND` reply for a few commands.
-pub(crate) fn table() -> CommandTable {
+pub fn table() -> CommandTable {
     let xread_spec = a(vec![
         s("flags"),
         strs(&["RO", "access"]),
