@@ -102,6 +102,13 @@ pub struct CommandSpec {
     pub access: Access,
     /// The key specs cannot all be followed here: ask the server for the key positions.
     pub movable: bool,
+    /// Flagged `readonly`: a replica can serve it.
+    pub readonly: bool,
+    /// Flagged `blocking`: it may wait for data (`XREAD BLOCK`), so only the master serves it.
+    pub blocking: bool,
+    /// Its reply depends only on the data (no `nondeterministic_output` tip, as `SRANDMEMBER`
+    /// has): a cached reply is what the server would say.
+    pub deterministic: bool,
     key_specs: Box<[KeySpec]>,
     /// The common shape, one key at a fixed position (`GET k`, `SET k v`, `HGET k f`), found
     /// without walking the specs.
@@ -472,13 +479,18 @@ fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
     let name = as_str(e.first()?)?.to_ascii_lowercase();
     let mut writes = false;
     let mut movable_flag = false;
+    let mut readonly = false;
+    let mut blocking = false;
     for flag in strings(e.get(2)) {
         match flag {
             "write" => writes = true,
             "movablekeys" => movable_flag = true,
+            "readonly" => readonly = true,
+            "blocking" => blocking = true,
             _ => {}
         }
     }
+    let deterministic = !strings(e.get(7)).any(|tip| tip.starts_with("nondeterministic_output"));
     let mut movable = false;
     let access = if writes { Access::Write } else { Access::Read };
     let has_subcommands = e
@@ -536,6 +548,9 @@ fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
         kind,
         access,
         movable: movable && kind == CommandKind::Keys,
+        readonly,
+        blocking,
+        deterministic,
         key_specs: key_specs.into_boxed_slice(),
         single_key,
         has_subcommands,

@@ -44,6 +44,16 @@ fn index_range(flags: &[&str], index: i64, last: i64, step: i64, limit: i64) -> 
 }
 
 fn entry(name: &str, flags: &[&str], specs: Vec<Reply>, subs: Vec<Reply>) -> Reply {
+    entry_with_tips(name, flags, &[], specs, subs)
+}
+
+fn entry_with_tips(
+    name: &str,
+    flags: &[&str],
+    tips: &[&str],
+    specs: Vec<Reply>,
+    subs: Vec<Reply>,
+) -> Reply {
     a(vec![
         s(name),
         i(-2),
@@ -52,7 +62,7 @@ fn entry(name: &str, flags: &[&str], specs: Vec<Reply>, subs: Vec<Reply>) -> Rep
         i(0),
         i(0),
         strs(&[]),
-        strs(&[]),
+        strs(tips),
         a(specs),
         a(subs),
     ])
@@ -146,7 +156,7 @@ pub fn table() -> CommandTable {
         ),
         entry(
             "xread",
-            &["readonly", "movablekeys"],
+            &["readonly", "blocking", "movablekeys"],
             vec![xread_spec],
             vec![],
         ),
@@ -160,6 +170,13 @@ pub fn table() -> CommandTable {
             "sort",
             &["write", "movablekeys"],
             vec![index_range(&["RO", "access"], 1, 0, 1, 0), sort_unknown],
+            vec![],
+        ),
+        entry_with_tips(
+            "srandmember",
+            &["readonly"],
+            &["nondeterministic_output"],
+            vec![index_range(&["RO", "access"], 1, 0, 1, 0)],
             vec![],
         ),
         entry("eval", &["noscript"], vec![], vec![]),

@@ -14,6 +14,21 @@ fn keys(table: &CommandTable, args: &[&str]) -> Vec<(String, Access)> {
 use Access::{Read, Write};
 
 #[test]
+fn flags_say_who_may_serve_a_command() {
+    let t = table();
+    let get = t.lookup(&["GET", "k"][..]).expect("get");
+    assert!(get.readonly && !get.blocking && get.deterministic);
+    let set = t.lookup(&["SET", "k", "v"][..]).expect("set");
+    assert!(!set.readonly);
+    let xread = t
+        .lookup(&["XREAD", "STREAMS", "s", "0"][..])
+        .expect("xread");
+    assert!(xread.readonly && xread.blocking);
+    let srandmember = t.lookup(&["SRANDMEMBER", "s"][..]).expect("srandmember");
+    assert!(srandmember.readonly && !srandmember.deterministic);
+}
+
+#[test]
 fn single_key_commands() {
     let t = table();
     assert_eq!(keys(&t, &["GET", "k"]), vec![("k".into(), Read)]);
