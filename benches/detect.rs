@@ -10,17 +10,12 @@
 //! HOTKEY_REDIS_SERVER=/path/to/valkey-server cargo bench --bench detect
 //! ```
 
-// The harness's server guard, subscriber and load generator; the bench uses a part of it.
-#[allow(dead_code)]
-#[path = "../tests/module/common.rs"]
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Server, Subscriber, is_cold, is_hot, load};
+use hotkey_testkit::{Server, Subscriber, is_cold, is_hot, load, server_binary};
 
 const TRIALS: usize = 20;
 const THRESHOLD: u64 = 1000;
@@ -72,7 +67,7 @@ fn main() {
 
     println!(
         "server: {}; {TRIALS} trials; step to {STEP} GET/s; background {served} GET over the run",
-        common::server_binary()
+        server_binary()
     );
     report("detection (first request → hot event)", &mut detect);
     report("cool-down (load stopped → cold event)", &mut cool);

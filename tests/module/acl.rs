@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{Server, top_all};
+use hotkey_testkit::{Server, top_all};
 
 fn acl_setuser(conn: &mut redis::Connection, rules: &[&str]) {
     let () = redis::cmd("ACL")

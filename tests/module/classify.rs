@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{Entry, Server, entry, show, top_all};
+use hotkey_testkit::{Entry, Server, entry, show, top_all};
 
 /// The set of key names TOP lists (as lossy strings, for readable failures).
 fn key_names(entries: &[Entry]) -> BTreeSet<String> {

@@ -1,6 +1,6 @@
 //! Module configs: bad values are refused and change nothing; good ones take effect.
 
-use crate::common::{
+use hotkey_testkit::{
     Server, config_get, entry, info_hotkey, info_number, module_path, show, top, top_all,
 };
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, expect_error, find, info_hotkey, show, top, top_all};
+use hotkey_testkit::{Server, expect_error, find, info_hotkey, show, top, top_all};
 
 fn attribution(conn: &mut redis::Connection) -> String {
     let info = info_hotkey(conn);

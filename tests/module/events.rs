@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hotkey_protocol::{Advice, Event, KeyEvent, Message, ReadsTo, Routes, VERSION};
 use redis::Connection;
 
-use crate::common::{
+use hotkey_testkit::{
     Server, Subscriber, error_text, event_key, expect_error, find, info_hotkey, is_cold, is_hot,
     load, module_path, top_all,
 };

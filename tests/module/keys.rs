@@ -1,6 +1,6 @@
 //! Key names are binary-safe end to end.
 
-use crate::common::{Server, find, show, top_all};
+use hotkey_testkit::{Server, find, show, top_all};
 
 const KEYS: [&[u8]; 6] = [
     b"nul\x00inside",
@@ -40,7 +40,7 @@ fn binary_key_names_come_back_byte_exact() {
     let mut b = top_all(&mut resp3);
     a.sort_by(|x, y| x.key.cmp(&y.key));
     b.sort_by(|x, y| x.key.cmp(&y.key));
-    let strip = |v: &[crate::common::Entry]| -> Vec<(Vec<u8>, i64)> {
+    let strip = |v: &[hotkey_testkit::Entry]| -> Vec<(Vec<u8>, i64)> {
         v.iter().map(|e| (e.key.clone(), e.db)).collect()
     };
     assert_eq!(strip(&a), strip(&b), "RESP2 and RESP3 list the same keys");

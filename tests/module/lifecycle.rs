@@ -1,6 +1,6 @@
 //! MODULE UNLOAD / LOAD, and the fields of `INFO hotkey`.
 
-use crate::common::{
+use hotkey_testkit::{
     Server, entry, error_text, info_hotkey, info_number, module_path, show, top_all,
 };
 

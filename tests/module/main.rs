@@ -1,11 +1,11 @@
 //! Integration tests of the module against real `redis-server` processes.
 //!
-//! One test binary (one link step); each test starts and owns its servers (see `common`).
+//! One test binary (one link step); each test starts and owns its servers through the
+//! `hotkey-testkit` crate (the `Server` guard, connections, `HOTKEY.TOP` / `INFO hotkey` parsers).
 //! Run with `cargo test --test module`; `HOTKEY_REDIS_SERVER=/path/to/valkey-server` runs the
 //! same tests against another server.
 //!
 //! # Layout
-//! - `common`: the `Server` guard, connections, `HOTKEY.TOP` / `INFO hotkey` parsers.
 //! - `classify`: read/write classification of plain commands, EVAL and MULTI/EXEC.
 //! - `databases`: SELECT and the `db_attribution` the module announces.
 //! - `replica`: a real replica counts only reads.
@@ -21,7 +21,6 @@
 
 mod acl;
 mod classify;
-mod common;
 mod config;
 mod databases;
 mod events;

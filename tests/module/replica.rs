@@ -1,6 +1,6 @@
 //! A replica counts the reads its clients make, not the writes its master streams to it.
 
-use crate::common::{Server, entry, info_hotkey, show, top_all};
+use hotkey_testkit::{Server, entry, info_hotkey, show, top_all};
 
 #[test]
 fn replica_counts_only_reads() {

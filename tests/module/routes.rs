@@ -17,7 +17,7 @@ use hotkey_protocol::{
 };
 use redis::{Connection, Value};
 
-use crate::common::{
+use hotkey_testkit::{
     Server, Subscriber, error_text, event_key, info_hotkey, info_number, show, top_all,
 };
 
@@ -257,7 +257,7 @@ fn start_replica(master: &Server) -> Server {
 }
 
 /// Sends one command over and over from its own thread and connection at about `per_sec`,
-/// pipelined in batches (as `common::load`), until stopped or dropped.
+/// pipelined in batches (as `hotkey_testkit::load`), until stopped or dropped.
 struct Loader {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<u64, String>>>,

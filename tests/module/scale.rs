@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use crate::common::{Server, info_number, show, top};
+use hotkey_testkit::{Server, info_number, show, top};
 
 const CAPACITY: usize = 1024;
 const COLD_KEYS: usize = 1_000_000;

@@ -1,7 +1,7 @@
 //! The filter sees every command before the server checks it: odd arities, unknown commands,
 //! huge and empty keys must never take the server down.
 
-use crate::common::{Server, info_hotkey, top_all};
+use hotkey_testkit::{Server, info_hotkey, top_all};
 
 /// A small deterministic generator (xorshift64*), so a failure replays the same sequence.
 struct Rng(u64);

@@ -1,6 +1,6 @@
 //! Every argument path of `HOTKEY.TOP`, with the README's exact error texts.
 
-use crate::common::{Entry, Server, expect_error, show, top};
+use hotkey_testkit::{Entry, Server, expect_error, show, top};
 
 fn top_error(conn: &mut redis::Connection, args: &[&str]) -> String {
     expect_error(conn, redis::cmd("HOTKEY.TOP").arg(args))

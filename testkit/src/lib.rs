@@ -1,0 +1,38 @@
+//! The harness of the workspace's integration tests, examples and benches: guards that own real
+//! `redis-server` processes (the module loaded, or a sentinel) and stop them on drop, connection
+//! helpers, and parsers for `HOTKEY.TOP`, `INFO hotkey` and the module's events.
+//!
+//! Each test owns its servers: a unique port and directory per process, and a loud failure
+//! when the `.so` is missing.
+//!
+//! Environment:
+//! - `HOTKEY_REDIS_SERVER`: the server binary (default `redis-server` on `PATH`); Valkey and
+//!   newer Redis binaries take the same arguments.
+//! - `HOTKEY_MODULE`: the module to load (default: the `libhotkey.so` cargo built in the same
+//!   `target/<profile>/` as the running test, example or bench; `cargo build -p hotkey`).
+//!
+//! # Layout
+//! - `process`: the process guard under both servers and sentinels: start, PING, SIGTERM /
+//!   SIGKILL, the server binary, log tails.
+//! - `module`: where the module under test is (`module_path`).
+//! - `server`: `Server` (one `redis-server` with the module) and its `Builder`.
+//! - `sentinel`: `Sentinel`, one `redis-server --sentinel` monitoring a `Server`.
+//! - `top`: `HOTKEY.TOP` entries, `INFO hotkey`, error texts, `CONFIG GET`.
+//! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator.
+
+mod module;
+mod process;
+mod sentinel;
+mod server;
+mod subscriber;
+mod top;
+
+pub use module::module_path;
+pub use process::{server_binary, tail};
+pub use sentinel::Sentinel;
+pub use server::{Builder, Server};
+pub use subscriber::{Subscriber, event_key, is_cold, is_hot, load};
+pub use top::{
+    Entry, config_get, entry, error_text, expect_error, find, info_hotkey, info_number, parse_top,
+    show, top, top_all,
+};
