@@ -170,3 +170,28 @@ impl HotKey {
         })
     }
 }
+
+impl crate::command_table::Reply {
+    /// The `COMMAND` reply as the table reads it, from either protocol: RESP3 maps become
+    /// flat field–value arrays and sets become arrays (RESP2's shapes).
+    pub fn from_redis(value: &Value) -> crate::command_table::Reply {
+        use crate::command_table::Reply;
+        match value {
+            Value::Int(i) => Reply::Int(*i),
+            Value::Boolean(b) => Reply::Int(i64::from(*b)),
+            Value::BulkString(b) => Reply::Str(b.clone()),
+            Value::SimpleString(s) => Reply::Str(s.as_bytes().to_vec()),
+            Value::VerbatimString { text, .. } => Reply::Str(text.as_bytes().to_vec()),
+            Value::Array(items) | Value::Set(items) => {
+                Reply::Array(items.iter().map(Reply::from_redis).collect())
+            }
+            Value::Map(pairs) => Reply::Array(
+                pairs
+                    .iter()
+                    .flat_map(|(k, v)| [Reply::from_redis(k), Reply::from_redis(v)])
+                    .collect(),
+            ),
+            _ => Reply::Nil,
+        }
+    }
+}

@@ -219,4 +219,25 @@ mod resp {
         assert_eq!(routes.keys[0].key, vec![0xff, 0]);
         assert_eq!(routes.keys[0].advice.reads_to, ReadsTo::Replicas);
     }
+
+    #[test]
+    fn a_resp3_command_reply_reads_as_resp2() {
+        use crate::command_table::Reply;
+        let resp3 = Value::Map(vec![
+            (
+                s("flags"),
+                Value::Set(vec![Value::SimpleString("RO".into())]),
+            ),
+            (s("index"), Value::Int(1)),
+        ]);
+        assert_eq!(
+            Reply::from_redis(&resp3),
+            Reply::Array(vec![
+                Reply::Str(b"flags".to_vec()),
+                Reply::Array(vec![Reply::Str(b"RO".to_vec())]),
+                Reply::Str(b"index".to_vec()),
+                Reply::Int(1),
+            ])
+        );
+    }
 }

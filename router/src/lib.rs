@@ -1,0 +1,48 @@
+//! # hotkey-router
+//!
+//! The client half of hotkey: sends each Redis command where the hotkey module's hot set says.
+//! Writes, and reads of keys that are not hot, go to the master; reads of a hot key are served
+//! from a local cache (when the module advises a cache TTL) or by a healthy replica, so the hot
+//! key's node stops carrying them. The router follows the module's events (in `seq` order,
+//! re-reading the hot set on any doubt), invalidates cached replies when the key is written,
+//! reads its own writes, and reports the reads it served elsewhere back to the module.
+//!
+//! ```no_run
+//! use hotkey_router::{Options, Router};
+//!
+//! # async fn demo() -> Result<(), hotkey_router::Error> {
+//! let router = Router::connect("redis://127.0.0.1:7379/", Options::default()).await?;
+//! let _: () = router.query(redis::cmd("ZADD").arg("leaderboard:global").arg(10).arg("ada")).await?;
+//! let top: Vec<String> = router
+//!     .query(redis::cmd("ZREVRANGE").arg("leaderboard:global").arg(0).arg(9))
+//!     .await?;
+//! println!("{top:?} {:?}", router.metrics());
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`Router`] (`router.rs`) — the handle: `query`, `route`, `metrics`.
+//! - `routing.rs` — where a command goes, from the command table and the hot set (pure).
+//! - `table.rs` — the hot set and replicas, kept in step with the events (pure).
+//! - `link.rs` — the background task: connections, subscription, resyncs, reports.
+//! - `cache.rs` — the local cache (moka); `replicas.rs` — the replica rotation.
+//! - [`Options`], [`Metrics`], [`Error`].
+
+mod cache;
+mod error;
+mod link;
+mod metrics;
+mod options;
+mod replicas;
+mod router;
+mod routing;
+mod table;
+
+pub use error::{Error, ErrorKind};
+pub use metrics::Metrics;
+pub use options::Options;
+pub use router::{HotKeyView, Router};
+pub use routing::Target;
+
+pub use hotkey_protocol::{Advice, ReadsTo};
+pub use redis;

@@ -1,0 +1,76 @@
+//! Counters an application can read: where commands went, how the cache did, how often the
+//! router had to re-read the hot set.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the router's counters, all since it connected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Commands sent to the master (cache fills included).
+    pub master: u64,
+    /// Reads served by replicas.
+    pub replica: u64,
+    /// Reads served from the local cache.
+    pub cache_hits: u64,
+    /// Cacheable reads that had to be fetched (from the master).
+    pub cache_misses: u64,
+    /// Reads of hot keys that went to the master anyway: cache fills, the read-your-writes
+    /// window, no healthy replica, a replica that failed.
+    pub hot_reads_to_master: u64,
+    /// Hot keys whose cached replies were dropped because the key was written.
+    pub invalidations: u64,
+    /// Times the hot set was re-read after the first: a gap in `seq`, a new `run_id`, a missed
+    /// heartbeat, or a reconnect.
+    pub resyncs: u64,
+    /// Times the connection to the master was (re)established.
+    pub connects: u64,
+    /// Replica reads that failed or timed out (the replica left rotation; the read was
+    /// served elsewhere).
+    pub replica_errors: u64,
+    /// `HOTKEY.REPORT` commands sent.
+    pub reports: u64,
+    /// `HOTKEY.REPORT` commands that failed (their counts are sent with the next one).
+    pub report_errors: u64,
+}
+
+/// The live counters behind [`Metrics`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub master: AtomicU64,
+    pub replica: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub hot_reads_to_master: AtomicU64,
+    pub invalidations: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub connects: AtomicU64,
+    pub replica_errors: AtomicU64,
+    pub reports: AtomicU64,
+    pub report_errors: AtomicU64,
+}
+
+/// Adds one to a counter.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Metrics {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Metrics {
+            master: get(&self.master),
+            replica: get(&self.replica),
+            cache_hits: get(&self.cache_hits),
+            cache_misses: get(&self.cache_misses),
+            hot_reads_to_master: get(&self.hot_reads_to_master),
+            invalidations: get(&self.invalidations),
+            resyncs: get(&self.resyncs),
+            connects: get(&self.connects),
+            replica_errors: get(&self.replica_errors),
+            reports: get(&self.reports),
+            report_errors: get(&self.report_errors),
+        }
+    }
+}

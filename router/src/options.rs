@@ -1,0 +1,63 @@
+//! How the router behaves: every knob with its default and why.
+
+use std::time::Duration;
+
+/// The router's settings. `Options::default()` suits most applications; change fields with
+/// struct update syntax:
+///
+/// ```
+/// use std::time::Duration;
+/// use hotkey_router::Options;
+///
+/// let options = Options { cache: false, read_your_writes: Duration::from_secs(5), ..Options::default() };
+/// assert!(!options.cache);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Serve hot reads from a local cache when the module advises it (`cache_ttl_ms` > 0).
+    /// Default: true.
+    pub cache: bool,
+    /// Upper bound of the cache, in bytes of keys and values (roughly). Default: 64 MiB.
+    pub cache_capacity_bytes: u64,
+    /// After this router writes a key, its reads of that key go to the master for this long,
+    /// so it reads its own writes even from a lagging replica. Default: 2 s (the module's
+    /// default `max-replica-lag-ms`).
+    pub read_your_writes: Duration,
+    /// How many recently written keys the read-your-writes window remembers. Default: 100,000.
+    pub read_your_writes_keys: u64,
+    /// How often reads served off the master are reported (`HOTKEY.REPORT`). Default: 1 s.
+    pub report_interval: Duration,
+    /// With no message on the module's channel for this long (it sends a heartbeat every
+    /// `hotkey.heartbeat-ms`, default 1 s), the router re-reads the hot set. Default: 3 s.
+    pub heartbeat_timeout: Duration,
+    /// A replica that takes longer than this to answer is taken out of rotation (the read then
+    /// goes to another replica or the master). Default: 500 ms.
+    pub replica_timeout: Duration,
+    /// How often a replica taken out of rotation is tried again. Default: 1 s.
+    pub probe_interval: Duration,
+    /// How long a command on the master may take before it fails with a timeout. Default: none
+    /// (blocking commands such as `BLPOP` wait as long as they ask to).
+    pub master_timeout: Option<Duration>,
+    /// Time allowed to open a connection. Default: 2 s.
+    pub connect_timeout: Duration,
+    /// Longest wait between two attempts to reconnect to the master. Default: 1 s.
+    pub reconnect_max_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cache: true,
+            cache_capacity_bytes: 64 << 20,
+            read_your_writes: Duration::from_secs(2),
+            read_your_writes_keys: 100_000,
+            report_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(3),
+            replica_timeout: Duration::from_millis(500),
+            probe_interval: Duration::from_secs(1),
+            master_timeout: None,
+            connect_timeout: Duration::from_secs(2),
+            reconnect_max_delay: Duration::from_secs(1),
+        }
+    }
+}

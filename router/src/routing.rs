@@ -1,0 +1,100 @@
+//! Where a command goes, decided from the server's command table and the route table alone
+//! (no I/O), so it is unit-tested and benchmarked without a server.
+//!
+//! The rule, in order:
+//! 1. Commands the table does not know, keyless commands, scripts and transactions, blocking
+//!    commands and commands whose keys only the server can find go to the master.
+//! 2. A command that writes any key (or is not flagged `readonly`) goes to the master; the
+//!    keys it writes are returned so the router can invalidate them.
+//! 3. A read goes off the master only when every key it reads is hot. It may be cached when it
+//!    reads exactly one key, its reply is deterministic and the advice gives a cache TTL; it
+//!    may go to a replica when the advice of every key says `reads_to: replicas`.
+
+use std::time::Duration;
+
+use hotkey_protocol::ReadsTo;
+use hotkey_protocol::command_table::{Access, CommandKind, CommandTable};
+
+use crate::table::RouteTable;
+
+/// Where one command was (or would be) sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Target {
+    Master,
+    Replica,
+    Cache,
+}
+
+/// The decision for one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan<'a> {
+    /// The master, with no bookkeeping.
+    Master,
+    /// The master; these keys are written.
+    Write(Vec<&'a [u8]>),
+    /// Every key read is hot.
+    HotRead(HotRead<'a>),
+}
+
+/// A read of hot keys only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotRead<'a> {
+    /// The keys read (each once).
+    pub keys: Vec<&'a [u8]>,
+    /// Cache the reply for this long, read under this epoch (single-key deterministic reads
+    /// whose advice gives a TTL).
+    pub cache: Option<(Duration, u64)>,
+    /// The advice of every key sends reads to replicas.
+    pub replicas: bool,
+}
+
+/// Decides where `args` (the command name first) goes.
+pub fn plan<'a>(commands: &CommandTable, table: &RouteTable, args: &[&'a [u8]]) -> Plan<'a> {
+    let Some(spec) = commands.lookup(args) else {
+        return Plan::Master;
+    };
+    if spec.kind != CommandKind::Keys || spec.movable {
+        return Plan::Master;
+    }
+    let mut reads: Vec<&'a [u8]> = Vec::new();
+    let mut writes: Vec<&'a [u8]> = Vec::new();
+    spec.for_each_key(args, |pos, access| {
+        let key = args[pos];
+        let list = match access {
+            Access::Read => &mut reads,
+            Access::Write => &mut writes,
+        };
+        if !list.contains(&key) {
+            list.push(key);
+        }
+    });
+    if !writes.is_empty() || !spec.readonly {
+        return Plan::Write(writes);
+    }
+    if spec.blocking || reads.is_empty() || !table.is_synced() {
+        return Plan::Master;
+    }
+    let mut replicas = true;
+    let mut cache = None;
+    for key in &reads {
+        let Some(entry) = table.get(key) else {
+            return Plan::Master;
+        };
+        replicas &= entry.advice.reads_to == ReadsTo::Replicas;
+        if reads.len() == 1 && spec.deterministic && entry.advice.cache_ttl_ms > 0 {
+            cache = Some((
+                Duration::from_millis(entry.advice.cache_ttl_ms),
+                entry.epoch,
+            ));
+        }
+    }
+    Plan::HotRead(HotRead {
+        keys: reads,
+        cache,
+        replicas,
+    })
+}
+
+#[cfg(test)]
+mod tests;
