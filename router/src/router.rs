@@ -121,21 +121,32 @@ impl Router {
     /// # Ok(()) }
     /// ```
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        let value = self.query_value(cmd).await?;
-        T::from_redis_value(value).map_err(|e| Error::Redis(RedisError::from(e)))
+        let converted = match self.send(cmd).await? {
+            Reply::Owned(value) => T::from_redis_value(value),
+            // Converted from the cache's copy: no clone of the whole reply.
+            Reply::Cached(cached) => T::from_redis_value_ref(&cached.value),
+        };
+        converted.map_err(|e| Error::Redis(RedisError::from(e)))
     }
 
     /// Sends `cmd` where the hot set says; the reply as a `Value`.
     pub async fn query_value(&self, cmd: &Cmd) -> Result<Value, Error> {
+        Ok(match self.send(cmd).await? {
+            Reply::Owned(value) => value,
+            Reply::Cached(cached) => cached.value.clone(),
+        })
+    }
+
+    async fn send(&self, cmd: &Cmd) -> Result<Reply, Error> {
         let args = arguments(cmd);
         let plan = self.plan(&args);
         match plan {
-            Plan::Master => self.on_master(cmd).await,
+            Plan::Master => self.on_master(cmd).await.map(Reply::Owned),
             Plan::Write(keys) => {
                 let reply = self.on_master(cmd).await;
                 // Even when the reply is lost, the write may have happened.
                 self.shared().wrote(&keys);
-                reply
+                reply.map(Reply::Owned)
             }
             Plan::HotRead(read) => self.hot_read(cmd, &read).await,
         }
@@ -231,31 +242,31 @@ impl Router {
         Target::Master
     }
 
-    async fn hot_read(&self, cmd: &Cmd, read: &HotRead<'_>) -> Result<Value, Error> {
+    async fn hot_read(&self, cmd: &Cmd, read: &HotRead<'_>) -> Result<Reply, Error> {
         let shared = self.shared();
         match self.target(read) {
             Target::Cache => return self.read_cached(cmd, read).await,
             Target::Replica => {
                 if let Some(reply) = self.on_replica(cmd, read).await {
-                    return reply;
+                    return reply.map(Reply::Owned);
                 }
             }
             Target::Master => {}
         }
         bump(&shared.counters.hot_reads_to_master);
-        self.on_master(cmd).await
+        self.on_master(cmd).await.map(Reply::Owned)
     }
 
-    async fn read_cached(&self, cmd: &Cmd, read: &HotRead<'_>) -> Result<Value, Error> {
+    async fn read_cached(&self, cmd: &Cmd, read: &HotRead<'_>) -> Result<Reply, Error> {
         let shared = self.shared();
         let (Some(cache), Some((ttl, epoch))) = (&shared.cache, read.cache) else {
-            return self.on_master(cmd).await;
+            return self.on_master(cmd).await.map(Reply::Owned);
         };
-        let packed = cmd.get_packed_command().into_boxed_slice();
+        let packed = cmd.get_packed_command();
         if let Some(hit) = cache.get(&packed, epoch).await {
             bump(&shared.counters.cache_hits);
             shared.served_elsewhere(&read.keys);
-            return Ok(hit.value.clone());
+            return Ok(Reply::Cached(hit));
         }
         // Concurrent misses share one fill; only the caller whose fill ran read the master.
         let filled = AtomicBool::new(false);
@@ -268,7 +279,7 @@ impl Router {
                 .map_err(|e| self.master_error(e))?;
             Ok::<_, Error>(Arc::new(Cached { value, epoch, ttl }))
         };
-        let result = cache.get_or_fill(packed, fill).await;
+        let result = cache.get_or_fill(packed.into_boxed_slice(), fill).await;
         if filled.load(Ordering::Relaxed) {
             bump(&shared.counters.cache_misses);
             bump(&shared.counters.master);
@@ -278,7 +289,7 @@ impl Router {
             shared.served_elsewhere(&read.keys);
         }
         match result {
-            Ok(cached) => Ok(cached.value.clone()),
+            Ok(cached) => Ok(Reply::Cached(cached)),
             Err(e) => Err((*e).clone()),
         }
     }
@@ -328,6 +339,12 @@ impl Router {
         }
         Error::Redis(e)
     }
+}
+
+/// A reply: the caller's own, or shared with the cache (converted without a copy).
+enum Reply {
+    Owned(Value),
+    Cached(Arc<Cached>),
 }
 
 /// The arguments of `cmd`, the command name first.
