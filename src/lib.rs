@@ -15,6 +15,7 @@
 //! - [`tracker`] — the bounded, time-decayed heavy-hitter summary (pure Rust).
 //! - [`hot_set`] — the detector: which keys are hot, with hysteresis (pure Rust).
 //! - [`replicas`] — the replicas from `INFO replication` and which are healthy.
+//! - [`reports`] — reads reported by routers, fed to the tracker over the next second.
 //! - [`events`] — the numbered messages on the pub/sub channel (format: `hotkey-protocol`).
 //! - [`commands`] — one file per `HOTKEY.*` command.
 //! - [`config`] — the `hotkey.*` configs; [`info`] — the `INFO hotkey` section.
@@ -31,6 +32,7 @@ pub mod ffi;
 pub mod hot_set;
 pub mod info;
 pub mod replicas;
+pub mod reports;
 pub mod sampler;
 pub mod server;
 pub mod state;

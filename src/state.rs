@@ -10,6 +10,7 @@ use crate::events::Events;
 use crate::ffi::MainThread;
 use crate::hot_set::{Change, HotSet, Rules};
 use crate::replicas::{HealthRules, ReplicaSet, Replication};
+use crate::reports::ReportFeed;
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tracker::{Access, Tracker, TrackerConfig, key_hash};
 
@@ -69,6 +70,8 @@ pub struct State {
     pub hot_set: HotSet,
     pub replicas: ReplicaSet,
     pub events: Events,
+    /// Reported reads waiting to be fed to the tracker.
+    pub reports: ReportFeed,
     last_tick_ms: u64,
     seen_at_last_tick: u64,
     /// When `INFO replication` was last read (None: never).
@@ -142,6 +145,7 @@ impl State {
             hot_set: HotSet::new(settings.rules),
             replicas: ReplicaSet::default(),
             events: Events::new(),
+            reports: ReportFeed::default(),
             last_tick_ms: now_ms,
             seen_at_last_tick: 0,
             last_replication_ms: None,
@@ -277,6 +281,10 @@ impl State {
             self.last_tick_ms = now_ms;
         }
         self.tracker.advance(now_ms, period);
+        let tracker = &mut self.tracker;
+        self.reports.drain(elapsed, |db, key, reads| {
+            tracker.record(db, key, key_hash(db, key), Access::Read, reads);
+        });
         let mut messages = Vec::new();
         if let Some(info) = replication {
             self.last_replication_ms = Some(now_ms);
@@ -309,9 +317,13 @@ impl State {
     }
 
     /// Counts reads that a router served off this node (`HOTKEY.REPORT`).
+    /// Reads of `key` a router served elsewhere: fed to the tracker over the next second
+    /// (see [`ReportFeed`]), or at once when the feed is full.
     pub fn report(&mut self, db: u32, key: &[u8], reads: u64) {
-        self.tracker
-            .record(db, key, key_hash(db, key), Access::Read, reads as f64);
+        if !self.reports.add(db, key, reads as f64) {
+            self.tracker
+                .record(db, key, key_hash(db, key), Access::Read, reads as f64);
+        }
         self.stats.reported_reads = self.stats.reported_reads.saturating_add(reads);
     }
 

@@ -318,8 +318,11 @@ fn a_tick_announces_replicas_then_hot_keys_then_the_heartbeat() {
 #[test]
 fn reports_count_as_reads_of_the_callers_database() {
     let mut s = state(true);
+    s.tick(1000, None);
     s.report(3, b"k", 500);
     assert_eq!(s.stats.reported_reads, 500);
+    assert!(top(&s).is_empty(), "reports reach the tracker at the ticks");
+    s.tick(1100, None);
     let all = top(&s);
     let e = entry(&all, 3, "k");
     assert!(e.reads_per_sec > 0.0 && e.writes_per_sec == 0.0);

@@ -938,7 +938,13 @@ fn acl() {
         err, NO_PERMISSION,
         "REPORT with one forbidden key among allowed ones"
     );
-    let top = top_all(&mut admin);
+    // Reports reach the tracker over the next second (README, HOTKEY.REPORT).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut top = top_all(&mut admin);
+    while !top.iter().any(|e| e.key == b"app:reported") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        top = top_all(&mut admin);
+    }
     let tracked = |name: &[u8]| top.iter().any(|e| e.key == name);
     assert!(
         tracked(b"app:reported"),
@@ -1326,6 +1332,8 @@ fn reported_reads_count_and_show_in_info() {
         (0.0, 8.0),
         "reported_reads before and after reporting 5 + 3 reads"
     );
+    // Reports reach the tracker over the next second (README, HOTKEY.REPORT).
+    thread::sleep(Duration::from_millis(1200));
     let top = top_all(&mut conn);
     for key in [&b"seen:a"[..], b"seen:b"] {
         let e = top
