@@ -1,7 +1,8 @@
 # hotkey — see README.md.
-PORT ?= 7379
+# Arguments for `make run`, e.g. ARGS="--seconds 60 --no-cache" (see `leaderboard --help`).
+ARGS ?=
 
-.PHONY: all build deps run stop test test-valkey lint bench clean
+.PHONY: all build deps run test test-valkey lint bench clean
 
 all: build
 
@@ -11,11 +12,10 @@ deps:
 build: deps
 	cargo build --release
 
+# The seed story, live: a master and two replicas on free loopback ports, a leaderboard that
+# turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.
 run: build
-	PORT=$(PORT) scripts/run.sh
-
-stop:
-	-redis-cli -p $(PORT) shutdown nosave
+	cargo run --release -p hotkey-demo --bin leaderboard -- $(ARGS)
 
 test: deps
 	cargo test --workspace --all-targets && cargo test --workspace --doc
@@ -31,6 +31,8 @@ bench: build
 	cargo bench --bench tracker
 	cargo bench --bench tick
 	cargo bench --bench detect
+	cargo bench -p hotkey-router --bench route
+	cargo bench -p hotkey-demo --bench offload
 	scripts/bench-hook.sh
 
 clean:

@@ -266,6 +266,9 @@ impl Router {
         if let Some(hit) = cache.get(&packed, epoch).await {
             bump(&shared.counters.cache_hits);
             shared.served_elsewhere(&read.keys);
+            // A hit never waits on I/O: without this, tasks reading hot keys in a loop would
+            // keep their worker thread and starve the link task (events, invalidations).
+            tokio::task::coop::consume_budget().await;
             return Ok(Reply::Cached(hit));
         }
         // Concurrent misses share one fill; only the caller whose fill ran read the master.

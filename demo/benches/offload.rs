@@ -1,0 +1,226 @@
+//! The offload, measured: the leaderboard workload of `make run` (100 ZADD/s, 16 readers of the
+//! top 10 as fast as they can, 3,000 GET/SET/s on cold keys) against a master with 0, 1 or 2
+//! replicas, the players' router with and without its cache. For each configuration the bench
+//! waits until the router has `leaderboard:global` in its hot set, lets one more second pass,
+//! then measures for 10 s: leaderboard reads per second through the router, and the share of
+//! those reads that the master served (its `cmdstat_zrevrange` delta over the reads answered),
+//! the replicas served (theirs) and the cache served (the router's cache hits).
+//!
+//! The issue's goals: at most 5 % of the hot key's reads reach the master with replica routing,
+//! at most 1 % with the cache.
+//!
+//! ```text
+//! cargo build --release                        # the module, target/release/libhotkey.so
+//! cargo bench -p hotkey-demo --bench offload
+//! ```
+//!
+//! Nothing is pinned: the servers, the routers and the workload share the machine's cores, so
+//! the absolute reads/s depend on the machine (and on what else runs); the shares are what the
+//! goals are about. About a minute in all.
+
+use std::time::Duration;
+
+use hotkey_demo::format::{fine_percent, percent, rate, thousands};
+use hotkey_demo::{Cluster, Probe, Settings, Shares, Window, Workload};
+use hotkey_router::Metrics;
+use hotkey_testkit::{module_path, server_binary};
+use tokio::time::{Instant, sleep};
+
+/// How long each configuration is measured.
+const MEASURE: Duration = Duration::from_secs(10);
+/// The wait between the detection and the measurement, so the window holds only the routed
+/// steady state.
+const SETTLE: Duration = Duration::from_secs(1);
+/// The longest the bench waits for the detection before it gives up on a configuration.
+const DETECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The most of the hot key's reads that may reach the master with replica routing…
+const GOAL_REPLICAS: f64 = 0.05;
+/// …and with the cache.
+const GOAL_CACHE: f64 = 0.01;
+
+struct Config {
+    name: &'static str,
+    replicas: usize,
+    cache: bool,
+}
+
+const CONFIGS: [Config; 4] = [
+    Config {
+        name: "0 replicas, no cache",
+        replicas: 0,
+        cache: false,
+    },
+    Config {
+        name: "1 replica, no cache",
+        replicas: 1,
+        cache: false,
+    },
+    Config {
+        name: "2 replicas, no cache",
+        replicas: 2,
+        cache: false,
+    },
+    Config {
+        name: "2 replicas + cache",
+        replicas: 2,
+        cache: true,
+    },
+];
+
+/// One configuration's result.
+struct Row {
+    detected_after: Duration,
+    reads_per_sec: f64,
+    /// Leaderboard reads the master served in the window.
+    master_reads: u64,
+    shares: Shares,
+    errors: u64,
+    messages: Vec<String>,
+    router: Metrics,
+}
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries too, without `--bench`: a minute against
+    // real servers belongs to `cargo bench` only.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("offload: a benchmark; run it with `cargo bench -p hotkey-demo --bench offload`");
+        return;
+    }
+    println!(
+        "server: {}; module: {}; measuring {:?} per configuration, {:?} after detection",
+        server_binary(),
+        module_path().display(),
+        MEASURE,
+        SETTLE
+    );
+    let results: Vec<(&Config, Result<Row, String>)> = CONFIGS
+        .iter()
+        .map(|config| {
+            let result = run(config);
+            match &result {
+                Ok(row) => {
+                    println!(
+                        "  {:<22} detected {:.2} s after the surge; {} errors",
+                        config.name,
+                        row.detected_after.as_secs_f64(),
+                        thousands(row.errors)
+                    );
+                    for message in &row.messages {
+                        println!("      error: {message}");
+                    }
+                }
+                Err(e) => println!("  {:<22} failed: {e}", config.name),
+            }
+            (config, result)
+        })
+        .collect();
+
+    println!(
+        "\n{:<22} {:>11} {:>17} {:>9} {:>8} {:>7}  goal",
+        "configuration", "lb reads/s", "to master", "replicas", "cache", "errors"
+    );
+    for (config, result) in &results {
+        let Ok(row) = result else {
+            println!("{:<22} failed", config.name);
+            continue;
+        };
+        let goal = match (config.cache, config.replicas) {
+            (true, _) => check(row.shares.master, GOAL_CACHE),
+            (false, 0) => "(baseline)".to_string(),
+            (false, _) => check(row.shares.master, GOAL_REPLICAS),
+        };
+        println!(
+            "{:<22} {:>11} {:>17} {:>9} {:>8} {:>7}  {goal}",
+            config.name,
+            rate(row.reads_per_sec),
+            format!(
+                "{} ({})",
+                fine_percent(row.shares.master),
+                thousands(row.master_reads)
+            ),
+            percent(row.shares.replicas),
+            percent(row.shares.cache),
+            thousands(row.errors)
+        );
+    }
+    println!("\nthe players' router, over each whole run:");
+    for (config, result) in &results {
+        if let Ok(row) = result {
+            let m = &row.router;
+            println!(
+                "  {:<22} {} replica reads, {} cache hits, {} cache misses, {} hot reads to \
+                 master, {} invalidations, {} resyncs, {} replica errors",
+                config.name,
+                thousands(m.replica),
+                thousands(m.cache_hits),
+                thousands(m.cache_misses),
+                thousands(m.hot_reads_to_master),
+                thousands(m.invalidations),
+                thousands(m.resyncs),
+                thousands(m.replica_errors)
+            );
+        }
+    }
+}
+
+fn check(master: f64, goal: f64) -> String {
+    let verdict = if master <= goal { "met" } else { "MISSED" };
+    format!("≤ {} to master: {verdict}", percent(goal))
+}
+
+/// Starts the servers of `config`, measures, stops them.
+fn run(config: &Config) -> Result<Row, String> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    let cluster = Cluster::start(config.replicas);
+    let row = runtime.block_on(measure(&cluster, config));
+    // The routers stop before the servers do.
+    drop(runtime);
+    drop(cluster);
+    row
+}
+
+async fn measure(cluster: &Cluster, config: &Config) -> Result<Row, String> {
+    let mut probe = Probe::connect(&cluster.nodes())
+        .await
+        .map_err(|e| format!("connect for the stats: {e}"))?;
+    let settings = Settings {
+        cache: config.cache,
+        ..Settings::default()
+    };
+    let workload = Workload::start(&cluster.master_url(), &settings)
+        .await
+        .map_err(|e| format!("start the workload: {e}"))?;
+    let surge = Instant::now();
+    workload.surge();
+    let detected = workload
+        .wait_until_hot(DETECT_TIMEOUT)
+        .await
+        .ok_or_else(|| {
+            format!(
+                "leaderboard:global not detected hot within {DETECT_TIMEOUT:?}; errors: {:?}",
+                workload.tally.take_errors()
+            )
+        })?;
+    sleep(SETTLE).await;
+    let mut sample = async || {
+        probe
+            .sample(&workload)
+            .await
+            .map_err(|e| format!("INFO commandstats: {e}"))
+    };
+    let before = sample().await?;
+    sleep(MEASURE).await;
+    let after = sample().await?;
+    let window = Window::between(&before, &after);
+    Ok(Row {
+        detected_after: detected.duration_since(surge),
+        reads_per_sec: window.reads_per_sec(),
+        master_reads: window.master_reads(),
+        shares: window.shares_of_reads(),
+        errors: workload.tally.snapshot().errors,
+        messages: workload.tally.take_errors(),
+        router: workload.readers.metrics(),
+    })
+}

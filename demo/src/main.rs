@@ -1,0 +1,446 @@
+//! `leaderboard` (`make run`): the seed story, live. A master and two replicas with the module,
+//! started from `redis.conf.example` on free loopback ports; game servers write scores; players
+//! read the top 10, a trickle at first, then — the tournament ends — as fast as they can. Every
+//! second it prints where those reads were served, so the move from the master to the cache (or,
+//! with `--no-cache`, to the replicas) shows as it happens; at the end, a summary. Ctrl-C ends
+//! the run early, with the summary; the servers stop either way.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use hotkey_demo::format::{fine_percent, percent, rate, thousands};
+use hotkey_demo::{Cluster, LEADERBOARD, Probe, Sample, Settings, Window, Workload, top_ten};
+use hotkey_router::{Error, Metrics, Target};
+use hotkey_testkit::{Entry, module_path};
+use tokio::time::{Instant, MissedTickBehavior, interval, interval_at, sleep_until};
+
+const USAGE: &str = "\
+usage: leaderboard [options]
+  --seconds N         run this long (default 30), or until Ctrl-C
+  --calm-seconds N    the calm before the surge (default 5)
+  --replicas N        replicas of the master, 0 to 2 (default 2)
+  --no-cache          the readers' router does not cache: hot reads go to the replicas
+  --readers N         reader tasks (default 16)
+  --writes-per-sec N  leaderboard writes per second (default 100)
+  --cold-per-sec N    background GET/SET per second on cold keys (default 3000)";
+
+/// How often the demo looks at the router's hot set, to time the detection.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The command line.
+#[derive(Debug, Clone)]
+struct Args {
+    seconds: u64,
+    calm_seconds: u64,
+    replicas: usize,
+    settings: Settings,
+}
+
+impl Args {
+    /// The arguments after the program name; `Ok(None)` for `--help`.
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+        let mut parsed = Args {
+            seconds: 30,
+            calm_seconds: 5,
+            replicas: 2,
+            settings: Settings::default(),
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| -> Result<u64, String> {
+                let v = args.next().ok_or_else(|| format!("{name} needs a value"))?;
+                v.parse()
+                    .map_err(|_| format!("{name} must be a whole number, not {v:?}"))
+            };
+            match arg.as_str() {
+                "--seconds" => parsed.seconds = value("--seconds")?,
+                "--calm-seconds" => parsed.calm_seconds = value("--calm-seconds")?,
+                "--replicas" => {
+                    parsed.replicas = match value("--replicas")? {
+                        n @ 0..=2 => n as usize,
+                        n => return Err(format!("--replicas must be 0, 1 or 2, not {n}")),
+                    }
+                }
+                "--no-cache" => parsed.settings.cache = false,
+                "--readers" => parsed.settings.readers = value("--readers")? as usize,
+                "--writes-per-sec" => {
+                    parsed.settings.writes_per_sec = value("--writes-per-sec")? as f64
+                }
+                "--cold-per-sec" => parsed.settings.cold_per_sec = value("--cold-per-sec")? as f64,
+                "-h" | "--help" => return Ok(None),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(Some(parsed))
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("leaderboard: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "starting a master and {} replica(s) from redis.conf.example, module {}",
+        args.replicas,
+        module_path().display()
+    );
+    // The servers outlive the runtime: the routers stop first, then the guards stop the servers.
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("leaderboard: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cluster = Cluster::start(args.replicas);
+    let result = runtime.block_on(run(&cluster, &args));
+    drop(runtime);
+    drop(cluster);
+    println!("servers stopped");
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leaderboard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the run has seen of the hot set.
+struct Detection {
+    /// When the router first had the key in its hot set, and the counters then.
+    first: Option<(Instant, Sample)>,
+    /// In the router's hot set at the last poll.
+    hot: bool,
+    /// Times it left the hot set after the first detection.
+    left: u32,
+}
+
+async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
+    let nodes = cluster.nodes();
+    for node in &nodes {
+        println!("  {:<10} 127.0.0.1:{}", node.name, node.port);
+    }
+    let mut probe = Probe::connect(&nodes).await?;
+    let workload = Workload::start(&cluster.master_url(), &args.settings).await?;
+    let s = &args.settings;
+    println!(
+        "\ntraffic: {} game servers write scores ({} ZADD/s); {} players read the top 10 \
+         (ZREVRANGE {LEADERBOARD} 0 9 WITHSCORES); {} GET/SET/s on {} cold user keys.\n\
+         The players' router {}.",
+        s.writers,
+        rate(s.writes_per_sec),
+        s.readers,
+        rate(s.cold_per_sec),
+        thousands(s.cold_keys),
+        if s.cache {
+            "may cache hot reads (the module advises a TTL)"
+        } else {
+            "does not cache (--no-cache): hot reads go to replicas"
+        }
+    );
+
+    let start = Instant::now();
+    let first = probe.sample(&workload).await?;
+    let mut previous = first.clone();
+    let surge_at = start + Duration::from_secs(args.calm_seconds);
+    let end = start + Duration::from_secs(args.seconds);
+    // The counters when the surge started (None while calm).
+    let mut surged: Option<Sample> = None;
+    let mut detection = Detection {
+        first: None,
+        hot: false,
+        left: 0,
+    };
+    let mut poll = interval(POLL);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut second = interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    second.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    if args.calm_seconds > 0 {
+        banner(
+            start,
+            start,
+            &format!(
+                "the game is calm: {} leaderboard reads/s, under the module's hot-threshold",
+                rate(s.calm_reads_per_sec)
+            ),
+        );
+    }
+    print_header();
+    loop {
+        tokio::select! {
+            signal = &mut ctrl_c => {
+                match signal {
+                    Ok(()) => println!("\nCtrl-C: stopping"),
+                    Err(e) => eprintln!("\ncannot listen for Ctrl-C ({e}): stopping"),
+                }
+                break;
+            }
+            _ = sleep_until(end) => break,
+            _ = sleep_until(surge_at), if surged.is_none() => {
+                surged = Some(probe.sample(&workload).await?);
+                workload.surge();
+                banner(start, Instant::now(), &format!(
+                    "the tournament ends: {} players read the top 10 as fast as they can",
+                    s.readers
+                ));
+            }
+            _ = poll.tick() => {
+                let hot = workload.leaderboard_hot();
+                match (&hot, detection.hot) {
+                    (Some(view), false) => {
+                        let now = Instant::now();
+                        let route = route_name(workload.readers.route(&top_ten()));
+                        let after = if surged.is_some() {
+                            format!(" {:.2} s after the surge", now.duration_since(surge_at).as_secs_f64())
+                        } else {
+                            String::new()
+                        };
+                        let what = if detection.first.is_none() { "is hot" } else { "is hot again" };
+                        banner(start, now, &format!(
+                            "{LEADERBOARD} {what}{after}: the module advises reads to {}, \
+                             cache {} ms; the router now sends its reads to the {route}",
+                            view.advice.reads_to.as_str(),
+                            view.advice.cache_ttl_ms
+                        ));
+                        if detection.first.is_none() {
+                            detection.first = Some((now, probe.sample(&workload).await?));
+                            if workload.readers.route(&top_ten()) != Target::Master {
+                                println!(
+                                    "    (HOTKEY.TOP now counts the reads the router served \
+                                     elsewhere too: it reports them once a second, and the \
+                                     module feeds each report in over the next second)"
+                                );
+                            }
+                        }
+                    }
+                    (None, true) => {
+                        detection.left += 1;
+                        banner(start, Instant::now(), &format!("{LEADERBOARD} left the hot set"));
+                    }
+                    _ => {}
+                }
+                detection.hot = hot.is_some();
+            }
+            _ = second.tick() => {
+                let now = probe.sample(&workload).await?;
+                let top = probe.top(5).await?;
+                print_second(start, &workload, &probe, &Window::between(&previous, &now), &top);
+                previous = now;
+            }
+        }
+    }
+    // After a Ctrl-C from a terminal the servers got the SIGINT too and may be gone already.
+    let last = match probe.sample(&workload).await {
+        Ok(last) => last,
+        Err(e) => {
+            println!("(the servers no longer answer: {e}; the summary ends at the last second)");
+            previous
+        }
+    };
+    summary(start, &first, surged.as_ref(), &detection, &last);
+    print_router("players' router", &workload.readers.metrics());
+    print_router("game servers' router", &workload.writers.metrics());
+    Ok(())
+}
+
+fn banner(start: Instant, at: Instant, text: &str) {
+    println!(
+        "--- {:.2} s: {text} ---",
+        at.duration_since(start).as_secs_f64()
+    );
+}
+
+fn print_header() {
+    println!(
+        "{:>5}  {:<24} {:>11} {:>8} {:>9} {:>8} {:>7}",
+        "time", LEADERBOARD, "lb reads/s", "master", "replicas", "cache", "errors"
+    );
+}
+
+fn route_name(target: Target) -> &'static str {
+    match target {
+        Target::Cache => "cache",
+        Target::Replica => "replicas",
+        _ => "master",
+    }
+}
+
+/// One second: the leaderboard's state and where its reads went, each node's load, the
+/// module's top 5, and any error messages.
+fn print_second(start: Instant, workload: &Workload, probe: &Probe, w: &Window, top: &[Entry]) {
+    let status = match workload.leaderboard_hot() {
+        Some(_) => format!(
+            "HOT, reads to {}",
+            route_name(workload.readers.route(&top_ten()))
+        ),
+        None => "not hot".to_string(),
+    };
+    let shares = w.shares_of_served();
+    println!(
+        "{:>4}s  {:<24} {:>11} {:>8} {:>9} {:>8} {:>7}",
+        start.elapsed().as_secs(),
+        status,
+        rate(w.reads_per_sec()),
+        percent(shares.master),
+        percent(shares.replicas),
+        percent(shares.cache),
+        thousands(w.errors)
+    );
+    let nodes: Vec<String> = probe
+        .nodes()
+        .zip(&w.nodes)
+        .map(|(node, calls)| {
+            format!(
+                "{} {} cmd/s, {} lb/s",
+                node.name,
+                rate(calls.total as f64 / w.secs),
+                rate(calls.zrevrange as f64 / w.secs)
+            )
+        })
+        .collect();
+    println!("       nodes: {}", nodes.join(" | "));
+    let entries: Vec<String> = top
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} r/s {} w/s{}",
+                String::from_utf8_lossy(&e.key),
+                rate(e.reads),
+                rate(e.writes),
+                if e.hot == 1 { " hot" } else { "" }
+            )
+        })
+        .collect();
+    println!("       HOTKEY.TOP: {}", entries.join(" | "));
+    for message in workload.tally.take_errors() {
+        println!("       error: {message}");
+    }
+}
+
+/// Where the reads went while the game was calm (all on the master) and after the detection.
+/// The moments between the surge and the detection (a fraction of a second, the reads piling
+/// onto the master) are left out: the detection is seen by polling, so a window ending there
+/// would also hold some reads already routed.
+fn summary(
+    start: Instant,
+    first: &Sample,
+    surge: Option<&Sample>,
+    detection: &Detection,
+    last: &Sample,
+) {
+    let at = |i: Instant| i.duration_since(start).as_secs_f64();
+    println!("\nsummary, {:.1} s:", at(last.at));
+    let line = |label: &str, from: &Sample, to: &Sample| {
+        let w = Window::between(from, to);
+        let shares = w.shares_of_served();
+        println!(
+            "  {:<32} {:>11} reads, {:>9} reads/s: master {:>7} ({}), replicas {:>7}, cache {:>7}",
+            format!("{label} ({:.1}–{:.1} s)", at(from.at), at(to.at)),
+            thousands(w.reads),
+            rate(w.reads_per_sec()),
+            fine_percent(shares.master),
+            thousands(w.master_reads()),
+            fine_percent(shares.replicas),
+            fine_percent(shares.cache)
+        );
+    };
+    let calm_end = surge.unwrap_or(last);
+    if calm_end.at > first.at {
+        line("calm", first, calm_end);
+    }
+    match (&detection.first, surge) {
+        (Some((when, sample)), Some(surge)) => {
+            println!(
+                "  surge at {:.1} s; {LEADERBOARD} detected hot {:.2} s later",
+                at(surge.at),
+                when.duration_since(surge.at).as_secs_f64()
+            );
+            line("after detection", sample, last);
+        }
+        (Some((_, sample)), None) => line("after detection", sample, last),
+        (None, Some(surge)) => {
+            println!(
+                "  surge at {:.1} s; {LEADERBOARD} never detected hot",
+                at(surge.at)
+            );
+            line("surge", surge, last);
+        }
+        (None, None) => {}
+    }
+    if detection.left > 0 {
+        println!(
+            "  note: {LEADERBOARD} left the hot set {} time(s) after it was detected",
+            detection.left
+        );
+    }
+    let errors = last.tally.errors.saturating_sub(first.tally.errors);
+    println!(
+        "  errors: {} ({} leaderboard writes, {} cold-key commands answered)",
+        thousands(errors),
+        thousands(last.tally.writes),
+        thousands(last.tally.cold)
+    );
+}
+
+fn print_router(name: &str, m: &Metrics) {
+    println!(
+        "  {name}: {} to master, {} replica reads, {} cache hits, {} cache misses, \
+         {} hot reads to master, {} invalidations, {} resyncs, {} replica errors, \
+         {} reports ({} failed)",
+        thousands(m.master),
+        thousands(m.replica),
+        thousands(m.cache_hits),
+        thousands(m.cache_misses),
+        thousands(m.hot_reads_to_master),
+        thousands(m.invalidations),
+        thousands(m.resyncs),
+        thousands(m.replica_errors),
+        thousands(m.reports),
+        thousands(m.report_errors)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        Args::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let args = parse(&[]).unwrap().unwrap();
+        assert_eq!((args.seconds, args.calm_seconds, args.replicas), (30, 5, 2));
+        assert!(args.settings.cache);
+        let args = parse(&["--seconds", "8", "--no-cache", "--replicas", "1"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((args.seconds, args.replicas), (8, 1));
+        assert!(!args.settings.cache);
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert_eq!(
+            parse(&["--seconds"]).unwrap_err(),
+            "--seconds needs a value"
+        );
+        assert!(parse(&["--seconds", "x"]).is_err());
+        assert!(parse(&["--replicas", "3"]).is_err());
+        assert!(parse(&["--fast"]).is_err());
+    }
+}

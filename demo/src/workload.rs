@@ -1,0 +1,331 @@
+//! The seed story's traffic, through the router: game servers write scores to
+//! `leaderboard:global` at a modest fixed rate, players read its top 10 (a trickle while the game
+//! is calm, as fast as they can once the surge starts), and background traffic touches 100,000
+//! cold `user:<n>` keys.
+//!
+//! The writers have their own [`Router`] (a game server), the readers and the background traffic
+//! share another (the web tier): a router reads its own writes from the master for a while, so a
+//! reader that also wrote the leaderboard would not show the offload.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use hotkey_router::{Error, HotKeyView, Options, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redis::Cmd;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until};
+
+/// The hot key of the story.
+pub const LEADERBOARD: &str = "leaderboard:global";
+
+/// Error messages kept for printing between two [`Tally::take_errors`]; the rest are only
+/// counted.
+const KEPT_ERRORS: usize = 10;
+
+/// After an error a task waits this long, so a server that is down is not hammered in a loop.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// The shape of the traffic. `Settings::default()` is the demo's and the bench's.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `ZADD`s per second to the leaderboard, all writers together. Default: 100.
+    pub writes_per_sec: f64,
+    /// Writer tasks (game servers), sharing one router. Default: 4.
+    pub writers: usize,
+    /// Players in the leaderboard (`player:<n>`). Default: 10,000.
+    pub players: u64,
+    /// Reader tasks (the top 10, as fast as they can once the surge starts). Default: 16.
+    pub readers: usize,
+    /// Leaderboard reads per second, all readers together, before the surge: well under the
+    /// module's `hot-threshold` (1000 ops/s), so the key is not hot yet. Default: 200.
+    pub calm_reads_per_sec: f64,
+    /// Background `GET`/`SET`s per second on cold keys. Default: 3,000.
+    pub cold_per_sec: f64,
+    /// Cold keys (`user:<n>`). Default: 100,000.
+    pub cold_keys: u64,
+    /// Whether the readers' router may serve hot reads from its local cache. Default: true.
+    pub cache: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            writes_per_sec: 100.0,
+            writers: 4,
+            players: 10_000,
+            readers: 16,
+            calm_reads_per_sec: 200.0,
+            cold_per_sec: 3_000.0,
+            cold_keys: 100_000,
+            cache: true,
+        }
+    }
+}
+
+/// Tasks that run the background traffic: enough to keep up with a few thousand commands a
+/// second while each waits for its reply.
+const COLD_TASKS: usize = 4;
+
+/// What the workload did, counted as it goes.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Leaderboard reads answered.
+    pub reads: AtomicU64,
+    /// Leaderboard writes answered.
+    pub writes: AtomicU64,
+    /// Cold-key commands answered.
+    pub cold: AtomicU64,
+    /// Commands that failed, of any kind.
+    pub errors: AtomicU64,
+    /// The first few error messages since the last `take_errors`.
+    messages: Mutex<Vec<String>>,
+}
+
+/// The counters of a [`Tally`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TallySnapshot {
+    pub reads: u64,
+    pub writes: u64,
+    pub cold: u64,
+    pub errors: u64,
+}
+
+impl Tally {
+    pub fn snapshot(&self) -> TallySnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TallySnapshot {
+            reads: get(&self.reads),
+            writes: get(&self.writes),
+            cold: get(&self.cold),
+            errors: get(&self.errors),
+        }
+    }
+
+    /// The error messages recorded since the last call (at most `KEPT_ERRORS`; `errors`
+    /// counts them all).
+    pub fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.messages())
+    }
+
+    fn error(&self, command: &str, e: &Error) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut messages = self.messages();
+        if messages.len() < KEPT_ERRORS {
+            messages.push(format!("{command}: {e} ({:?})", e.kind()));
+        }
+    }
+
+    fn messages(&self) -> MutexGuard<'_, Vec<String>> {
+        // A task that panicked while holding the lock left a Vec<String>, still usable.
+        self.messages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The running workload. Its tasks stop when it is dropped.
+pub struct Workload {
+    /// The readers' (and background traffic's) router.
+    pub readers: Router,
+    /// The writers' router.
+    pub writers: Router,
+    pub tally: Arc<Tally>,
+    surge: Arc<AtomicBool>,
+    // Dropping a JoinSet aborts its tasks.
+    _tasks: JoinSet<()>,
+}
+
+impl Workload {
+    /// Connects the two routers to the master at `master_url` and starts the traffic, calm
+    /// (call [`Workload::surge`] to let the readers loose).
+    pub async fn start(master_url: &str, settings: &Settings) -> Result<Workload, Error> {
+        let reader_options = Options {
+            cache: settings.cache,
+            ..Options::default()
+        };
+        let readers = Router::connect(master_url, reader_options).await?;
+        let writers = Router::connect(master_url, Options::default()).await?;
+        let tally = Arc::new(Tally::default());
+        let surge = Arc::new(AtomicBool::new(false));
+        let mut tasks = JoinSet::new();
+
+        if settings.writes_per_sec > 0.0 && settings.writers > 0 {
+            let each = settings.writes_per_sec / settings.writers as f64;
+            for _ in 0..settings.writers {
+                tasks.spawn(write_scores(
+                    writers.clone(),
+                    tally.clone(),
+                    Pacer::new(each),
+                    settings.players.max(1),
+                ));
+            }
+        }
+        let calm_each = settings.calm_reads_per_sec / settings.readers.max(1) as f64;
+        for _ in 0..settings.readers {
+            tasks.spawn(read_top(
+                readers.clone(),
+                tally.clone(),
+                surge.clone(),
+                Pacer::new(calm_each),
+            ));
+        }
+        if settings.cold_per_sec > 0.0 {
+            let each = settings.cold_per_sec / COLD_TASKS as f64;
+            for _ in 0..COLD_TASKS {
+                tasks.spawn(cold_traffic(
+                    readers.clone(),
+                    tally.clone(),
+                    Pacer::new(each),
+                    settings.cold_keys.max(1),
+                ));
+            }
+        }
+        Ok(Workload {
+            readers,
+            writers,
+            tally,
+            surge,
+            _tasks: tasks,
+        })
+    }
+
+    /// From now on the readers read as fast as they can.
+    pub fn surge(&self) {
+        self.surge.store(true, Ordering::Relaxed);
+    }
+
+    /// The leaderboard's entry in the readers' router's hot set, once the router heard it is
+    /// hot.
+    pub fn leaderboard_hot(&self) -> Option<HotKeyView> {
+        self.readers
+            .hot_keys()
+            .into_iter()
+            .find(|h| h.key == LEADERBOARD.as_bytes())
+    }
+
+    /// Waits until the readers' router has the leaderboard in its hot set, at most `timeout`;
+    /// when that happened, or None.
+    pub async fn wait_until_hot(&self, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.leaderboard_hot().is_some() {
+                return Some(Instant::now());
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        None
+    }
+}
+
+/// `ZREVRANGE leaderboard:global 0 9 WITHSCORES`: the top 10 a player looks at.
+pub fn top_ten() -> Cmd {
+    let mut cmd = redis::cmd("ZREVRANGE");
+    cmd.arg(LEADERBOARD).arg(0).arg(9).arg("WITHSCORES");
+    cmd
+}
+
+/// A game server: `ZADD leaderboard:global <score> player:<n>` at the pacer's rate.
+async fn write_scores(router: Router, tally: Arc<Tally>, mut pacer: Pacer, players: u64) {
+    let mut rng = StdRng::from_os_rng();
+    loop {
+        pacer.wait().await;
+        let score: u32 = rng.random_range(0..1_000_000);
+        let player = format!("player:{}", rng.random_range(0..players));
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(LEADERBOARD).arg(score).arg(player);
+        match router.query::<i64>(&cmd).await {
+            Ok(_) => {
+                tally.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tally.error("ZADD", &e);
+                sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// A player: reads the top 10 at the pacer's rate until the surge, then as fast as it can.
+async fn read_top(router: Router, tally: Arc<Tally>, surge: Arc<AtomicBool>, mut pacer: Pacer) {
+    let cmd = top_ten();
+    loop {
+        if !surge.load(Ordering::Relaxed) {
+            pacer.wait().await;
+        }
+        match router.query::<Vec<(String, f64)>>(&cmd).await {
+            Ok(_) => {
+                tally.reads.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tally.error("ZREVRANGE", &e);
+                sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Background traffic: `GET user:<n>` (80 %) and `SET user:<n>` (20 %) at the pacer's rate.
+async fn cold_traffic(router: Router, tally: Arc<Tally>, mut pacer: Pacer, keys: u64) {
+    let mut rng = StdRng::from_os_rng();
+    loop {
+        pacer.wait().await;
+        let key = format!("user:{}", rng.random_range(0..keys));
+        let (name, result) = if rng.random_bool(0.2) {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(&key).arg("profile");
+            ("SET", router.query::<()>(&cmd).await)
+        } else {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(&key);
+            ("GET", router.query::<Option<String>>(&cmd).await.map(drop))
+        };
+        match result {
+            Ok(()) => {
+                tally.cold.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tally.error(name, &e);
+                sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Paces a task at `per_sec` on average: each call waits for its slot, counted from the start
+/// (so a late wake-up is made up by the next calls instead of lowering the rate).
+#[derive(Debug)]
+struct Pacer {
+    start: Instant,
+    per_sec: f64,
+    done: u64,
+}
+
+impl Pacer {
+    fn new(per_sec: f64) -> Pacer {
+        Pacer {
+            start: Instant::now(),
+            per_sec,
+            done: 0,
+        }
+    }
+
+    async fn wait(&mut self) {
+        if self.per_sec <= 0.0 {
+            // A rate of zero: never proceed (until the surge lifts the pacing, for readers).
+            sleep(Duration::from_millis(10)).await;
+            return;
+        }
+        let due = self.start + Duration::from_secs_f64(self.done as f64 / self.per_sec);
+        let now = Instant::now();
+        if due > now {
+            sleep_until(due).await;
+        } else if now - due > Duration::from_secs(1) {
+            // Far behind (the machine stalled): start over rather than burst to catch up.
+            self.start = now;
+            self.done = 0;
+        }
+        self.done += 1;
+    }
+}
