@@ -21,6 +21,9 @@ pub enum Error {
     /// The module's reply or event could not be read.
     #[error("hotkey protocol: {0}")]
     Protocol(#[from] ProtocolError),
+    /// The reply came, but does not convert to the type asked for.
+    #[error("the reply does not convert: {0}")]
+    Conversion(String),
     /// The options or the address given cannot work.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -38,6 +41,8 @@ pub enum ErrorKind {
     Io,
     /// The module's reply or event was not understood.
     Protocol,
+    /// The reply does not convert to the type asked for.
+    Conversion,
     /// Bad options or address.
     Config,
 }
@@ -52,6 +57,7 @@ impl Error {
             Error::Redis(e) if e.code().is_some() => ErrorKind::Server,
             Error::Redis(_) => ErrorKind::Io,
             Error::Protocol(_) | Error::NoModule(_) => ErrorKind::Protocol,
+            Error::Conversion(_) => ErrorKind::Conversion,
             Error::Config(_) => ErrorKind::Config,
         }
     }
@@ -74,7 +80,9 @@ impl Error {
                         )
                     )
             }
-            Error::Protocol(_) | Error::NoModule(_) | Error::Config(_) => false,
+            Error::Protocol(_) | Error::NoModule(_) | Error::Conversion(_) | Error::Config(_) => {
+                false
+            }
         }
     }
 

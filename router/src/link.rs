@@ -11,7 +11,7 @@
 //!   <control>`, so the server says when a key it served there changes.
 //! - *data* (the caller's protocol): every other command sent to the master.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -57,8 +57,10 @@ pub(crate) struct Shared {
     pub source: MasterSource,
     pub commands: RwLock<Arc<CommandTable>>,
     pub table: RwLock<RouteTable>,
-    pub data: RwLock<Option<MultiplexedConnection>>,
-    pub fill: RwLock<Option<MultiplexedConnection>>,
+    pub data: RwLock<Option<MasterConnection>>,
+    pub fill: RwLock<Option<MasterConnection>>,
+    /// The master's connection settings in the live session (for dedicated connections).
+    pub master_info: RwLock<Option<ConnectionInfo>>,
     pub replicas: ReplicaPool,
     pub cache: Option<Cache>,
     /// Keys this router wrote lately (read-your-writes), dropped after the window.
@@ -66,8 +68,12 @@ pub(crate) struct Shared {
     /// Reads per hot key served off the master since the last report.
     pub served: Mutex<FxHashMap<Box<[u8]>, u64>>,
     pub counters: Counters,
-    /// A command on the data connection found it broken: reconnect.
-    pub broken: Notify,
+    /// The newest session a command found broken (sessions count from 1; 0: none).
+    pub broken: AtomicU64,
+    /// Wakes the link when `broken` changes.
+    pub wake: Notify,
+    /// The last session number given.
+    pub sessions: AtomicU64,
     /// Why there is no master connection, for the callers' errors.
     pub down_reason: Mutex<String>,
 }
@@ -89,15 +95,18 @@ impl Shared {
             table: RwLock::new(RouteTable::new(db)),
             data: RwLock::new(None),
             fill: RwLock::new(None),
+            master_info: RwLock::new(None),
             served: Mutex::new(FxHashMap::default()),
             counters: Counters::default(),
-            broken: Notify::new(),
+            broken: AtomicU64::new(0),
+            wake: Notify::new(),
+            sessions: AtomicU64::new(0),
             down_reason: Mutex::new("not connected yet".into()),
         }
     }
 
     /// The data connection, or why there is none.
-    pub fn data(&self) -> Result<MultiplexedConnection, Error> {
+    pub fn data(&self) -> Result<MasterConnection, Error> {
         self.data
             .read()
             .ok()
@@ -106,12 +115,39 @@ impl Shared {
     }
 
     /// The fill connection, or why there is none.
-    pub fn fill(&self) -> Result<MultiplexedConnection, Error> {
+    pub fn fill(&self) -> Result<MasterConnection, Error> {
         self.fill
             .read()
             .ok()
             .and_then(|c| c.clone())
             .ok_or_else(|| self.unavailable())
+    }
+
+    /// A new connection of its own to the master of the live session.
+    pub async fn dedicated(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<MultiplexedConnection, Error> {
+        let info = self
+            .master_info
+            .read()
+            .ok()
+            .and_then(|i| i.clone())
+            .ok_or_else(|| self.unavailable())?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.options.connect_timeout))
+            .set_response_timeout(timeout);
+        Ok(Client::open(info)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    /// A command found the connection of `session` broken: that link must reconnect. Reports
+    /// about older sessions (commands that failed before the last reconnect) change nothing.
+    pub fn report_broken(&self, session: u64) {
+        if self.broken.fetch_max(session, Ordering::AcqRel) < session {
+            self.wake.notify_one();
+        }
     }
 
     fn unavailable(&self) -> Error {
@@ -167,6 +203,9 @@ impl Shared {
         if let Ok(mut fill) = self.fill.write() {
             *fill = None;
         }
+        if let Ok(mut info) = self.master_info.write() {
+            *info = None;
+        }
         self.forget();
     }
 
@@ -193,8 +232,17 @@ impl Shared {
     }
 }
 
+/// A connection to the master, with the session it belongs to.
+#[derive(Clone)]
+pub(crate) struct MasterConnection {
+    pub conn: MultiplexedConnection,
+    pub session: u64,
+}
+
 /// A live link: the control connection and what it receives.
 pub(crate) struct Session {
+    /// Numbers the links, so a failure reported about an old one is not taken for this one's.
+    id: u64,
     control: MultiplexedConnection,
     pushes: mpsc::UnboundedReceiver<PushInfo>,
     /// The connection settings of the master (for replicas).
@@ -252,7 +300,9 @@ pub(crate) async fn connect(shared: &Shared, first: bool) -> Result<Session, Err
             "the master's COMMAND reply has no commands the router can read".into(),
         ));
     }
+    let id = shared.sessions.fetch_add(1, Ordering::AcqRel) + 1;
     let mut session = Session {
+        id,
         control,
         pushes,
         base,
@@ -261,19 +311,32 @@ pub(crate) async fn connect(shared: &Shared, first: bool) -> Result<Session, Err
     if let Ok(mut c) = shared.commands.write() {
         *c = Arc::new(commands);
     }
+    // The connections first, so a command routed by the new hot set finds them.
+    if let Ok(mut slot) = shared.data.write() {
+        *slot = Some(MasterConnection {
+            conn: data,
+            session: id,
+        });
+    }
+    if let Ok(mut slot) = shared.fill.write() {
+        *slot = Some(MasterConnection {
+            conn: fill,
+            session: id,
+        });
+    }
+    if let Ok(mut slot) = shared.master_info.write() {
+        *slot = Some(session.base.clone());
+    }
     match sync(shared, &mut session).await {
         Ok(()) => {}
         Err(Error::NoModule(e)) if !first => {
             tracing::warn!("hotkey router: {e}; routing everything to the master");
             shared.forget();
         }
-        Err(e) => return Err(e),
-    }
-    if let Ok(mut slot) = shared.data.write() {
-        *slot = Some(data);
-    }
-    if let Ok(mut slot) = shared.fill.write() {
-        *slot = Some(fill);
+        Err(e) => {
+            shared.disconnect(&e.to_string());
+            return Err(e);
+        }
     }
     bump(&shared.counters.connects);
     shared.replicas.probe().await;
@@ -373,8 +436,10 @@ async fn follow(shared: &Arc<Shared>, session: &mut Session) -> String {
             }
             _ = report.tick() => send_report(shared).await,
             _ = probe.tick() => probe_later(shared),
-            _ = shared.broken.notified() => {
-                return "a command found the master connection broken".into();
+            _ = shared.wake.notified() => {
+                if shared.broken.load(Ordering::Acquire) >= session.id {
+                    return "a command found the master connection broken".into();
+                }
             }
         }
     }
@@ -490,7 +555,11 @@ async fn send_report(shared: &Shared) {
     if counts.is_empty() {
         return;
     }
-    let Ok(mut data) = shared.data() else {
+    let Ok(MasterConnection {
+        conn: mut data,
+        session,
+    }) = shared.data()
+    else {
         restore(shared, counts);
         return;
     };
@@ -503,6 +572,7 @@ async fn send_report(shared: &Shared) {
         Err(e) => {
             bump(&shared.counters.report_errors);
             if Error::breaks_connection(&e) {
+                shared.report_broken(session);
                 restore(shared, counts);
             } else {
                 tracing::warn!("hotkey router: HOTKEY.REPORT refused: {e}");

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::cache::Cached;
 use crate::error::Error;
-use crate::link::{self, MasterSource, Shared};
+use crate::link::{self, MasterConnection, MasterSource, Shared};
 use crate::metrics::{Metrics, bump};
 use crate::options::Options;
 use crate::routing::{self, HotRead, Plan, Target};
@@ -126,7 +126,7 @@ impl Router {
             // Converted from the cache's copy: no clone of the whole reply.
             Reply::Cached(cached) => T::from_redis_value_ref(&cached.value),
         };
-        converted.map_err(|e| Error::Redis(RedisError::from(e)))
+        converted.map_err(|e| Error::Conversion(e.to_string()))
     }
 
     /// Sends `cmd` where the hot set says; the reply as a `Value`.
@@ -142,6 +142,11 @@ impl Router {
         let plan = self.plan(&args);
         match plan {
             Plan::Master => self.on_master(cmd).await.map(Reply::Owned),
+            Plan::Blocking(keys) => {
+                let reply = self.blocking(cmd).await;
+                self.shared().wrote(&keys);
+                reply.map(Reply::Owned)
+            }
             Plan::Write(keys) => {
                 let reply = self.on_master(cmd).await;
                 // Even when the reply is lost, the write may have happened.
@@ -155,23 +160,23 @@ impl Router {
     /// Sends a pipeline (or a transaction, `redis::pipe().atomic()`) to the master, as one
     /// unit; the keys its commands write are invalidated like single writes.
     pub async fn query_pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {
-        let mut data = self.shared().data()?;
+        let MasterConnection { mut conn, session } = self.shared().data()?;
         bump(&self.shared().counters.master);
-        let reply = pipeline.query_async(&mut data).await;
+        let reply = pipeline.query_async(&mut conn).await;
         for cmd in pipeline.cmd_iter() {
             let args = arguments(cmd);
-            if let Plan::Write(keys) = self.plan(&args) {
+            if let Plan::Write(keys) | Plan::Blocking(keys) = self.plan(&args) {
                 self.shared().wrote(&keys);
             }
         }
-        reply.map_err(|e| self.master_error(e))
+        reply.map_err(|e| self.master_error(e, session))
     }
 
     /// Where `cmd` would go now, without sending it (no I/O).
     pub fn route(&self, cmd: &Cmd) -> Target {
         let args = arguments(cmd);
         match self.plan(&args) {
-            Plan::Master | Plan::Write(_) => Target::Master,
+            Plan::Master | Plan::Write(_) | Plan::Blocking(_) => Target::Master,
             Plan::HotRead(read) => self.target(&read),
         }
     }
@@ -207,11 +212,14 @@ impl Router {
         self.shared().replicas.all()
     }
 
-    /// The connection the router sends master traffic on, for what it does not route
-    /// (`SUBSCRIBE`, `WATCH`…`EXEC`). Writes sent on it bypass the read-your-writes window;
-    /// the cache still learns of them from the server.
-    pub fn master_connection(&self) -> Result<MultiplexedConnection, Error> {
-        self.shared().data()
+    /// A new connection of its own to the current master, for what the router does not route:
+    /// `WATCH`…`MULTI`…`EXEC` (keep it to one task), `SUBSCRIBE`, long blocking loops. Writes
+    /// sent on it skip the read-your-writes window; the cache still learns of them from the
+    /// server (tracking).
+    pub async fn master_connection(&self) -> Result<MultiplexedConnection, Error> {
+        self.shared()
+            .dedicated(self.shared().options.master_timeout)
+            .await
     }
 
     fn plan<'a>(&self, args: &[&'a [u8]]) -> Plan<'a> {
@@ -275,11 +283,11 @@ impl Router {
         let filled = AtomicBool::new(false);
         let fill = async {
             filled.store(true, Ordering::Relaxed);
-            let mut conn = shared.fill()?;
+            let MasterConnection { mut conn, session } = shared.fill()?;
             let value = cmd
                 .query_async::<Value>(&mut conn)
                 .await
-                .map_err(|e| self.master_error(e))?;
+                .map_err(|e| self.master_error(e, session))?;
             Ok::<_, Error>(Arc::new(Cached { value, epoch, ttl }))
         };
         let result = cache.get_or_fill(packed.into_boxed_slice(), fill).await;
@@ -328,17 +336,26 @@ impl Router {
 
     async fn on_master(&self, cmd: &Cmd) -> Result<Value, Error> {
         let shared = self.shared();
-        let mut conn = shared.data()?;
+        let MasterConnection { mut conn, session } = shared.data()?;
         bump(&shared.counters.master);
         cmd.query_async::<Value>(&mut conn)
             .await
-            .map_err(|e| self.master_error(e))
+            .map_err(|e| self.master_error(e, session))
+    }
+
+    /// A command that may block (`BLPOP`, `WAIT`, `XREAD … BLOCK`) on a connection of its
+    /// own: on the shared one, every other command would wait behind it.
+    async fn blocking(&self, cmd: &Cmd) -> Result<Value, Error> {
+        let shared = self.shared();
+        let mut conn = shared.dedicated(None).await?;
+        bump(&shared.counters.master);
+        Ok(cmd.query_async::<Value>(&mut conn).await?)
     }
 
     /// Wraps a master error; a broken connection wakes the link to reconnect.
-    fn master_error(&self, e: RedisError) -> Error {
+    fn master_error(&self, e: RedisError, session: u64) -> Error {
         if Error::breaks_connection(&e) {
-            self.shared().broken.notify_one();
+            self.shared().report_broken(session);
         }
         Error::Redis(e)
     }

@@ -2,8 +2,9 @@
 //! (no I/O), so it is unit-tested and benchmarked without a server.
 //!
 //! The rule, in order:
-//! 1. Commands the table does not know, keyless commands, scripts and transactions, blocking
-//!    commands and commands whose keys only the server can find go to the master.
+//! 1. Commands the table does not know, keyless commands, scripts and transactions, and
+//!    commands whose keys only the server can find go to the master. So do commands that may
+//!    block (`BLPOP`, `WAIT`, `XREAD … BLOCK`), on a connection of their own.
 //! 2. A command that writes any key (or is not flagged `readonly`) goes to the master; the
 //!    keys it writes are returned so the router can invalidate them.
 //! 3. A read goes off the master only when every key it reads is hot. It may be cached when it
@@ -33,6 +34,8 @@ pub enum Plan<'a> {
     Master,
     /// The master; these keys are written.
     Write(Vec<&'a [u8]>),
+    /// The master, on a connection of its own (the command may block); these keys are written.
+    Blocking(Vec<&'a [u8]>),
     /// Every key read is hot.
     HotRead(HotRead<'a>),
 }
@@ -54,8 +57,13 @@ pub fn plan<'a>(commands: &CommandTable, table: &RouteTable, args: &[&'a [u8]]) 
     let Some(spec) = commands.lookup(args) else {
         return Plan::Master;
     };
+    let may_block = spec.blocking && may_block(&spec.name, args);
     if spec.kind != CommandKind::Keys || spec.movable {
-        return Plan::Master;
+        return if may_block {
+            Plan::Blocking(Vec::new())
+        } else {
+            Plan::Master
+        };
     }
     let mut reads: Vec<&'a [u8]> = Vec::new();
     let mut writes: Vec<&'a [u8]> = Vec::new();
@@ -69,10 +77,13 @@ pub fn plan<'a>(commands: &CommandTable, table: &RouteTable, args: &[&'a [u8]]) 
             list.push(key);
         }
     });
+    if may_block {
+        return Plan::Blocking(writes);
+    }
     if !writes.is_empty() || !spec.readonly {
         return Plan::Write(writes);
     }
-    if spec.blocking || reads.is_empty() || !table.is_synced() {
+    if reads.is_empty() || !table.is_synced() {
         return Plan::Master;
     }
     let mut replicas = true;
@@ -94,6 +105,15 @@ pub fn plan<'a>(commands: &CommandTable, table: &RouteTable, args: &[&'a [u8]]) 
         cache,
         replicas,
     })
+}
+
+/// Whether a command flagged `blocking` may block as called: `XREAD` and `XREADGROUP` only
+/// with `BLOCK`; the others (`BLPOP`, `BRPOPLPUSH`, `WAIT`, …) always.
+fn may_block(name: &str, args: &[&[u8]]) -> bool {
+    match name {
+        "xread" | "xreadgroup" => args.iter().any(|a| a.eq_ignore_ascii_case(b"block")),
+        _ => true,
+    }
 }
 
 #[cfg(test)]

@@ -251,6 +251,26 @@ impl Server {
         self.process.stop();
     }
 
+    /// `MODULE UNLOAD hotkey`, then `MODULE LOAD` of the module under test with `args`
+    /// (`name value` pairs): a new run of the module, with a new run id, on the same server.
+    /// Panics with the server's words when either fails.
+    pub fn reload_module(&self, args: &[&str]) {
+        let mut conn = self.conn();
+        let () = redis::cmd("MODULE")
+            .arg("UNLOAD")
+            .arg("hotkey")
+            .query(&mut conn)
+            .unwrap_or_else(|e| panic!("MODULE UNLOAD hotkey: {e}\n{}", self.log_tail()));
+        let () = redis::cmd("MODULE")
+            .arg("LOAD")
+            .arg(module_path().display().to_string())
+            .arg(args)
+            .query(&mut conn)
+            .unwrap_or_else(|e| {
+                panic!("MODULE LOAD after MODULE UNLOAD: {e}\n{}", self.log_tail())
+            });
+    }
+
     /// `INFO replication` as field → value.
     fn info_replication(&self) -> HashMap<String, String> {
         let info: String = redis::cmd("INFO")

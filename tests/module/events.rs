@@ -13,7 +13,7 @@ use redis::Connection;
 
 use hotkey_testkit::{
     Server, Subscriber, error_text, event_key, expect_error, find, info_hotkey, is_cold, is_hot,
-    load, module_path, top_all,
+    load, top_all,
 };
 
 const CHANNEL: &str = hotkey_protocol::DEFAULT_CHANNEL;
@@ -351,22 +351,7 @@ fn seq_rises_by_exactly_one_and_heartbeats_arrive() {
     );
 
     // A reload is a new run: a new id, and numbering from 1.
-    let () = redis::cmd("MODULE")
-        .arg("UNLOAD")
-        .arg("hotkey")
-        .query(&mut conn)
-        .expect("MODULE UNLOAD hotkey");
-    let () = redis::cmd("MODULE")
-        .arg("LOAD")
-        .arg(module_path().display().to_string())
-        .arg(&["sample-max", "1"])
-        .query(&mut conn)
-        .unwrap_or_else(|e| {
-            panic!(
-                "MODULE LOAD after MODULE UNLOAD: {} (the server log follows)",
-                error_text(&e)
-            )
-        });
+    server.reload_module(&["sample-max", "1"]);
     let (_, first, stale) = expect_message(
         &sub,
         Duration::from_secs(5),

@@ -58,12 +58,26 @@ fn reads_of_cold_keys_and_other_commands_go_to_the_master() {
         Plan::Master
     );
     assert_eq!(plan(&c, &t, &args(&["NOSUCH", "hot"])), Plan::Master);
-    // Blocking, and movable keys only the server can find.
-    assert_eq!(
-        plan(&c, &t, &args(&["XREAD", "STREAMS", "hot", "0"])),
-        Plan::Master
-    );
     assert_eq!(plan(&c, &t, &args(&["GET"])), Plan::Master);
+}
+
+#[test]
+fn commands_that_may_block_get_a_connection_of_their_own() {
+    let c = fixture::table();
+    let t = synced(&[b"hot"]);
+    assert_eq!(
+        plan(
+            &c,
+            &t,
+            &args(&["XREAD", "BLOCK", "0", "STREAMS", "hot", "$"])
+        ),
+        Plan::Blocking(vec![])
+    );
+    // XREAD without BLOCK does not block: a read like any other.
+    assert!(matches!(
+        plan(&c, &t, &args(&["xread", "STREAMS", "hot", "0"])),
+        Plan::HotRead(_)
+    ));
 }
 
 #[test]
