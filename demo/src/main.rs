@@ -5,6 +5,9 @@
 //! with `--no-cache`, to the replicas) shows as it happens; at the end, a summary. Ctrl-C ends
 //! the run early, with the summary; the servers stop either way.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,7 +25,9 @@ usage: leaderboard [options]
   --no-cache          the readers' router does not cache: hot reads go to the replicas
   --readers N         reader tasks (default 16)
   --writes-per-sec N  leaderboard writes per second (default 100)
-  --cold-per-sec N    background GET/SET per second on cold keys (default 3000)";
+  --cold-per-sec N    background GET/SET per second on cold keys (default 3000)
+  --csv FILE          also write each second's leaderboard reads/s and the shares served by
+                      master, replicas and cache to FILE (scripts/plot-reads.py draws it)";
 
 /// How often the demo looks at the router's hot set, to time the detection.
 const POLL: Duration = Duration::from_millis(10);
@@ -34,6 +39,7 @@ struct Args {
     calm_seconds: u64,
     replicas: usize,
     settings: Settings,
+    csv: Option<PathBuf>,
 }
 
 impl Args {
@@ -44,6 +50,7 @@ impl Args {
             calm_seconds: 5,
             replicas: 2,
             settings: Settings::default(),
+            csv: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -67,6 +74,10 @@ impl Args {
                     parsed.settings.writes_per_sec = value("--writes-per-sec")? as f64
                 }
                 "--cold-per-sec" => parsed.settings.cold_per_sec = value("--cold-per-sec")? as f64,
+                "--csv" => {
+                    let path = args.next().ok_or("--csv needs a file name")?;
+                    parsed.csv = Some(PathBuf::from(path));
+                }
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -130,6 +141,13 @@ async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
         println!("  {:<10} 127.0.0.1:{}", node.name, node.port);
     }
     let mut probe = Probe::connect(&nodes).await?;
+    let mut csv = match &args.csv {
+        Some(path) => Some(
+            Csv::create(path)
+                .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     let workload = Workload::start(&cluster.master_url(), &args.settings).await?;
     let s = &args.settings;
     println!(
@@ -236,7 +254,14 @@ async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
             _ = second.tick() => {
                 let now = probe.sample(&workload).await?;
                 let top = probe.top(5).await?;
-                print_second(start, &workload, &probe, &Window::between(&previous, &now), &top);
+                let window = Window::between(&previous, &now);
+                print_second(start, &workload, &probe, &window, &top);
+                if let Some(csv) = &mut csv {
+                    let hot = workload.leaderboard_hot().is_some();
+                    csv.row(start.elapsed(), &window, hot).map_err(|e| {
+                        Error::Config(format!("cannot write the CSV file: {e}"))
+                    })?;
+                }
                 previous = now;
             }
         }
@@ -253,6 +278,33 @@ async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
     print_router("players' router", &workload.readers.metrics());
     print_router("game servers' router", &workload.writers.metrics());
     Ok(())
+}
+
+/// `--csv`: one row a second, for `scripts/plot-reads.py`.
+struct Csv(BufWriter<File>);
+
+impl Csv {
+    fn create(path: &std::path::Path) -> std::io::Result<Csv> {
+        let mut out = BufWriter::new(File::create(path)?);
+        writeln!(out, "seconds,reads_per_sec,master,replicas,cache,hot")?;
+        Ok(Csv(out))
+    }
+
+    /// The second ending `elapsed` after the start: reads/s and the shares of the reads served.
+    fn row(&mut self, elapsed: Duration, w: &Window, hot: bool) -> std::io::Result<()> {
+        let shares = w.shares_of_served();
+        writeln!(
+            self.0,
+            "{:.2},{:.0},{:.4},{:.4},{:.4},{}",
+            elapsed.as_secs_f64(),
+            w.reads_per_sec(),
+            shares.master,
+            shares.replicas,
+            shares.cache,
+            u8::from(hot)
+        )?;
+        self.0.flush()
+    }
 }
 
 fn banner(start: Instant, at: Instant, text: &str) {
