@@ -50,6 +50,7 @@ use redis_module_macros::{
     cron_event_handler, module_changed_event_handler, role_changed_event_handler,
 };
 
+use crate::client_db::ClientDbs;
 use crate::state::State;
 
 /// `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`
@@ -117,12 +118,23 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         ctx.log_warning("hotkey: could not read the COMMAND table");
         return Status::Err;
     }
-    let client_dbs = ffi::per_client_db_available().then(|| server::connected_clients(ctx));
     let databases = server::config_get_u32(ctx, "databases").unwrap_or(16);
+    let can_follow = ffi::per_client_db_available();
+    let follow = can_follow && ffi::other_databases_have_keys(ctx, databases);
+    // CLIENT LIST only when following from the start (the tick seeds it when following starts
+    // later): on Valkey 8.1, after a MODULE UNLOAD, CLIENT LIST reads the freed command of any
+    // client whose last command was the old module's, and can crash the server.
+    let client_dbs = can_follow.then(|| {
+        if follow {
+            server::connected_clients(ctx)
+        } else {
+            ClientDbs::default()
+        }
+    });
     let mut state = State::new(config::settings(), table, client_dbs, now_ms());
     state.replica = ctx.get_flags().contains(ContextFlags::SLAVE);
     state.databases = databases;
-    state.follow_dbs = state.client_dbs.is_some() && ffi::other_databases_have_keys(ctx, databases);
+    state.follow_dbs = follow;
     state::install(Some(state));
     // A server keeps a module's category after unload, and refuses to add it twice: then the
     // category is there already, which is all that matters.
