@@ -254,7 +254,7 @@ pub(crate) struct Session {
 /// Connects to the master (asking Sentinel where it is, if configured), reads the hot set and
 /// starts following it. On the first connect a master without the module is an error; on a
 /// reconnect the router routes everything to the master until the module answers again.
-pub(crate) async fn connect(shared: &Shared, first: bool) -> Result<Session, Error> {
+pub(crate) async fn connect(shared: &Arc<Shared>, first: bool) -> Result<Session, Error> {
     let client = shared.source.client().await?;
     let base = client.get_connection_info().clone();
     let options = &shared.options;
@@ -265,10 +265,23 @@ pub(crate) async fn connect(shared: &Shared, first: bool) -> Result<Session, Err
             .set_protocol(ProtocolVersion::RESP3),
     );
     let (tx, pushes) = mpsc::unbounded_channel();
+    // Invalidations are applied where they arrive, on the connection's own task: a cached
+    // reply must stop counting as soon as the server says its key changed, not when the link
+    // task next gets a thread (it may wait behind busy readers). The rest goes to the link.
+    let weak = Arc::downgrade(shared);
+    let sender = move |push: PushInfo| -> Result<(), mpsc::error::SendError<PushInfo>> {
+        if matches!(push.kind, PushKind::Invalidate)
+            && let Some(shared) = weak.upgrade()
+        {
+            on_invalidate(&shared, &push.data);
+            return Ok(());
+        }
+        tx.send(push)
+    };
     let control_config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(options.connect_timeout))
         .set_response_timeout(Some(options.connect_timeout))
-        .set_push_sender(tx);
+        .set_push_sender(sender);
     let mut control = Client::open(control_info)?
         .get_multiplexed_async_connection_with_config(&control_config)
         .await?;
@@ -420,7 +433,6 @@ async fn follow(shared: &Arc<Shared>, session: &mut Session) -> String {
                             return reason;
                         }
                     }
-                    PushKind::Invalidate => on_invalidate(shared, &push.data),
                     _ => {}
                 }
             }
