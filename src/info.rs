@@ -8,6 +8,7 @@ use crate::state;
 /// Adds the `hotkey` section.
 pub fn add_section(ctx: &InfoContext) -> RedisResult<()> {
     let Some(fields) = state::with(|s| {
+        s.tracker.read_at(crate::now_ms());
         vec![
             ("enabled", i64::from(s.settings.enabled).to_string()),
             (

@@ -64,6 +64,8 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let top = Top::parse(&args, databases).map_err(RedisError::String)?;
     let check = KeyReadCheck::for_caller(ctx);
     let entries = state::with(|s| {
+        // Rates as of now, not as of the last tick.
+        s.tracker.read_at(crate::now_ms());
         s.tracker
             .top(top.order, top.db, top.count, |_, key| {
                 check.as_ref().is_some_and(|c| c.can_read(key))

@@ -144,6 +144,12 @@ impl Tracker {
         }
     }
 
+    /// Reads rates as of `now_ms` (a command between two ticks) until the next
+    /// [`Tracker::advance`], which reads them as of its own time again.
+    pub fn read_at(&mut self, now_ms: u64) {
+        self.decay.read_at(now_ms);
+    }
+
     fn rescale(&mut self, factor: f64) {
         self.summary.scale(factor);
         self.total *= factor;

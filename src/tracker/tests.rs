@@ -583,3 +583,31 @@ fn a_steady_rate_reads_true_at_each_advance_with_a_lead() {
         );
     }
 }
+
+#[test]
+fn a_steady_rate_reads_true_between_advances() {
+    // Ticks every 100 ms at a 250 ms half-life, 10 accesses a millisecond; read at every
+    // millisecond in between.
+    let mut t = Tracker::new(
+        TrackerConfig {
+            capacity: 4,
+            half_life_ms: 250,
+        },
+        0,
+    );
+    let (mut low, mut high) = (f64::MAX, 0.0f64);
+    for ms in 1..=5000u64 {
+        for _ in 0..10 {
+            rec(&mut t, 0, b"k", Access::Read, 1.0);
+        }
+        if ms % 100 == 0 {
+            t.advance(ms, 100);
+        } else if ms > 2000 {
+            t.read_at(ms);
+            let ratio = t.rates(0, b"k", key_hash(0, b"k")).unwrap().0 / 10_000.0;
+            low = low.min(ratio);
+            high = high.max(ratio);
+        }
+    }
+    assert!(low > 0.99 && high < 1.01, "between {low} and {high}");
+}
