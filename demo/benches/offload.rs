@@ -147,19 +147,7 @@ fn main() {
     println!("\nthe players' router, over each whole run:");
     for (config, result) in &results {
         if let Ok(row) = result {
-            let m = &row.router;
-            println!(
-                "  {:<22} {} replica reads, {} cache hits, {} cache misses, {} hot reads to \
-                 master, {} invalidations, {} resyncs, {} replica errors",
-                config.name,
-                thousands(m.replica),
-                thousands(m.cache_hits),
-                thousands(m.cache_misses),
-                thousands(m.hot_reads_to_master),
-                thousands(m.invalidations),
-                thousands(m.resyncs),
-                thousands(m.replica_errors)
-            );
+            println!("  {:<22} {}", config.name, row.router);
         }
     }
 }

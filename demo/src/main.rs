@@ -447,21 +447,7 @@ fn summary(
 }
 
 fn print_router(name: &str, m: &Metrics) {
-    println!(
-        "  {name}: {} to master, {} replica reads, {} cache hits, {} cache misses, \
-         {} hot reads to master, {} invalidations, {} resyncs, {} replica errors, \
-         {} reports ({} failed)",
-        thousands(m.master),
-        thousands(m.replica),
-        thousands(m.cache_hits),
-        thousands(m.cache_misses),
-        thousands(m.hot_reads_to_master),
-        thousands(m.invalidations),
-        thousands(m.resyncs),
-        thousands(m.replica_errors),
-        thousands(m.reports),
-        thousands(m.report_errors)
-    );
+    println!("  {name}: {m}");
 }
 
 #[cfg(test)]

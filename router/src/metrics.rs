@@ -34,6 +34,29 @@ pub struct Metrics {
     pub report_errors: u64,
 }
 
+/// `master=… replica=… cache_hits=…`: every counter as `name=value`, for logs.
+impl std::fmt::Display for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "master={} replica={} cache_hits={} cache_misses={} hot_reads_to_master={} \
+             invalidations={} resyncs={} connects={} replica_errors={} reports={} \
+             report_errors={}",
+            self.master,
+            self.replica,
+            self.cache_hits,
+            self.cache_misses,
+            self.hot_reads_to_master,
+            self.invalidations,
+            self.resyncs,
+            self.connects,
+            self.replica_errors,
+            self.reports,
+            self.report_errors
+        )
+    }
+}
+
 /// The live counters behind [`Metrics`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -72,5 +95,25 @@ impl Counters {
             reports: get(&self.reports),
             report_errors: get(&self.report_errors),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_print_as_name_value_pairs() {
+        let m = Metrics {
+            master: 3,
+            cache_hits: 7,
+            ..Metrics::default()
+        };
+        let text = m.to_string();
+        assert!(
+            text.starts_with("master=3 replica=0 cache_hits=7 "),
+            "{text}"
+        );
+        assert!(text.ends_with(" report_errors=0"), "{text}");
     }
 }
