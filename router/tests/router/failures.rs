@@ -1,6 +1,6 @@
-//! The router when things break: a replica killed under load, its subscriber killed, the
-//! module reloaded (a new `run_id`), the master killed and restarted, a server without the
-//! module.
+//! The router when things break: a replica killed under load, its subscriber killed, a gap in
+//! `seq`, missed heartbeats, the module reloaded (a new `run_id`), the master killed and
+//! restarted, a server without the module.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,6 +133,78 @@ async fn a_killed_subscriber_reconnects_and_resyncs() {
         || async { router.query::<String>(&get(b"k2")).await.expect("GET") == "v3" },
     )
     .await;
+}
+
+/// `HOTKEY.ROUTES` as the router reads it.
+fn routes(conn: &mut redis::Connection) -> hotkey_protocol::Routes {
+    let reply: Value = redis::cmd("HOTKEY.ROUTES")
+        .query(conn)
+        .expect("HOTKEY.ROUTES");
+    hotkey_protocol::Routes::from_redis(&reply).expect("a ROUTES reply")
+}
+
+/// A message on the module's channel that skips seq numbers (as if the router had missed
+/// some) makes the router re-read the hot set, on the same link, and drop its cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_seq_makes_a_resync() {
+    let master = master(&[("cache-ttl-ms", "60000")]);
+    let mut conn = master.conn();
+    set_direct(&mut conn, b"k", b"v");
+    let router = connect(&master, Default::default()).await;
+    pin(&master, b"k");
+    wait_for_route(&router, &get(b"k"), Target::Cache).await;
+    let _: String = router.query(&get(b"k")).await.expect("GET");
+    let before = router.metrics();
+
+    let now = routes(&mut conn);
+    let skipped = format!(
+        r#"{{"v":1,"seq":{},"run_id":"{}","ts_ms":0,"event":"heartbeat","hot_keys":1,"replicas":0}}"#,
+        now.seq + 5,
+        now.run_id
+    );
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg(&now.channel)
+        .arg(skipped)
+        .query(&mut conn)
+        .expect("PUBLISH");
+    assert!(receivers >= 1, "the router is not subscribed");
+    wait_until("a resync after the gap", WAIT, || {
+        router.metrics().resyncs > before.resyncs
+    })
+    .await;
+    let after = router.metrics();
+    assert_eq!(after.connects, before.connects, "a resync, not a reconnect");
+    assert!(router.is_synced());
+    // The cache was dropped: the next read is a fill.
+    let v: String = router.query(&get(b"k")).await.expect("GET");
+    assert_eq!(v, "v");
+    assert_eq!(router.metrics().cache_misses, before.cache_misses + 1);
+}
+
+/// No message on the channel for `heartbeat_timeout` (here the module's heartbeats are a
+/// minute apart): the router re-reads the hot set rather than trust it, and stays synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_heartbeats_make_a_resync() {
+    let master = master(&[("heartbeat-ms", "60000")]);
+    let router = connect(
+        &master,
+        Options {
+            heartbeat_timeout: Duration::from_millis(300),
+            ..Options::default()
+        },
+    )
+    .await;
+    wait_until("two resyncs on silence", WAIT, || {
+        router.metrics().resyncs >= 2
+    })
+    .await;
+    let m = router.metrics();
+    assert_eq!(m.connects, 1, "resyncs on the same link: {m}");
+    assert!(router.is_synced());
+    // Still following: a pin made now reaches the router.
+    set_direct(&mut master.conn(), b"k", b"v");
+    pin(&master, b"k");
+    wait_for_route(&router, &get(b"k"), Target::Cache).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
