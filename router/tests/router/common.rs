@@ -87,6 +87,17 @@ pub async fn connect(server: &Server, options: Options) -> Router {
         .unwrap_or_else(|e| panic!("connect a router to {}: {e}", server.url()))
 }
 
+/// A master whose advised cache TTL is a minute, with `key` = `value` on it, a router on it
+/// with `options`, and `key` pinned: once this returns, the router serves `key` from its cache.
+pub async fn cached_key(key: &[u8], value: &[u8], options: Options) -> (Server, Router) {
+    let master = master(&[("cache-ttl-ms", "60000")]);
+    set_direct(&mut master.conn(), key, value);
+    let router = connect(&master, options).await;
+    pin(&master, key);
+    wait_for_route(&router, &get(key), Target::Cache).await;
+    (master, router)
+}
+
 /// Options that reconnect within 200 ms, for tests that kill the master.
 pub fn quick_reconnect() -> Options {
     Options {

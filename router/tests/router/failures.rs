@@ -11,8 +11,9 @@ use hotkey_testkit::Server;
 use redis::Value;
 
 use crate::common::{
-    WAIT, Writer, calls, connect, get, incr, load_args, master, no_cache, pin, quick_reconnect,
-    replicated, set, set_direct, wait_for_replicas, wait_for_route, wait_until, wait_until_async,
+    WAIT, Writer, cached_key, calls, connect, get, incr, load_args, master, no_cache, pin,
+    quick_reconnect, replicated, set, set_direct, wait_for_replicas, wait_for_route, wait_until,
+    wait_until_async,
 };
 
 /// Readers of `key` through `router` until `stop`: (successful reads, errors).
@@ -95,12 +96,8 @@ async fn a_killed_replica_leaves_the_rotation_and_reads_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_subscriber_reconnects_and_resyncs() {
-    let master = master(&[("cache-ttl-ms", "60000")]);
+    let (master, router) = cached_key(b"k", b"v", Options::default()).await;
     let mut conn = master.conn();
-    set_direct(&mut conn, b"k", b"v");
-    let router = connect(&master, Default::default()).await;
-    pin(&master, b"k");
-    wait_for_route(&router, &get(b"k"), Target::Cache).await;
     let before = router.metrics();
 
     let killed: i64 = redis::cmd("CLIENT")
@@ -147,12 +144,8 @@ fn routes(conn: &mut redis::Connection) -> hotkey_protocol::Routes {
 /// some) makes the router re-read the hot set, on the same link, and drop its cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_in_seq_makes_a_resync() {
-    let master = master(&[("cache-ttl-ms", "60000")]);
+    let (master, router) = cached_key(b"k", b"v", Options::default()).await;
     let mut conn = master.conn();
-    set_direct(&mut conn, b"k", b"v");
-    let router = connect(&master, Default::default()).await;
-    pin(&master, b"k");
-    wait_for_route(&router, &get(b"k"), Target::Cache).await;
     let _: String = router.query(&get(b"k")).await.expect("GET");
     let before = router.metrics();
 
@@ -241,12 +234,8 @@ async fn a_reloaded_module_is_resynced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_fails_every_query_until_it_is_back() {
-    let mut master = master(&[("cache-ttl-ms", "60000")]);
+    let (mut master, router) = cached_key(b"hot", b"v", quick_reconnect()).await;
     let port = master.port;
-    set_direct(&mut master.conn(), b"hot", b"v");
-    let router = connect(&master, quick_reconnect()).await;
-    pin(&master, b"hot");
-    wait_for_route(&router, &get(b"hot"), Target::Cache).await;
     let _: String = router.query(&get(b"hot")).await.expect("GET");
 
     let writer = Writer::start(&router);
