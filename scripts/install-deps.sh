@@ -7,7 +7,9 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || missing+=(redis-tools)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+# bindgen loads libclang.so itself, with the clang headers beside it (libclang-dev); libclang-cpp
+# is another library and does not do, so check for the file bindgen opens.
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || missing+=(libclang-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cmd="apt-get install -y ${missing[*]}"

@@ -55,6 +55,8 @@ impl Events {
             seq: self.seq,
             run_id: self.run_id.clone(),
             ts_ms: wall_clock_ms(),
+            node_id: None,
+            role: None,
             event,
         }
     }

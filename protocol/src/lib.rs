@@ -30,6 +30,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+pub mod cluster;
 pub mod command_table;
 #[cfg(feature = "redis")]
 mod resp;
@@ -52,6 +53,12 @@ pub struct Message {
     pub run_id: String,
     /// Wall-clock milliseconds since the Unix epoch when the message was made.
     pub ts_ms: u64,
+    /// In a cluster: the publishing node's cluster id (`CLUSTER MYID`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// In a cluster: the publishing node's role; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
     /// What happened.
     #[serde(flatten)]
     pub event: Event,
@@ -216,8 +223,9 @@ pub struct Replica {
     pub lag_ms: u64,
 }
 
-/// Which node an operation should go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A node's role, and which node an operation should go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Role {
     Master,
@@ -230,6 +238,15 @@ impl Role {
         match self {
             Role::Master => "master",
             Role::Replica => "replica",
+        }
+    }
+
+    /// The value of a wire name.
+    pub fn parse(s: &[u8]) -> Option<Role> {
+        match s {
+            b"master" => Some(Role::Master),
+            b"replica" => Some(Role::Replica),
+            _ => None,
         }
     }
 }
@@ -264,12 +281,28 @@ pub struct Routes {
     pub run_id: String,
     /// The channel the events go to.
     pub channel: String,
+    /// Whether `channel` is a sharded channel (`SSUBSCRIBE`, in a cluster) rather than a
+    /// classic one (`SUBSCRIBE`).
+    pub sharded: bool,
+    /// The answering node's role.
+    pub role: Role,
+    /// In a cluster: the answering node and the slots its shard serves.
+    pub cluster: Option<ClusterNode>,
     /// The master's address as the caller reached it.
     pub master: Address,
     /// The healthy replicas.
     pub replicas: Vec<Replica>,
     /// The hot keys the caller may read.
     pub keys: Vec<HotKey>,
+}
+
+/// The answering node of a cluster, as `HOTKEY.ROUTES` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// Its cluster id (`CLUSTER MYID`).
+    pub node_id: String,
+    /// The slots its shard serves (a replica's are its master's), in order.
+    pub slots: Vec<cluster::SlotRange>,
 }
 
 /// A host and port.
@@ -301,6 +334,9 @@ pub mod field {
     pub const WRITE_HOT: &str = "write_hot";
     pub const PINNED: &str = "pinned";
     pub const READS_TO: &str = "reads_to";
+    pub const SHARDED: &str = "sharded";
+    pub const NODE_ID: &str = "node_id";
+    pub const SLOTS: &str = "slots";
 }
 
 /// A message or reply that does not follow the format; says what is wrong.

@@ -3,7 +3,11 @@
 
 use redis::Value;
 
-use crate::{Address, Advice, HotKey, ProtocolError, ReadsTo, Replica, Role, Route, Routes, field};
+use crate::cluster::SlotRange;
+use crate::{
+    Address, Advice, ClusterNode, HotKey, ProtocolError, ReadsTo, Replica, Role, Route, Routes,
+    field,
+};
 
 /// The fields of one map reply, by name.
 struct Fields<'a>(Vec<(&'a [u8], &'a Value)>);
@@ -27,11 +31,16 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, name: &str) -> Result<&'a Value, ProtocolError> {
+        self.optional(name)
+            .ok_or_else(|| ProtocolError::new(format!("missing field '{name}'")))
+    }
+
+    /// A field that older versions of the module do not send.
+    fn optional(&self, name: &str) -> Option<&'a Value> {
         self.0
             .iter()
             .find(|(n, _)| *n == name.as_bytes())
             .map(|(_, v)| *v)
-            .ok_or_else(|| ProtocolError::new(format!("missing field '{name}'")))
     }
 
     fn bytes(&self, name: &str) -> Result<&'a [u8], ProtocolError> {
@@ -99,11 +108,7 @@ impl Route {
     /// Parses a `HOTKEY.ROUTE` reply.
     pub fn from_redis(value: &Value) -> Result<Route, ProtocolError> {
         let f = Fields::of(value, "HOTKEY.ROUTE reply")?;
-        let role = match f.bytes(field::ROLE)? {
-            b"master" => Role::Master,
-            b"replica" => Role::Replica,
-            _ => return Err(bad(field::ROLE)),
-        };
+        let role = Role::parse(f.bytes(field::ROLE)?).ok_or_else(|| bad(field::ROLE))?;
         Ok(Route {
             role,
             host: f.string(field::HOST)?,
@@ -136,10 +141,29 @@ impl Routes {
             .iter()
             .map(HotKey::from_redis)
             .collect::<Result<_, _>>()?;
+        let role = match f.optional(field::ROLE) {
+            None => Role::Master,
+            Some(_) => Role::parse(f.bytes(field::ROLE)?).ok_or_else(|| bad(field::ROLE))?,
+        };
+        let sharded = f.optional(field::SHARDED).is_some() && f.flag(field::SHARDED)?;
+        let cluster = match f.optional(field::NODE_ID) {
+            None => None,
+            Some(_) => Some(ClusterNode {
+                node_id: f.string(field::NODE_ID)?,
+                slots: f
+                    .list(field::SLOTS)?
+                    .iter()
+                    .map(slot_range)
+                    .collect::<Result<_, _>>()?,
+            }),
+        };
         Ok(Routes {
             seq: f.unsigned(field::SEQ)?,
             run_id: f.string(field::RUN_ID)?,
             channel: f.string(field::CHANNEL)?,
+            sharded,
+            role,
+            cluster,
             master: Address {
                 host: master.string(field::HOST)?,
                 port: master.unsigned(field::PORT)?,
@@ -147,6 +171,23 @@ impl Routes {
             replicas,
             keys,
         })
+    }
+}
+
+/// One `[start, end]` pair of `slots`.
+fn slot_range(value: &Value) -> Result<SlotRange, ProtocolError> {
+    let bound = |v: &Value| match v {
+        Value::Int(i) => u16::try_from(*i)
+            .ok()
+            .filter(|&s| s < crate::cluster::SLOTS),
+        _ => None,
+    };
+    match value {
+        Value::Array(pair) if pair.len() == 2 => match (bound(&pair[0]), bound(&pair[1])) {
+            (Some(start), Some(end)) if start <= end => Ok(SlotRange { start, end }),
+            _ => Err(bad(field::SLOTS)),
+        },
+        _ => Err(bad(field::SLOTS)),
     }
 }
 

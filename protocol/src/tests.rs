@@ -6,6 +6,8 @@ fn envelope(seq: u64, event: Event) -> Message {
         seq,
         run_id: "3f2a".into(),
         ts_ms: 1_764_139_200_123,
+        node_id: None,
+        role: None,
         event,
     }
 }

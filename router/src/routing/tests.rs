@@ -113,6 +113,8 @@ fn the_advice_decides_cache_and_replicas() {
         seq: 1,
         run_id: "r1".into(),
         ts_ms: 0,
+        node_id: None,
+        role: None,
         event: hotkey_protocol::Event::Hot(hotkey_protocol::KeyEvent {
             db: 0,
             key: hotkey_protocol::KeyName::new(b"k"),

@@ -20,6 +20,9 @@ pub(crate) fn routes(run_id: &str, seq: u64, keys: &[(u32, &[u8])]) -> Routes {
         seq,
         run_id: run_id.into(),
         channel: "__hotkey__".into(),
+        sharded: false,
+        role: hotkey_protocol::Role::Master,
+        cluster: None,
         master: Address {
             host: "127.0.0.1".into(),
             port: 7379,
@@ -48,6 +51,8 @@ fn message(run_id: &str, seq: u64, event: Event) -> Message {
         seq,
         run_id: run_id.into(),
         ts_ms: 0,
+        node_id: None,
+        role: None,
         event,
     }
 }
