@@ -108,7 +108,8 @@ fn subscribe_and_read(node: &Node, lines: &Sender<String>) -> Result<(), String>
     if lines.send(started).is_err() {
         return Ok(());
     }
-    let mut check = StreamCheck::new(heartbeat, Some((routes.run_id, routes.seq)));
+    let node_id = routes.cluster.map(|c| c.node_id);
+    let mut check = StreamCheck::new(heartbeat, Some((node_id, routes.run_id, routes.seq)));
     loop {
         let line = match conn.recv_response() {
             Ok(Value::Array(parts)) => match parts.as_slice() {
@@ -225,21 +226,30 @@ fn describe(event: &Event) -> String {
     }
 }
 
-/// The checks on one subscription: `seq` per `run_id` (a replica also passes on its master's
-/// messages, so one subscription may carry two runs), new runs, and silence.
+/// The checks on one subscription: `seq` per run, new runs, and silence. A run is a `run_id`
+/// of a publishing node (`node_id`, in a cluster): one subscription may carry the streams of
+/// several nodes, and a new run of one node is its restart.
 pub struct StreamCheck {
     heartbeat: Duration,
-    runs: HashMap<String, u64>,
+    /// (node_id, run_id) → the highest seq seen.
+    runs: HashMap<(Option<String>, String), u64>,
     last_message: Instant,
     silence_flagged: bool,
 }
 
 impl StreamCheck {
-    /// `snapshot`: the run id and seq of the `HOTKEY.ROUTES` read after subscribing.
-    pub fn new(heartbeat: Duration, snapshot: Option<(String, u64)>) -> StreamCheck {
+    /// `snapshot`: the node id (in a cluster), run id and seq of the `HOTKEY.ROUTES` read
+    /// after subscribing.
+    pub fn new(
+        heartbeat: Duration,
+        snapshot: Option<(Option<String>, String, u64)>,
+    ) -> StreamCheck {
         StreamCheck {
             heartbeat,
-            runs: snapshot.into_iter().collect(),
+            runs: snapshot
+                .into_iter()
+                .map(|(node, run, seq)| ((node, run), seq))
+                .collect(),
             last_message: Instant::now(),
             silence_flagged: false,
         }
@@ -250,18 +260,19 @@ impl StreamCheck {
         self.last_message = now;
         self.silence_flagged = false;
         let mut flags = Vec::new();
-        match self.runs.get(&m.run_id) {
+        let run = (m.node_id.clone(), m.run_id.clone());
+        match self.runs.get(&run) {
             // A message at or below the snapshot's seq was published before it: no gap.
             Some(&last) if m.seq > last + 1 => {
                 flags.push(format!("{GAP} (expected seq {}, got {})", last + 1, m.seq));
             }
             Some(_) => {}
-            None if !self.runs.is_empty() => {
+            None if self.runs.keys().any(|(node, _)| *node == m.node_id) => {
                 flags.push(format!("{RESTART} (new run_id {})", m.run_id));
             }
             None => {}
         }
-        let last = self.runs.entry(m.run_id.clone()).or_insert(0);
+        let last = self.runs.entry(run).or_insert(0);
         *last = (*last).max(m.seq);
         flags
     }
@@ -306,12 +317,16 @@ mod tests {
     use hotkey_protocol::Heartbeat;
 
     fn heartbeat(run_id: &str, seq: u64) -> Message {
+        from_node(None, run_id, seq)
+    }
+
+    fn from_node(node_id: Option<&str>, run_id: &str, seq: u64) -> Message {
         Message {
             v: 1,
             seq,
             run_id: run_id.into(),
             ts_ms: 0,
-            node_id: None,
+            node_id: node_id.map(String::from),
             role: None,
             event: Event::Heartbeat(Heartbeat {
                 hot_keys: 0,
@@ -323,7 +338,7 @@ mod tests {
     #[test]
     fn a_jump_in_seq_is_a_gap_and_a_new_run_id_a_restart() {
         let t = Instant::now();
-        let mut check = StreamCheck::new(Duration::from_secs(1), Some(("a".into(), 5)));
+        let mut check = StreamCheck::new(Duration::from_secs(1), Some((None, "a".into(), 5)));
         assert!(
             check.message(&heartbeat("a", 5), t).is_empty(),
             "before the snapshot"
@@ -338,6 +353,22 @@ mod tests {
             vec!["RESTART (new run_id b)"]
         );
         assert!(check.message(&heartbeat("b", 2), t).is_empty());
+    }
+
+    #[test]
+    fn each_cluster_node_is_a_stream_of_its_own() {
+        let t = Instant::now();
+        let mut check = StreamCheck::new(
+            Duration::from_secs(1),
+            Some((Some("n1".into()), "a".into(), 5)),
+        );
+        assert!(check.message(&from_node(Some("n2"), "b", 40), t).is_empty());
+        assert!(check.message(&from_node(Some("n1"), "a", 6), t).is_empty());
+        assert!(check.message(&from_node(Some("n2"), "b", 41), t).is_empty());
+        assert_eq!(
+            check.message(&from_node(Some("n2"), "c", 1), t),
+            vec!["RESTART (new run_id c)"]
+        );
     }
 
     #[test]
