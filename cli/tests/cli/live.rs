@@ -117,6 +117,9 @@ fn the_live_view_shows_keys_sorts_on_w_and_quits_on_q() {
     });
     assert!(screen.contains("WRITES/S*"), "{screen}");
 
+    tmux.run(&["send-keys", "-t", "hk", "+"]);
+    tmux.wait_for_screen("one key more", |s| s.contains("count 21"));
+
     tmux.run(&["send-keys", "-t", "hk", "p"]);
     tmux.wait_for_screen("paused", |s| s.contains("PAUSED"));
 
