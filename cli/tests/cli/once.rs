@@ -112,6 +112,17 @@ fn sentinel_names_the_master_and_replicas_and_the_advice_comes_from_the_master()
             .as_f64()
             .is_some_and(|r| r > 0.0)
     );
+
+    let route = json(&[
+        "route",
+        "board",
+        "--sentinel",
+        "hk",
+        &sentinel.url(),
+        "--write",
+    ]);
+    assert_eq!(route["node"], addr(&master), "asked of the master: {route}");
+    assert_eq!(route["role"], "master");
 }
 
 #[test]
