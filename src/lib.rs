@@ -87,6 +87,7 @@ static COMMANDS: [CommandSpec; 6] = [
     CommandSpec {
         name: "hotkey.top",
         run: commands::top::run,
+        docs: &commands::top::DOCS,
         flags: "readonly",
         keys: (0, 0, 0),
         acl_categories: "read slow",
@@ -95,14 +96,16 @@ static COMMANDS: [CommandSpec; 6] = [
     CommandSpec {
         name: "hotkey.route",
         run: commands::route::run,
+        docs: &commands::route::DOCS,
         flags: "readonly fast",
-        keys: (0, 0, 0),
+        keys: (1, 1, 1),
         acl_categories: "read fast",
     },
     // HOTKEY.ROUTES
     CommandSpec {
         name: "hotkey.routes",
         run: commands::routes::run,
+        docs: &commands::routes::DOCS,
         flags: "readonly",
         keys: (0, 0, 0),
         acl_categories: "read slow",
@@ -111,22 +114,25 @@ static COMMANDS: [CommandSpec; 6] = [
     CommandSpec {
         name: "hotkey.pin",
         run: commands::pin::run,
+        docs: &commands::pin::DOCS,
         flags: "admin",
-        keys: (0, 0, 0),
+        keys: (1, 1, 1),
         acl_categories: "admin slow dangerous",
     },
     // HOTKEY.UNPIN key [DB n]
     CommandSpec {
         name: "hotkey.unpin",
         run: commands::unpin::run,
+        docs: &commands::unpin::DOCS,
         flags: "admin",
-        keys: (0, 0, 0),
+        keys: (1, 1, 1),
         acl_categories: "admin slow dangerous",
     },
     // HOTKEY.REPORT key count [key count ...]
     CommandSpec {
         name: "hotkey.report",
         run: commands::report::run,
+        docs: &commands::report::DOCS,
         flags: "",
         keys: (0, 0, 0),
         acl_categories: "write slow",

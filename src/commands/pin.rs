@@ -3,11 +3,28 @@
 //! The pin is filed under the database given (or selected), even where the module counts
 //! accesses under database 0 (see `State::tracked_db`): a pin is explicit and lasts.
 
+use crate::ffi::{Arg, ArgKind, CommandDocs};
 use redis_module::Context;
 
 use super::{CommandResult, Cursor, Frame, check_read, databases, parse_db, parse_u64, with_state};
 use crate::ffi;
 use crate::hot_set::PinError;
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Marks a key hot by hand until its TTL runs out or HOTKEY.UNPIN.",
+    complexity: "O(1)",
+    since: "0.1.0",
+    arity: -2,
+    keyed: true,
+    args: &[
+        Arg::required("key", ArgKind::Key),
+        Arg::option("TTL", "seconds", ArgKind::Integer)
+            .summary("how long the pin lasts (default: until UNPIN)"),
+        Arg::option("DB", "db", ArgKind::Integer)
+            .summary("the key's database (default: the selected one)"),
+    ],
+};
 
 /// The longest TTL: ten years, so that milliseconds never overflow.
 pub const MAX_TTL_SECS: u64 = 315_360_000;

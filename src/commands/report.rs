@@ -4,10 +4,30 @@
 //! hot while the demand lasts. All or nothing: one bad pair rejects the whole report.
 //! Replies with the number of keys counted.
 
+use crate::ffi::{Arg, ArgKind, CommandDocs};
 use redis_module::Context;
 
 use super::{CommandResult, Frame, NO_PERMISSION, parse_u64, visible_to, with_state, wrong_arity};
 use crate::ffi;
+
+/// What `COMMAND DOCS` says. The keys are not declared as keys: one report carries keys of
+/// many slots, which a cluster would refuse with `CROSSSLOT`; the module checks each key's
+/// read permission itself, and in a cluster counts only keys of the slots the node serves.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Reports reads of keys that a router served off this node (replicas or its cache), so they stay hot.",
+    complexity: "O(N) where N is the number of keys",
+    since: "0.1.0",
+    arity: -3,
+    keyed: false,
+    args: &[Arg::required(
+        "report",
+        ArgKind::Block(&[
+            Arg::required("key", ArgKind::String),
+            Arg::required("count", ArgKind::Integer),
+        ]),
+    )
+    .multiple()],
+};
 
 /// The largest count one pair may carry (about what one process can serve in hours).
 pub const MAX_COUNT: u64 = 1_000_000_000_000;

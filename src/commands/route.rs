@@ -4,6 +4,7 @@
 //! next healthy replica (round-robin), or to the master when none is healthy. The key must be
 //! readable by the caller's ACL.
 
+use crate::ffi::{Arg, ArgKind, CommandDocs};
 use hotkey_protocol::Role;
 use redis_module::Context;
 
@@ -47,6 +48,26 @@ impl Route {
         Ok(route)
     }
 }
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Tells where one read or write of a key should go: the master or a replica.",
+    complexity: "O(1)",
+    since: "0.1.0",
+    arity: -2,
+    keyed: true,
+    args: &[
+        Arg::required("key", ArgKind::Key),
+        Arg::required(
+            "operation",
+            ArgKind::OneOf(&[Arg::token("READ"), Arg::token("WRITE")]),
+        )
+        .optional()
+        .summary("the operation asked about (default READ)"),
+        Arg::option("DB", "db", ArgKind::Integer)
+            .summary("the key's database (default: the selected one)"),
+    ],
+};
 
 pub const BOTH_OPS: &str = "ERR READ and WRITE are exclusive";
 

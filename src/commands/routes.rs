@@ -2,11 +2,22 @@
 //! `run_id` of the last event, for a router to start from or resync to. A separate command
 //! from `HOTKEY.ROUTE`, so that no key name is ever read as a subcommand.
 
+use crate::ffi::CommandDocs;
 use hotkey_protocol::{Address, Role, Routes};
 use redis_module::Context;
 
 use super::{CommandResult, visible_to, with_state, wrong_arity};
 use crate::config;
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Returns the hot set with its advice, the healthy replicas and the event channel, for a router to sync to.",
+    complexity: "O(H) where H is the number of hot keys",
+    since: "0.1.0",
+    arity: 1,
+    keyed: false,
+    args: &[],
+};
 
 pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     if !args.is_empty() {

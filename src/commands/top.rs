@@ -1,10 +1,36 @@
 //! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`: the hottest keys, highest first.
 
+use crate::ffi::{Arg, ArgKind, CommandDocs};
 use hotkey_protocol::TopEntry;
 use redis_module::Context;
 
 use super::{CommandResult, Cursor, Frame, databases, parse_db, parse_u64, visible_to, with_state};
 use crate::tracker::Order;
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Lists the hottest keys with their decayed read and write rates.",
+    complexity: "O(C log C) where C is hotkey.capacity",
+    since: "0.1.0",
+    arity: -1,
+    keyed: false,
+    args: &[
+        Arg::option("COUNT", "count", ArgKind::Integer).summary("how many keys (default 10)"),
+        Arg {
+            name: "order",
+            kind: ArgKind::OneOf(&[
+                Arg::token("TOTAL"),
+                Arg::token("READS"),
+                Arg::token("WRITES"),
+            ]),
+            token: Some("BY"),
+            summary: Some("rank by reads + writes (default), reads or writes"),
+            optional: true,
+            multiple: false,
+        },
+        Arg::option("DB", "db", ArgKind::Integer).summary("only keys of this database"),
+    ],
+};
 
 pub const BAD_COUNT: &str = "ERR COUNT must be a positive integer";
 pub const BAD_BY: &str = "ERR BY must be one of total, reads, writes";

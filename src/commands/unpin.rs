@@ -1,10 +1,25 @@
 //! `HOTKEY.UNPIN key [DB n]`: ends a pin. The key stays hot only if its own rate holds it
 //! there. Replies 1 when the key was pinned, else 0.
 
+use crate::ffi::{Arg, ArgKind, CommandDocs};
 use redis_module::Context;
 
 use super::{CommandResult, Cursor, Frame, check_read, databases, parse_db, with_state};
 use crate::ffi;
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Ends a pin; the key stays hot only while its own rate holds it there.",
+    complexity: "O(1)",
+    since: "0.1.0",
+    arity: -2,
+    keyed: true,
+    args: &[
+        Arg::required("key", ArgKind::Key),
+        Arg::option("DB", "db", ArgKind::Integer)
+            .summary("the key's database (default: the selected one)"),
+    ],
+};
 
 /// A parsed `HOTKEY.UNPIN`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -162,16 +162,18 @@ fn register_commands(module: &Module, ctx: *mut raw::RedisModuleCtx) -> Result<(
             {
                 return Err(format!("could not register {}", spec.name));
             }
-            let (Some(get), Some(set)) = (
-                raw::RedisModule_GetCommand,
-                raw::RedisModule_SetCommandACLCategories,
-            ) else {
+            let Some(get) = raw::RedisModule_GetCommand else {
                 continue;
             };
             let command = get(ctx, name.as_ptr());
             if command.is_null() {
                 return Err(format!("command {} is not registered", spec.name));
             }
+            super::docs::set_command_info(command, spec.docs)
+                .map_err(|e| format!("{}: {e}", spec.name))?;
+            let Some(set) = raw::RedisModule_SetCommandACLCategories else {
+                continue;
+            };
             let with_own = format!("{} {}", spec.acl_categories, module.acl_category);
             if [with_own.as_str(), spec.acl_categories]
                 .iter()

@@ -13,6 +13,7 @@
 //! - `entry`: load and unload, the command trampoline, config, INFO and server-event callbacks.
 //! - `guard`: the panic guard every callback goes through, and `internal_errors`.
 //! - `filter`: the command filter's view of a command ([`FilterCommand`]).
+//! - `docs`: command docs and key specs for the server (`COMMAND DOCS`).
 //! - `calls`: what the handlers ask of the server (ACL checks, publishing, databases, log).
 //! - `cell`, `alloc`: main-thread state and the global allocator.
 #![allow(unsafe_code)]
@@ -20,6 +21,7 @@
 mod alloc;
 mod calls;
 mod cell;
+mod docs;
 mod entry;
 mod filter;
 mod guard;
@@ -35,5 +37,6 @@ pub use entry::{on_load, on_unload};
 pub use filter::FilterCommand;
 pub use guard::internal_errors;
 pub use module::{
-    CommandResult, CommandSpec, ConfigSpec, ConfigValue, Flag, InfoSink, Integer, Module, Text,
+    Arg, ArgKind, CommandDocs, CommandResult, CommandSpec, ConfigSpec, ConfigValue, Flag, InfoSink,
+    Integer, Module, Text,
 };

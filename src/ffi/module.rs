@@ -60,6 +60,100 @@ pub struct CommandSpec {
     pub keys: (i32, i32, i32),
     /// ACL categories where the server lets modules set them (Redis ≥ 7.2, Valkey).
     pub acl_categories: &'static str,
+    /// What `COMMAND DOCS` says of it.
+    pub docs: &'static CommandDocs,
+}
+
+/// A command's documentation and arguments, as `COMMAND DOCS` returns them and redis-cli shows
+/// them as hints.
+pub struct CommandDocs {
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    /// The module version that added the command.
+    pub since: &'static str,
+    /// The server's arity: the argument count with the name, negative for "at least".
+    pub arity: i32,
+    /// Whether the first argument is a key (read-only, value not accessed): then the server
+    /// checks ACL key patterns, answers `COMMAND GETKEYS`, and redirects in a cluster.
+    pub keyed: bool,
+    pub args: &'static [Arg],
+}
+
+/// One argument of a command.
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    /// The keyword before the value (`COUNT` in `COUNT n`), if any.
+    pub token: Option<&'static str>,
+    pub summary: Option<&'static str>,
+    pub optional: bool,
+    pub multiple: bool,
+}
+
+/// An argument's type.
+pub enum ArgKind {
+    Key,
+    String,
+    Integer,
+    /// The token alone (`READ`).
+    Token,
+    /// One of the sub-arguments.
+    OneOf(&'static [Arg]),
+    /// The sub-arguments in sequence.
+    Block(&'static [Arg]),
+}
+
+impl Arg {
+    /// A required argument.
+    pub const fn required(name: &'static str, kind: ArgKind) -> Arg {
+        Arg {
+            name,
+            kind,
+            token: None,
+            summary: None,
+            optional: false,
+            multiple: false,
+        }
+    }
+
+    /// An optional `TOKEN value` argument.
+    pub const fn option(token: &'static str, name: &'static str, kind: ArgKind) -> Arg {
+        Arg {
+            name,
+            kind,
+            token: Some(token),
+            summary: None,
+            optional: true,
+            multiple: false,
+        }
+    }
+
+    /// A pure token (`READ`), for a [`ArgKind::OneOf`].
+    pub const fn token(token: &'static str) -> Arg {
+        Arg {
+            name: token,
+            kind: ArgKind::Token,
+            token: Some(token),
+            summary: None,
+            optional: false,
+            multiple: false,
+        }
+    }
+
+    pub const fn summary(mut self, summary: &'static str) -> Arg {
+        self.summary = Some(summary);
+        self
+    }
+
+    pub const fn optional(mut self) -> Arg {
+        self.optional = true;
+        self
+    }
+
+    pub const fn multiple(mut self) -> Arg {
+        self.multiple = true;
+        self
+    }
 }
 
 /// One config, `<module>.<name>`: its name, kind, default and range in one place.

@@ -8,6 +8,7 @@
 //! # Layout
 //! - `classify`: read/write classification of plain commands, EVAL and MULTI/EXEC.
 //! - `databases`: SELECT and the `db_attribution` the module announces.
+//! - `docs`: COMMAND DOCS, key specs and arity, as the server and redis-cli see them.
 //! - `replica`: a real replica counts only reads.
 //! - `keys`: binary-safe key names.
 //! - `scale`: a million distinct keys, bounded memory, heavy hitters on top.
@@ -23,6 +24,7 @@ mod acl;
 mod classify;
 mod config;
 mod databases;
+mod docs;
 mod events;
 mod keys;
 mod lifecycle;
