@@ -18,6 +18,7 @@
 //! - [`tracker`] — the bounded, time-decayed heavy-hitter summary (pure Rust).
 //! - [`hot_set`] — the detector: which keys are hot, with hysteresis (pure Rust).
 //! - [`replicas`] — the replicas from `INFO replication` and which are healthy.
+//! - [`cluster`] — the node's id, role and slots in a Redis Cluster, from `CLUSTER NODES`.
 //! - [`reports`] — reads reported by routers, fed to the tracker over the next second.
 //! - [`events`] — the numbered messages on the pub/sub channel (format: `hotkey-protocol`).
 //! - [`commands`] — one file per `HOTKEY.*` command: parse, ask the state, reply.
@@ -29,6 +30,7 @@
 
 pub mod client_db;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub use hotkey_protocol::command_table;
 pub mod config;
@@ -68,8 +70,10 @@ pub static MODULE: Module = Module {
     },
     info,
     cron,
-    role_changed: |_, replica| {
+    role_changed: |ctx, replica| {
         state::with(|s| s.set_replica(replica));
+        // In a cluster a failover also moves the shard's slots and the node's channel.
+        tick(ctx, now_ms(), true);
     },
     modules_changed,
     replicas_changed: |ctx| tick(ctx, now_ms(), true),
@@ -154,6 +158,7 @@ fn load(ctx: &Context) -> Result<(), String> {
     let mut state = State::new(config::settings(), table, client_dbs, now_ms());
     state.set_replica(ctx.get_flags().contains(ContextFlags::SLAVE));
     state.set_databases(databases);
+    state.set_node_id(ffi::cluster_node_id());
     if follow {
         state.follow_databases(Some(server::connected_clients(ctx)));
     }
@@ -178,12 +183,15 @@ fn cron(ctx: &Context) {
     }
 }
 
-/// The tick: replicas, detector, events; then whether to follow clients' databases.
-fn tick(ctx: &Context, now: u64, force_replication: bool) {
-    let read_info = force_replication || state::with(|s| s.replication_due(now)) == Some(true);
+/// The tick: replicas, cluster slots, detector, events; then whether to follow clients'
+/// databases. `force` reads `INFO replication` and `CLUSTER NODES` now (after an event).
+fn tick(ctx: &Context, now: u64, force: bool) {
+    let read_info = force || state::with(|s| s.replication_due(now)) == Some(true);
     let replication = read_info.then(|| server::replication(ctx)).flatten();
+    let read_cluster = state::with(|s| s.cluster_due(now, force)) == Some(true);
+    let nodes = read_cluster.then(|| server::cluster_nodes(ctx)).flatten();
     let Some((messages, (can_follow, following), databases)) = state::with(|s| {
-        let messages = s.tick(now, replication.as_ref());
+        let messages = s.tick(now, replication.as_ref(), nodes.as_deref());
         (messages, s.database_following(), s.databases())
     }) else {
         return;

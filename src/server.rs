@@ -64,6 +64,11 @@ fn to_reply(v: RedisValue) -> Reply {
     }
 }
 
+/// `CLUSTER NODES` now (in cluster mode).
+pub fn cluster_nodes(ctx: &Context) -> Option<String> {
+    call_text(ctx, "CLUSTER", &["NODES"])
+}
+
 /// What `INFO replication` says now.
 pub fn replication(ctx: &Context) -> Option<Replication> {
     call_text(ctx, "INFO", &["replication"]).map(|text| Replication::parse(&text))
@@ -74,9 +79,15 @@ pub fn publish(ctx: &Context, messages: &[Message]) {
     if messages.is_empty() {
         return;
     }
-    let channel = config::CHANNEL.name();
+    let base = config::CHANNEL.name();
+    let Some(channel) = state::with(|s| s.event_channel(&base)) else {
+        return;
+    };
+    if !channel.publishes {
+        return;
+    }
     for m in messages {
-        ffi::publish(ctx, &channel, &m.to_json(), false);
+        ffi::publish(ctx, &channel.name, &m.to_json(), channel.sharded);
     }
 }
 

@@ -6,6 +6,7 @@ use hotkey_protocol::{Heartbeat, Message};
 
 use crate::client_db::ClientDbs;
 use crate::clock::is_due;
+use crate::cluster::ClusterView;
 use crate::command_table::{Args, CommandKind, CommandTable, parse_count};
 use crate::events::Events;
 use crate::ffi::{FilterCommand, MainThread};
@@ -27,7 +28,7 @@ pub trait Command: Args {
 mod answers;
 mod info;
 
-pub use answers::{RouteAnswer, RoutesSnapshot};
+pub use answers::{EventChannel, RouteAnswer, RoutesSnapshot};
 
 impl Command for FilterCommand {
     #[inline]
@@ -93,9 +94,16 @@ pub struct State {
     seen_at_last_tick: u64,
     /// When `INFO replication` was last read (None: never).
     last_replication_ms: Option<u64>,
+    /// In cluster mode: this node's id (from load), and its place as last read.
+    node_id: Option<String>,
+    cluster: Option<ClusterView>,
+    last_cluster_ms: Option<u64>,
 }
 
 static STATE: MainThread<Option<State>> = MainThread::new(None);
+
+/// How often a cluster node reads `CLUSTER NODES` (see [`State::cluster_due`]).
+const CLUSTER_READ_MS: u64 = 1000;
 
 /// How often a node without replicas reads `INFO replication` (see [`State::replication_due`]).
 const REPLICATION_IDLE_MS: u64 = 1000;
@@ -166,6 +174,9 @@ impl State {
             last_tick_ms: now_ms,
             seen_at_last_tick: 0,
             last_replication_ms: None,
+            node_id: None,
+            cluster: None,
+            last_cluster_ms: None,
         }
     }
 
@@ -281,10 +292,26 @@ impl State {
             .is_none_or(|last| involved || is_due(last, now_ms, REPLICATION_IDLE_MS))
     }
 
+    /// Whether the tick should read `CLUSTER NODES` at `now_ms`: in cluster mode, once a
+    /// second (slots move rarely; a key whose slot moved away leaves within a second), and
+    /// at once when `now` (a role change: a failover moves the shard's slots).
+    pub fn cluster_due(&self, now_ms: u64, now: bool) -> bool {
+        self.node_id.is_some()
+            && (now
+                || self
+                    .last_cluster_ms
+                    .is_none_or(|last| is_due(last, now_ms, CLUSTER_READ_MS)))
+    }
+
     /// The periodic tick: retunes sampling from the load, advances the decay clock, takes in
-    /// what `INFO replication` says (when the caller read it), and runs the detector.
-    /// Returns the messages to publish, in order.
-    pub fn tick(&mut self, now_ms: u64, replication: Option<&Replication>) -> Vec<Message> {
+    /// what `INFO replication` and `CLUSTER NODES` say (when the caller read them), and runs
+    /// the detector. Returns the messages to publish, in order.
+    pub fn tick(
+        &mut self,
+        now_ms: u64,
+        replication: Option<&Replication>,
+        cluster_nodes: Option<&str>,
+    ) -> Vec<Message> {
         let elapsed = now_ms.saturating_sub(self.last_tick_ms);
         // The next tick comes about as long from now as this one came after the last: the
         // cron's period when tick-ms is below it. Bounded, so that one tick delayed by a slow
@@ -303,6 +330,10 @@ impl State {
             tracker.record(db, key, key_hash(db, key), Access::Read, reads);
         });
         let mut messages = Vec::new();
+        if let Some(text) = cluster_nodes {
+            self.last_cluster_ms = Some(now_ms);
+            messages.extend(self.follow_cluster(text));
+        }
         if let Some(info) = replication {
             self.last_replication_ms = Some(now_ms);
             if self.replicas.update(info, self.settings.health) {
@@ -321,6 +352,27 @@ impl State {
                 .heartbeat(now_ms, self.settings.heartbeat_ms, heartbeat),
         );
         messages
+    }
+
+    /// Takes in `CLUSTER NODES`: the node's role for the events, and the slots its shard
+    /// serves; keys of slots that moved away leave the hot set (their `cold` messages).
+    fn follow_cluster(&mut self, nodes: &str) -> Vec<Message> {
+        let Some(view) = self
+            .node_id
+            .as_deref()
+            .and_then(|id| ClusterView::parse(nodes, id))
+        else {
+            return Vec::new();
+        };
+        self.events.set_node(&view.node_id, view.role);
+        let moved = self.cluster.as_ref().is_none_or(|c| c.slots != view.slots);
+        let changes = if moved {
+            self.hot_set.set_served(Some(view.slots.clone()))
+        } else {
+            Vec::new()
+        };
+        self.cluster = Some(view);
+        self.events.changes(&changes)
     }
 
     /// Whether hot reads may go to replicas: this node is a master with a healthy replica.

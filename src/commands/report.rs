@@ -59,8 +59,8 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
         return Err(NO_PERMISSION.to_owned());
     }
     let db = ffi::selected_db(ctx);
-    with_state(|s| s.report_reads(db, &pairs))?;
-    Ok(Frame::count(pairs.len() as u64))
+    let counted = with_state(|s| s.report_reads(db, &pairs))?;
+    Ok(Frame::count(counted as u64))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! from `HOTKEY.ROUTE`, so that no key name is ever read as a subcommand.
 
 use crate::ffi::CommandDocs;
-use hotkey_protocol::{Address, Role, Routes};
+use hotkey_protocol::{Address, Routes};
 use redis_module::Context;
 
 use super::{CommandResult, visible_to, with_state, wrong_arity};
@@ -24,15 +24,16 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
         return Err(wrong_arity("hotkey.routes"));
     }
     let visible = visible_to(ctx);
-    let (snapshot, replica) = with_state(|s| (s.routes(visible), s.is_replica()))?;
+    let base = config::CHANNEL.name();
+    let snapshot = with_state(|s| s.routes(&base, visible))?;
     let (host, port) = crate::server::master_address(ctx)?;
     let routes = Routes {
         seq: snapshot.seq,
         run_id: snapshot.run_id,
-        channel: config::CHANNEL.name(),
-        sharded: false,
-        role: if replica { Role::Replica } else { Role::Master },
-        cluster: None,
+        channel: snapshot.channel.name,
+        sharded: snapshot.channel.sharded,
+        role: snapshot.role,
+        cluster: snapshot.cluster,
         master: Address { host, port },
         replicas: snapshot.replicas,
         keys: snapshot.keys,

@@ -1,7 +1,8 @@
 //! What the commands ask of the state: one method per use, so that a rule lives here once and
 //! the commands only parse and reply.
 
-use hotkey_protocol::{HotKey, Message, ReadsTo, Replica, TopEntry};
+use hotkey_protocol::cluster::shard_channel;
+use hotkey_protocol::{ClusterNode, HotKey, Message, ReadsTo, Replica, Role, TopEntry};
 
 use super::State;
 use crate::command_table::CommandTable;
@@ -24,8 +25,23 @@ pub struct RouteAnswer {
 pub struct RoutesSnapshot {
     pub seq: u64,
     pub run_id: String,
+    pub role: Role,
+    pub channel: EventChannel,
+    /// In a cluster: this node and the slots its shard serves.
+    pub cluster: Option<ClusterNode>,
     pub replicas: Vec<Replica>,
     pub keys: Vec<HotKey>,
+}
+
+/// Where this node's events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventChannel {
+    pub name: String,
+    /// Sharded pub/sub (in a cluster) rather than classic.
+    pub sharded: bool,
+    /// Whether this node publishes there: not a cluster replica, whose master publishes on
+    /// the same channel for the shard.
+    pub publishes: bool,
 }
 
 impl State {
@@ -41,6 +57,46 @@ impl State {
     /// The longest key name counted or reported (`hotkey.max-key-bytes`).
     pub fn max_key_bytes(&self) -> usize {
         self.settings.max_key_bytes
+    }
+
+    /// In cluster mode: this node's cluster id (the tick then reads `CLUSTER NODES`).
+    pub fn set_node_id(&mut self, node_id: Option<String>) {
+        self.node_id = node_id;
+    }
+
+    /// The channel for events with `base` the configured name: outside a cluster `base`
+    /// itself (classic pub/sub); in a cluster `base{tag}` with a tag in one of the shard's
+    /// slots, sharded, so that messages stay inside the shard.
+    pub fn event_channel(&self, base: &str) -> EventChannel {
+        match &self.cluster {
+            None => EventChannel {
+                name: base.to_owned(),
+                sharded: false,
+                publishes: true,
+            },
+            Some(view) => match shard_channel(base, &view.slots) {
+                Some(name) => EventChannel {
+                    name,
+                    sharded: true,
+                    publishes: view.role == Role::Master,
+                },
+                // A shard without slots has no channel of its own: nobody to tell.
+                None => EventChannel {
+                    name: base.to_owned(),
+                    sharded: true,
+                    publishes: false,
+                },
+            },
+        }
+    }
+
+    /// The node's role: as the cluster says in a cluster, else as replication says.
+    pub fn role(&self) -> Role {
+        match (&self.cluster, self.replica) {
+            (Some(view), _) => view.role,
+            (None, true) => Role::Replica,
+            (None, false) => Role::Master,
+        }
     }
 
     /// The node is a replica (true) or a master.
@@ -128,7 +184,7 @@ impl State {
 
     /// The hot set (the keys `visible` lets the caller see), the healthy replicas, and the
     /// `seq` and `run_id` of the last event.
-    pub fn routes(&self, visible: impl Fn(&[u8]) -> bool) -> RoutesSnapshot {
+    pub fn routes(&self, base_channel: &str, visible: impl Fn(&[u8]) -> bool) -> RoutesSnapshot {
         let keys = self
             .hot_set
             .sorted()
@@ -145,6 +201,12 @@ impl State {
         RoutesSnapshot {
             seq: self.events.seq(),
             run_id: self.events.run_id().to_owned(),
+            role: self.role(),
+            channel: self.event_channel(base_channel),
+            cluster: self.cluster.as_ref().map(|view| ClusterNode {
+                node_id: view.node_id.clone(),
+                slots: view.slots.clone(),
+            }),
             replicas: self.replicas.healthy(),
             keys,
         }
@@ -175,11 +237,17 @@ impl State {
     }
 
     /// Reads of keys that a router served off this node, reported by a caller in database
-    /// `db` (filed where the tracker files that caller's keys).
-    pub fn report_reads(&mut self, db: u32, pairs: &[(&[u8], u64)]) {
+    /// `db` (filed where the tracker files that caller's keys). In a cluster only keys of the
+    /// shard's slots count: another shard's heat is its own. Returns how many keys counted.
+    pub fn report_reads(&mut self, db: u32, pairs: &[(&[u8], u64)]) -> usize {
         let db = self.tracked_db(db);
+        let mut counted = 0;
         for &(key, reads) in pairs {
-            self.report(db, key, reads);
+            if self.hot_set.serves(key) {
+                self.report(db, key, reads);
+                counted += 1;
+            }
         }
+        counted
     }
 }
