@@ -49,6 +49,7 @@ use redis_module::{Context, ContextFlags};
 
 use crate::client_db::ClientDbs;
 use crate::clock::now_ms;
+use crate::cluster::ClusterView;
 use crate::ffi::{CommandSpec, InfoSink, LogLevel, Module};
 use crate::state::State;
 
@@ -158,7 +159,7 @@ fn load(ctx: &Context) -> Result<(), String> {
     let mut state = State::new(config::settings(), table, client_dbs, now_ms());
     state.set_replica(ctx.get_flags().contains(ContextFlags::SLAVE));
     state.set_databases(databases);
-    state.set_node_id(ffi::cluster_node_id());
+    state.set_cluster_mode(ctx.get_flags().contains(ContextFlags::CLUSTER));
     if follow {
         state.follow_databases(Some(server::connected_clients(ctx)));
     }
@@ -189,9 +190,12 @@ fn tick(ctx: &Context, now: u64, force: bool) {
     let read_info = force || state::with(|s| s.replication_due(now)) == Some(true);
     let replication = read_info.then(|| server::replication(ctx)).flatten();
     let read_cluster = state::with(|s| s.cluster_due(now, force)) == Some(true);
-    let nodes = read_cluster.then(|| server::cluster_nodes(ctx)).flatten();
+    // The node's id is known once the cluster is initialised, which is after modules load.
+    let cluster = read_cluster
+        .then(|| ClusterView::parse(&server::cluster_nodes(ctx)?, &ffi::cluster_node_id()?))
+        .flatten();
     let Some((messages, (can_follow, following), databases)) = state::with(|s| {
-        let messages = s.tick(now, replication.as_ref(), nodes.as_deref());
+        let messages = s.tick(now, replication.as_ref(), cluster);
         (messages, s.database_following(), s.databases())
     }) else {
         return;

@@ -94,8 +94,8 @@ pub struct State {
     seen_at_last_tick: u64,
     /// When `INFO replication` was last read (None: never).
     last_replication_ms: Option<u64>,
-    /// In cluster mode: this node's id (from load), and its place as last read.
-    node_id: Option<String>,
+    /// Whether the server runs in cluster mode, and the node's place there as last read.
+    cluster_mode: bool,
     cluster: Option<ClusterView>,
     last_cluster_ms: Option<u64>,
 }
@@ -174,7 +174,7 @@ impl State {
             last_tick_ms: now_ms,
             seen_at_last_tick: 0,
             last_replication_ms: None,
-            node_id: None,
+            cluster_mode: false,
             cluster: None,
             last_cluster_ms: None,
         }
@@ -293,11 +293,17 @@ impl State {
     }
 
     /// Whether the tick should read `CLUSTER NODES` at `now_ms`: in cluster mode, once a
-    /// second (slots move rarely; a key whose slot moved away leaves within a second), and
-    /// at once when `now` (a role change: a failover moves the shard's slots).
+    /// second (slots move rarely; a key whose slot moved away leaves within a second), at
+    /// once when `now` (a role change), and every tick while the node has no place yet or is
+    /// a master without slots (a promoted replica claims its slots just after its role change).
     pub fn cluster_due(&self, now_ms: u64, now: bool) -> bool {
-        self.node_id.is_some()
+        let unsettled = self
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.role == hotkey_protocol::Role::Master && c.slots.is_empty());
+        self.cluster_mode
             && (now
+                || unsettled
                 || self
                     .last_cluster_ms
                     .is_none_or(|last| is_due(last, now_ms, CLUSTER_READ_MS)))
@@ -310,7 +316,7 @@ impl State {
         &mut self,
         now_ms: u64,
         replication: Option<&Replication>,
-        cluster_nodes: Option<&str>,
+        cluster: Option<ClusterView>,
     ) -> Vec<Message> {
         let elapsed = now_ms.saturating_sub(self.last_tick_ms);
         // The next tick comes about as long from now as this one came after the last: the
@@ -330,9 +336,9 @@ impl State {
             tracker.record(db, key, key_hash(db, key), Access::Read, reads);
         });
         let mut messages = Vec::new();
-        if let Some(text) = cluster_nodes {
+        if let Some(view) = cluster {
             self.last_cluster_ms = Some(now_ms);
-            messages.extend(self.follow_cluster(text));
+            messages.extend(self.follow_cluster(view));
         }
         if let Some(info) = replication {
             self.last_replication_ms = Some(now_ms);
@@ -354,16 +360,9 @@ impl State {
         messages
     }
 
-    /// Takes in `CLUSTER NODES`: the node's role for the events, and the slots its shard
-    /// serves; keys of slots that moved away leave the hot set (their `cold` messages).
-    fn follow_cluster(&mut self, nodes: &str) -> Vec<Message> {
-        let Some(view) = self
-            .node_id
-            .as_deref()
-            .and_then(|id| ClusterView::parse(nodes, id))
-        else {
-            return Vec::new();
-        };
+    /// Takes in the node's place in the cluster: its role for the events, and the slots its
+    /// shard serves; keys of slots that moved away leave the hot set (their `cold` messages).
+    fn follow_cluster(&mut self, view: ClusterView) -> Vec<Message> {
         self.events.set_node(&view.node_id, view.role);
         let moved = self.cluster.as_ref().is_none_or(|c| c.slots != view.slots);
         let changes = if moved {

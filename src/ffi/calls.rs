@@ -106,17 +106,20 @@ pub fn publish(ctx: &Context, channel: &str, message: &str, sharded: bool) -> us
     }
 }
 
-/// The node's cluster id (40 hex digits) when the server runs in cluster mode.
+/// The node's cluster id (40 hex digits) when the server runs in cluster mode and the cluster
+/// is initialised (after modules load).
 pub fn cluster_node_id() -> Option<String> {
-    // SAFETY: GetMyClusterID returns NULL outside cluster mode, else a NUL-terminated id owned
-    // by the server, copied here at once.
+    // SAFETY: GetMyClusterID returns NULL outside cluster mode, else the node's id: exactly
+    // REDISMODULE_NODE_ID_LEN bytes owned by the server, not NUL-terminated, copied at once.
     unsafe {
         let id = raw::RedisModule_GetMyClusterID?();
         if id.is_null() {
             return None;
         }
-        let id = CStr::from_ptr(id).to_bytes();
-        crate::text::is_legal(id).then(|| String::from_utf8_lossy(id).into_owned())
+        let id = std::slice::from_raw_parts(id.cast::<u8>(), raw::REDISMODULE_NODE_ID_LEN as usize);
+        id.iter()
+            .all(u8::is_ascii_alphanumeric)
+            .then(|| String::from_utf8_lossy(id).into_owned())
     }
 }
 

@@ -59,9 +59,9 @@ impl State {
         self.settings.max_key_bytes
     }
 
-    /// In cluster mode: this node's cluster id (the tick then reads `CLUSTER NODES`).
-    pub fn set_node_id(&mut self, node_id: Option<String>) {
-        self.node_id = node_id;
+    /// The server runs in cluster mode: the tick reads `CLUSTER NODES`.
+    pub fn set_cluster_mode(&mut self, cluster_mode: bool) {
+        self.cluster_mode = cluster_mode;
     }
 
     /// The channel for events with `base` the configured name: outside a cluster `base`

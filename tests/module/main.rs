@@ -6,6 +6,7 @@
 //! same tests against another server.
 //!
 //! # Layout
+//! - `cluster`: a 3 × 1 Redis Cluster: identity, per-shard events, MOVED, migration, failover.
 //! - `classify`: read/write classification of plain commands, EVAL and MULTI/EXEC.
 //! - `databases`: SELECT and the `db_attribution` the module announces.
 //! - `docs`: COMMAND DOCS, key specs and arity, as the server and redis-cli see them.
@@ -22,6 +23,7 @@
 
 mod acl;
 mod classify;
+mod cluster;
 mod config;
 mod databases;
 mod docs;
