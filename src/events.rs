@@ -80,7 +80,7 @@ impl Events {
     ) -> Option<Message> {
         if self
             .last_heartbeat_ms
-            .is_some_and(|last| !crate::state::is_due(last, now_ms, every_ms))
+            .is_some_and(|last| !crate::clock::is_due(last, now_ms, every_ms))
         {
             return None;
         }

@@ -5,9 +5,10 @@
 use hotkey_protocol::{Heartbeat, Message};
 
 use crate::client_db::ClientDbs;
+use crate::clock::is_due;
 use crate::command_table::{Args, CommandKind, CommandTable, parse_count};
 use crate::events::Events;
-use crate::ffi::MainThread;
+use crate::ffi::{FilterCommand, MainThread};
 use crate::hot_set::{Change, HotSet, Rules};
 use crate::replicas::{HealthRules, ReplicaSet, Replication};
 use crate::reports::ReportFeed;
@@ -21,6 +22,22 @@ pub trait Command: Args {
     /// Asks the server for the key positions of a command whose keys the table cannot find;
     /// `f(position, access)` with the access when the server gives one.
     fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>));
+}
+
+mod answers;
+mod info;
+
+pub use answers::{RouteAnswer, RoutesSnapshot};
+
+impl Command for FilterCommand {
+    #[inline]
+    fn client_id(&self) -> Option<u64> {
+        FilterCommand::client_id(self)
+    }
+
+    fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>)) {
+        FilterCommand::movable_keys(self, f)
+    }
 }
 
 /// Every knob, as set by the configs (the channel name aside: see `config::CHANNEL`).
@@ -52,26 +69,26 @@ pub struct Stats {
 
 /// Everything the module keeps.
 pub struct State {
-    pub settings: Settings,
-    pub tracker: Tracker,
-    pub table: CommandTable,
-    pub sampler: Sampler,
+    settings: Settings,
+    tracker: Tracker,
+    table: CommandTable,
+    sampler: Sampler,
     /// Some where the filter knows the client (Redis ≥ 7.2, Valkey): each client's database.
-    pub client_dbs: Option<ClientDbs>,
+    client_dbs: Option<ClientDbs>,
     /// Whether the filter follows `SELECT` per client now. Only while a database other than 0
     /// holds keys: following costs every command a look at its name, even a skipped one, and
     /// with all keys in database 0 every access is in database 0 anyway.
-    pub follow_dbs: bool,
-    pub stats: Stats,
-    pub replica: bool,
+    follow_dbs: bool,
+    stats: Stats,
+    replica: bool,
     /// `databases`: a `SELECT` outside 0..databases fails, so it changes nothing.
-    pub databases: u32,
-    pub commands_per_sec: f64,
-    pub hot_set: HotSet,
-    pub replicas: ReplicaSet,
-    pub events: Events,
+    databases: u32,
+    commands_per_sec: f64,
+    hot_set: HotSet,
+    replicas: ReplicaSet,
+    events: Events,
     /// Reported reads waiting to be fed to the tracker.
-    pub reports: ReportFeed,
+    reports: ReportFeed,
     last_tick_ms: u64,
     seen_at_last_tick: u64,
     /// When `INFO replication` was last read (None: never).
@@ -95,7 +112,7 @@ pub fn install(state: Option<State>) {
 
 /// The filter's entry: called by the server before every command.
 #[inline]
-pub fn on_command<C: Command>(cmd: &C) {
+pub fn on_command(cmd: &FilterCommand) {
     STATE.with(|s| {
         if let Some(s) = s {
             s.on_command(cmd);
@@ -389,15 +406,6 @@ impl State {
             + self.table.memory_bytes()
             + self.client_dbs.as_ref().map_or(0, ClientDbs::memory_bytes)
     }
-}
-
-/// Whether something done every `every_ms`, last at `last_ms`, is due at `now_ms`. Ticks ride
-/// the server's cron, whose calls come a millisecond early or late: without slack a tick
-/// period equal to the cron's would skip every other call. The slack (a quarter period, at
-/// most 25 ms) stays below the cron's period, so a heartbeat every 1000 ms on 100 ms ticks
-/// goes out every 1000 ms, not every 800.
-pub fn is_due(last_ms: u64, now_ms: u64, every_ms: u64) -> bool {
-    now_ms.saturating_sub(last_ms) + (every_ms / 4).min(25) >= every_ms
 }
 
 /// True for the names of commands that change which database later commands run in:

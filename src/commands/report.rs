@@ -4,11 +4,10 @@
 //! hot while the demand lasts. All or nothing: one bad pair rejects the whole report.
 //! Replies with the number of keys counted.
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use redis_module::Context;
 
-use super::{NO_PERMISSION, NOT_LOADED, parse_u64, wrong_arity};
-use crate::ffi::{self, KeyReadCheck};
-use crate::state;
+use super::{CommandResult, Frame, NO_PERMISSION, parse_u64, visible_to, with_state, wrong_arity};
+use crate::ffi;
 
 /// The largest count one pair may carry (about what one process can serve in hours).
 pub const MAX_COUNT: u64 = 1_000_000_000_000;
@@ -33,27 +32,15 @@ pub fn parse<'a>(args: &[&'a [u8]], max_key_bytes: usize) -> Result<Vec<(&'a [u8
         .collect()
 }
 
-pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args = super::arguments(&args);
-    let max_key_bytes =
-        state::with(|s| s.settings.max_key_bytes).ok_or(RedisError::Str(NOT_LOADED))?;
-    let pairs = parse(&args, max_key_bytes).map_err(RedisError::String)?;
-    let check = KeyReadCheck::for_caller(ctx);
-    if !pairs
-        .iter()
-        .all(|(key, _)| check.as_ref().is_some_and(|c| c.can_read(key)))
-    {
-        return Err(RedisError::Str(NO_PERMISSION));
+pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
+    let pairs = parse(args, with_state(|s| s.max_key_bytes())?)?;
+    let visible = visible_to(ctx);
+    if !pairs.iter().all(|(key, _)| visible(key)) {
+        return Err(NO_PERMISSION.to_owned());
     }
     let db = ffi::selected_db(ctx);
-    state::with(|s| {
-        let db = s.tracked_db(db);
-        for &(key, count) in &pairs {
-            s.report(db, key, count);
-        }
-    })
-    .ok_or(RedisError::Str(NOT_LOADED))?;
-    Ok(RedisValue::Integer(pairs.len() as i64))
+    with_state(|s| s.report_reads(db, &pairs))?;
+    Ok(Frame::count(pairs.len() as u64))
 }
 
 #[cfg(test)]

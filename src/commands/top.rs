@@ -1,12 +1,10 @@
 //! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`: the hottest keys, highest first.
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use hotkey_protocol::TopEntry;
+use redis_module::Context;
 
-use super::reply::Reply;
-use super::{Cursor, parse_db, parse_u64};
-use crate::ffi::KeyReadCheck;
-use crate::state;
-use crate::tracker::{KeyStats, Order, key_hash};
+use super::{CommandResult, Cursor, Frame, databases, parse_db, parse_u64, visible_to, with_state};
+use crate::tracker::Order;
 
 pub const BAD_COUNT: &str = "ERR COUNT must be a positive integer";
 pub const BAD_BY: &str = "ERR BY must be one of total, reads, writes";
@@ -56,46 +54,22 @@ fn parse_order(v: &[u8]) -> Option<Order> {
     }
 }
 
-/// Runs the command; replies itself (a map per entry under RESP3, field–value pairs under
-/// RESP2), so that the field order is the documented one.
-pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args = super::arguments(&args);
-    let databases = super::databases()?;
-    let top = Top::parse(&args, databases).map_err(RedisError::String)?;
-    let check = KeyReadCheck::for_caller(ctx);
-    let entries = state::with(|s| {
-        // Rates as of now, not as of the last tick.
-        s.tracker.read_at(crate::now_ms());
-        s.tracker
-            .top(top.order, top.db, top.count, |_, key| {
-                check.as_ref().is_some_and(|c| c.can_read(key))
-            })
-            .into_iter()
-            .map(|e| {
-                let hot = s
-                    .hot_set
-                    .get(e.db, &e.key, key_hash(e.db, &e.key))
-                    .is_some();
-                (e, hot)
-            })
-            .collect::<Vec<_>>()
-    })
-    .unwrap_or_default();
-    reply(&Reply(ctx), &entries);
-    Ok(RedisValue::NoReply)
-}
-
-fn reply(r: &Reply, entries: &[(KeyStats, bool)]) {
-    r.array(entries.len());
-    for (e, hot) in entries {
-        r.map(6);
-        r.field("key").bytes(&e.key);
-        r.field("db").int(i64::from(e.db));
-        r.field("reads_per_sec").double(e.reads_per_sec);
-        r.field("writes_per_sec").double(e.writes_per_sec);
-        r.field("error").double(e.error_per_sec);
-        r.field("hot").int(i64::from(*hot));
-    }
+/// Runs the command: the entries highest first, each a map (RESP3) or field–value pairs.
+pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
+    let top = Top::parse(args, databases()?)?;
+    let visible = visible_to(ctx);
+    let entries = with_state(|s| {
+        s.top(
+            top.order,
+            top.db,
+            top.count,
+            crate::clock::now_ms(),
+            visible,
+        )
+    })?;
+    Ok(Frame::Array(
+        entries.iter().map(TopEntry::to_frame).collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -63,16 +63,6 @@ pub struct TrackerConfig {
     pub half_life_ms: u64,
 }
 
-impl Default for TrackerConfig {
-    /// The module's defaults: 4096 keys, a 250 ms half-life.
-    fn default() -> TrackerConfig {
-        TrackerConfig {
-            capacity: 4096,
-            half_life_ms: 250,
-        }
-    }
-}
-
 /// The rates of one tracked key, in operations per second.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyStats {

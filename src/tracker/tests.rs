@@ -500,20 +500,6 @@ fn clear_forgets_keys_but_not_the_shape() {
 }
 
 #[test]
-fn default_config_is_the_modules_default() {
-    let t = Tracker::new(TrackerConfig::default(), 0);
-    let default = |name| {
-        let cfg = crate::config::NUMERIC.iter().find(|c| c.name == name);
-        cfg.map(|c| c.default as u64)
-    };
-    assert_eq!(
-        (Some(t.capacity() as u64), Some(t.half_life_ms())),
-        (default("capacity"), default("half-life-ms"))
-    );
-    assert!(t.memory_bytes() >= 4096 * 64);
-}
-
-#[test]
 fn the_total_counts_every_access_and_decays_with_the_keys() {
     let mut t = Tracker::new(
         TrackerConfig {
