@@ -20,6 +20,8 @@
 //! - `smoke`: odd commands must not hurt the server.
 //! - `events`: the hot set's events on the channel; PIN, UNPIN, REPORT.
 //! - `routes`: ROUTE and ROUTES with a master and two replicas; ACL; bad arguments.
+//! - `fuzz`: hostile bytes in every argument of every command, config and `MODULE LOAD`.
+//! - `reload`: MODULE UNLOAD / LOAD under traffic leaves `used_memory` flat.
 
 mod acl;
 mod classify;
@@ -28,8 +30,10 @@ mod config;
 mod databases;
 mod docs;
 mod events;
+mod fuzz;
 mod keys;
 mod lifecycle;
+mod reload;
 mod replica;
 mod routes;
 mod scale;
