@@ -1,4 +1,5 @@
-//! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`: the hottest keys, highest first.
+//! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n] [WINDOW 1|10|60]`: the hottest keys,
+//! highest first.
 
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
@@ -6,11 +7,15 @@ use super::reply::Reply;
 use super::{Cursor, parse_db, parse_u64};
 use crate::ffi::KeyReadCheck;
 use crate::state;
-use crate::tracker::{KeyStats, Order, key_hash};
+use crate::tracker::{KeyStats, Order, Window, key_hash};
 
 pub const BAD_COUNT: &str = "ERR COUNT must be a positive integer";
 pub const BAD_BY: &str = "ERR BY must be one of total, reads, writes";
+pub const BAD_WINDOW: &str = "ERR WINDOW must be one of 1, 10, 60";
 const DEFAULT_COUNT: usize = 10;
+/// A ranking a person reads should not reshuffle from one call to the next: the 60 s window
+/// (see the README, `HOTKEY.TOP`). The hot set and its events keep the detector's window.
+const DEFAULT_WINDOW: Window = Window::Seconds60;
 
 /// A parsed `HOTKEY.TOP`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +23,7 @@ pub struct Top {
     pub count: usize,
     pub order: Order,
     pub db: Option<u32>,
+    pub window: Window,
 }
 
 impl Top {
@@ -27,13 +33,19 @@ impl Top {
             count: DEFAULT_COUNT,
             order: Order::Total,
             db: None,
+            window: DEFAULT_WINDOW,
         };
         let mut c = Cursor::new(args, "hotkey.top");
-        while let Some(name) = c.option(&["COUNT", "BY", "DB"])? {
+        while let Some(name) = c.option(&["COUNT", "BY", "DB", "WINDOW"])? {
             let value = c.value(&name)?;
             match name.as_str() {
                 "COUNT" => top.count = parse_positive(value).ok_or(BAD_COUNT)?,
                 "BY" => top.order = parse_order(value).ok_or(BAD_BY)?,
+                "WINDOW" => {
+                    top.window = parse_u64(value)
+                        .and_then(Window::from_seconds)
+                        .ok_or(BAD_WINDOW)?;
+                }
                 _ => top.db = Some(parse_db(value, databases)?),
             }
         }
@@ -67,7 +79,7 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         // Rates as of now, not as of the last tick.
         s.tracker.read_at(crate::now_ms());
         s.tracker
-            .top(top.order, top.db, top.count, |_, key| {
+            .top_in(top.window, top.order, top.db, top.count, |_, key| {
                 check.as_ref().is_some_and(|c| c.can_read(key))
             })
             .into_iter()
@@ -81,20 +93,21 @@ pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             .collect::<Vec<_>>()
     })
     .unwrap_or_default();
-    reply(&Reply(ctx), &entries);
+    reply(&Reply(ctx), &entries, top.window);
     Ok(RedisValue::NoReply)
 }
 
-fn reply(r: &Reply, entries: &[(KeyStats, bool)]) {
+fn reply(r: &Reply, entries: &[(KeyStats, bool)], window: Window) {
     r.array(entries.len());
     for (e, hot) in entries {
-        r.map(6);
+        r.map(7);
         r.field("key").bytes(&e.key);
         r.field("db").int(i64::from(e.db));
         r.field("reads_per_sec").double(e.reads_per_sec);
         r.field("writes_per_sec").double(e.writes_per_sec);
         r.field("error").double(e.error_per_sec);
         r.field("hot").int(i64::from(*hot));
+        r.field("window").int(window.seconds() as i64);
     }
 }
 
@@ -114,7 +127,8 @@ mod tests {
             Ok(Top {
                 count: 10,
                 order: Order::Total,
-                db: None
+                db: None,
+                window: Window::Seconds60,
             })
         );
     }
@@ -122,13 +136,17 @@ mod tests {
     #[test]
     fn options_in_any_order_and_case() {
         assert_eq!(
-            parse(&["by", "Writes", "db", "15", "count", "3"]),
+            parse(&["by", "Writes", "db", "15", "window", "1", "count", "3"]),
             Ok(Top {
                 count: 3,
                 order: Order::Writes,
-                db: Some(15)
+                db: Some(15),
+                window: Window::Detector,
             })
         );
+        for (arg, window) in [("1", Window::Detector), ("10", Window::Seconds10)] {
+            assert_eq!(parse(&["WINDOW", arg]).map(|t| t.window), Ok(window));
+        }
     }
 
     #[test]
@@ -144,6 +162,14 @@ mod tests {
         assert_eq!(err(&["DB", "-1"]), "ERR DB must be an integer from 0 to 15");
         assert_eq!(err(&["DB", "x"]), "ERR DB must be an integer from 0 to 15");
         assert_eq!(err(&["COUNT", "1", "count", "2"]), "ERR COUNT given twice");
+        for bad in ["0", "2", "30", "61", "-1", "1.0", "60s", "", "one"] {
+            assert_eq!(err(&["WINDOW", bad]), BAD_WINDOW, "{bad:?}");
+        }
+        assert_eq!(err(&["WINDOW"]), "ERR WINDOW needs a value");
+        assert_eq!(
+            err(&["WINDOW", "1", "window", "1"]),
+            "ERR WINDOW given twice"
+        );
         assert_eq!(
             err(&["LIMIT", "2"]),
             "ERR unknown option 'LIMIT' for HOTKEY.TOP"
