@@ -10,7 +10,7 @@ use hotkey::commands::route::{Op, Route};
 use hotkey::commands::top::Top;
 use hotkey::commands::unpin::Unpin;
 use hotkey::config::check_module_args;
-use hotkey::tracker::Order;
+use hotkey::tracker::{Order, Window};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -148,16 +148,18 @@ fn valid_top() -> impl Strategy<Value = (Vec<Vec<u8>>, u32, Top)> {
         1u32..=64,
         proptest::option::of(1usize..=usize::MAX),
         proptest::option::of(order),
+        proptest::option::of(select(vec![1u64, 10, 60])),
     )
-        .prop_flat_map(|(databases, count, order)| {
+        .prop_flat_map(|(databases, count, order, window)| {
             (
                 Just(databases),
                 Just(count),
                 Just(order),
+                Just(window),
                 proptest::option::of(0..databases),
             )
         })
-        .prop_flat_map(|(databases, count, order, db)| {
+        .prop_flat_map(|(databases, count, order, window, db)| {
             let mut groups = Vec::new();
             if let Some(c) = count {
                 groups.push(option("COUNT", c.to_string()).boxed());
@@ -168,10 +170,14 @@ fn valid_top() -> impl Strategy<Value = (Vec<Vec<u8>>, u32, Top)> {
             if let Some(d) = db {
                 groups.push(option("DB", d.to_string()).boxed());
             }
+            if let Some(w) = window {
+                groups.push(option("WINDOW", w.to_string()).boxed());
+            }
             let top = Top {
                 count: count.unwrap_or(10),
                 order: order.unwrap_or(Order::Total),
                 db,
+                window: Window::from_seconds(window.unwrap_or(60)).expect("a window"),
             };
             (groups.prop_flat_map(options), Just(databases), Just(top))
         })

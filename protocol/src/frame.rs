@@ -170,6 +170,7 @@ impl TopEntry {
             (field::WRITES_PER_SEC, Frame::Double(self.writes_per_sec)),
             (field::ERROR, Frame::Double(self.error)),
             (field::HOT, Frame::flag(self.hot)),
+            (field::WINDOW, Frame::count(self.window_secs)),
         ])
     }
 }

@@ -317,6 +317,8 @@ pub struct TopEntry {
     pub error: f64,
     /// Whether the key is in the hot set.
     pub hot: bool,
+    /// The window the rates are taken over, in seconds (`WINDOW`): 1 (the detector's), 10, 60.
+    pub window_secs: u64,
 }
 
 /// A host and port.
@@ -352,6 +354,7 @@ pub mod field {
     pub const NODE_ID: &str = "node_id";
     pub const SLOTS: &str = "slots";
     pub const ERROR: &str = "error";
+    pub const WINDOW: &str = "window";
 }
 
 /// A message or reply that does not follow the format; says what is wrong.

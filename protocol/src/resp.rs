@@ -223,6 +223,7 @@ impl TopEntry {
             writes_per_sec: f.double(field::WRITES_PER_SEC)?,
             error: f.double(field::ERROR)?,
             hot: f.flag(field::HOT)?,
+            window_secs: f.unsigned(field::WINDOW)?,
         })
     }
 

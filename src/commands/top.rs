@@ -1,11 +1,12 @@
-//! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`: the hottest keys, highest first.
+//! `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n] [WINDOW 1|10|60]`: the hottest keys,
+//! highest first.
 
 use crate::ffi::{Arg, ArgKind, CommandDocs};
 use hotkey_protocol::TopEntry;
 use redis_module::Context;
 
 use super::{CommandResult, Cursor, Frame, databases, parse_db, parse_u64, visible_to, with_state};
-use crate::tracker::Order;
+use crate::tracker::{Order, Window};
 
 /// What `COMMAND DOCS` says.
 pub const DOCS: CommandDocs = CommandDocs {
@@ -29,12 +30,18 @@ pub const DOCS: CommandDocs = CommandDocs {
             multiple: false,
         },
         Arg::option("DB", "db", ArgKind::Integer).summary("only keys of this database"),
+        Arg::option("WINDOW", "seconds", ArgKind::Integer)
+            .summary("rates over 1, 10 or 60 seconds (default 60)"),
     ],
 };
 
 pub const BAD_COUNT: &str = "ERR COUNT must be a positive integer";
 pub const BAD_BY: &str = "ERR BY must be one of total, reads, writes";
+pub const BAD_WINDOW: &str = "ERR WINDOW must be one of 1, 10, 60";
 const DEFAULT_COUNT: usize = 10;
+/// A ranking a person reads should not reshuffle from one call to the next: the 60 s window
+/// (see the README, `HOTKEY.TOP`). The hot set and its events keep the detector's window.
+const DEFAULT_WINDOW: Window = Window::Seconds60;
 
 /// A parsed `HOTKEY.TOP`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +49,7 @@ pub struct Top {
     pub count: usize,
     pub order: Order,
     pub db: Option<u32>,
+    pub window: Window,
 }
 
 impl Top {
@@ -51,13 +59,19 @@ impl Top {
             count: DEFAULT_COUNT,
             order: Order::Total,
             db: None,
+            window: DEFAULT_WINDOW,
         };
         let mut c = Cursor::new(args, "hotkey.top");
-        while let Some(name) = c.option(&["COUNT", "BY", "DB"])? {
+        while let Some(name) = c.option(&["COUNT", "BY", "DB", "WINDOW"])? {
             let value = c.value(&name)?;
             match name.as_str() {
                 "COUNT" => top.count = parse_positive(value).ok_or(BAD_COUNT)?,
                 "BY" => top.order = parse_order(value).ok_or(BAD_BY)?,
+                "WINDOW" => {
+                    top.window = parse_u64(value)
+                        .and_then(Window::from_seconds)
+                        .ok_or(BAD_WINDOW)?;
+                }
                 _ => top.db = Some(parse_db(value, databases)?),
             }
         }
@@ -86,6 +100,7 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     let visible = visible_to(ctx);
     let entries = with_state(|s| {
         s.top(
+            top.window,
             top.order,
             top.db,
             top.count,
@@ -114,7 +129,8 @@ mod tests {
             Ok(Top {
                 count: 10,
                 order: Order::Total,
-                db: None
+                db: None,
+                window: Window::Seconds60,
             })
         );
     }
@@ -122,13 +138,17 @@ mod tests {
     #[test]
     fn options_in_any_order_and_case() {
         assert_eq!(
-            parse(&["by", "Writes", "db", "15", "count", "3"]),
+            parse(&["by", "Writes", "db", "15", "window", "1", "count", "3"]),
             Ok(Top {
                 count: 3,
                 order: Order::Writes,
-                db: Some(15)
+                db: Some(15),
+                window: Window::Detector,
             })
         );
+        for (arg, window) in [("1", Window::Detector), ("10", Window::Seconds10)] {
+            assert_eq!(parse(&["WINDOW", arg]).map(|t| t.window), Ok(window));
+        }
     }
 
     #[test]
@@ -144,6 +164,14 @@ mod tests {
         assert_eq!(err(&["DB", "-1"]), "ERR DB must be an integer from 0 to 15");
         assert_eq!(err(&["DB", "x"]), "ERR DB must be an integer from 0 to 15");
         assert_eq!(err(&["COUNT", "1", "count", "2"]), "ERR COUNT given twice");
+        for bad in ["0", "2", "30", "61", "-1", "1.0", "60s", "", "one"] {
+            assert_eq!(err(&["WINDOW", bad]), BAD_WINDOW, "{bad:?}");
+        }
+        assert_eq!(err(&["WINDOW"]), "ERR WINDOW needs a value");
+        assert_eq!(
+            err(&["WINDOW", "1", "window", "1"]),
+            "ERR WINDOW given twice"
+        );
         assert_eq!(
             err(&["LIMIT", "2"]),
             "ERR unknown option 'LIMIT' for HOTKEY.TOP"

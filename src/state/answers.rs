@@ -7,7 +7,7 @@ use hotkey_protocol::{ClusterNode, HotKey, Message, ReadsTo, Replica, Role, TopE
 use super::State;
 use crate::command_table::CommandTable;
 use crate::hot_set::PinError;
-use crate::tracker::{Order, key_hash};
+use crate::tracker::{Order, Window, key_hash};
 
 /// Where one operation on a key should go, as far as the state knows (`HOTKEY.ROUTE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,10 +123,11 @@ impl State {
         self.replicas.master_address()
     }
 
-    /// The `count` hottest keys by `order` (of database `db`, or all) that `visible` lets the
-    /// caller see, with their rates as of `now_ms` and whether each is hot.
+    /// The `count` hottest keys in `window` by `order` (of database `db`, or all) that
+    /// `visible` lets the caller see, with their rates as of `now_ms` and whether each is hot.
     pub fn top(
         &mut self,
+        window: Window,
         order: Order,
         db: Option<u32>,
         count: usize,
@@ -136,7 +137,7 @@ impl State {
         // Rates as of now, not as of the last tick.
         self.tracker.read_at(now_ms);
         self.tracker
-            .top(order, db, count, |_, key| visible(key))
+            .top_in(window, order, db, count, |_, key| visible(key))
             .into_iter()
             .map(|e| TopEntry {
                 hot: self
@@ -148,6 +149,7 @@ impl State {
                 reads_per_sec: e.reads_per_sec,
                 writes_per_sec: e.writes_per_sec,
                 error: e.error_per_sec,
+                window_secs: window.seconds(),
             })
             .collect()
     }

@@ -93,6 +93,7 @@ fn every_command_has_a_summary_complexity_and_its_arguments() {
                     "READS:pure-token:READS",
                     "WRITES:pure-token:WRITES",
                     "db:integer:DB",
+                    "seconds:integer:WINDOW",
                 ],
             ),
             (
