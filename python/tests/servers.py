@@ -1,0 +1,159 @@
+"""Real redis-server processes for the tests: each on a free loopback port (never 6379) with
+its own temporary directory, the hotkey module loaded, waited for until it answers PING, and
+always stopped (SIGTERM, then SIGKILL) and removed by the fixture that started it.
+
+``HOTKEY_MODULE`` names the module's ``.so`` (default: ``target/release/libhotkey.so`` of this
+repository); ``HOTKEY_REDIS_SERVER`` the server binary (default: ``redis-server`` on PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 20.0
+# A hot threshold no test load reaches: only pinned keys are hot, and a pinned key never turns
+# write-hot (which would make its advised cache TTL 0) however often it is written.
+NO_DETECTION = ("hot-threshold", "1000000000")
+
+
+def module_path() -> Path:
+    path = Path(os.environ.get("HOTKEY_MODULE", REPO / "target" / "release" / "libhotkey.so"))
+    if not path.is_file():
+        raise RuntimeError(
+            f"the module is not built: {path} does not exist "
+            "(run `cargo build --release -p hotkey`, or set HOTKEY_MODULE to the .so)"
+        )
+    return path
+
+
+def server_binary() -> str:
+    return os.environ.get("HOTKEY_REDIS_SERVER", "redis-server")
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port != 6379:
+            return port
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class Process:
+    """One server process; ``stop()`` kills it and removes its directory."""
+
+    def __init__(self, kind: str, args: Sequence[str], port: int, directory: Path) -> None:
+        self.kind = kind
+        self.port = port
+        self.dir = directory
+        self.log = directory / f"{kind}.log"
+        self._out = open(directory / "stdout.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [server_binary(), *args], stdout=self._out, stderr=subprocess.STDOUT, cwd=directory
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers_ping(port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_tail()
+                self.stop()
+                raise RuntimeError(f"{kind} on port {port} did not start: {' '.join(args)}\n{tail}")
+            time.sleep(0.02)
+
+    def log_tail(self) -> str:
+        text = ""
+        for f in (self.log, self.dir / "stdout.log"):
+            if f.exists():
+                text += f.read_text(errors="replace")[-3000:]
+        return text
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: the port and the directory stay for a restart."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server(Process):
+    """A redis-server with the module (``sample-max 1``, detection off unless asked)."""
+
+    def __init__(
+        self,
+        module_args: Sequence[tuple[str, str]] = (),
+        replica_of: Server | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.module_args = list(module_args)
+        port = port or free_port()
+        directory = Path(tempfile.mkdtemp(prefix="hotkey-py-server-"))
+        args = [
+            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(directory), "--logfile", str(directory / "server.log"),
+            "--enable-module-command", "yes", "--repl-diskless-sync-delay", "0",
+            "--loadmodule", str(module_path()), "sample-max", "1", *NO_DETECTION,
+        ]
+        for name, value in module_args:
+            args += [name, value]
+        if replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(replica_of.port)]
+        super().__init__("server", args, port, directory)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
+
+    def calls(self, command: str) -> int:
+        """Calls of ``command`` (lower case) this server executed (``INFO commandstats``)."""
+        stats = self.client().info("commandstats")
+        entry = stats.get(f"cmdstat_{command}")
+        return int(entry["calls"]) if entry else 0
+
+
+class Sentinel(Process):
+    """A sentinel monitoring ``master`` as ``name`` (down after 1 s)."""
+
+    def __init__(self, master: Server, name: str) -> None:
+        port = free_port()
+        directory = Path(tempfile.mkdtemp(prefix="hotkey-py-sentinel-"))
+        config = directory / "sentinel.conf"
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory / 'sentinel.log'}\n"
+            f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+            f"sentinel down-after-milliseconds {name} 1000\n"
+            f"sentinel failover-timeout {name} 5000\n"
+            f"sentinel parallel-syncs {name} 1\n"
+        )
+        super().__init__("sentinel", [str(config), "--sentinel"], port, directory)
