@@ -79,5 +79,3 @@ def protocol(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
-def pin(server: Server, key: bytes | str) -> None:
-    server.client().execute_command("HOTKEY.PIN", key)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
 # Settings of the caller's connections the router's own RESP2 links must not take: a parser
@@ -45,6 +47,9 @@ def node_kwargs(pool: Any, host: str, port: int, timeout: float) -> tuple[type[A
     elif issubclass(cls, (Connection, UnixDomainSocketConnection)):
         cls = Connection
     kwargs.update(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout)
+    # A replica that fails leaves the rotation at once and the read goes elsewhere: retrying
+    # it (redis-py 6+ retries timeouts by default) would only delay the read.
+    kwargs.update(retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
     return cls, kwargs
 
 

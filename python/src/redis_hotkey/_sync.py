@@ -304,7 +304,9 @@ def _run_link(ref: weakref.ref[Router], stop: threading.Event) -> None:
         if stop.is_set():
             link.close()
             return
-        log.warning("hotkey router: link to the master lost (%s); reconnecting", reason)
+        # Once per outage: the attempts that follow fail the same way.
+        level = logging.WARNING if link.synced_once else logging.DEBUG
+        log.log(level, "hotkey router: link to the master lost (%s); reconnecting", reason)
         link.close()
         delay = 0.05 if link.synced_once else min(delay * 2, max(link.options.reconnect_max_delay, 0.05))
         stop.wait(delay)

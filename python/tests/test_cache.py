@@ -1,0 +1,115 @@
+"""The cache: hot keys only, served under the epoch it was filled under, invalidated by the
+server's tracking when anyone writes, flushed when the control connection is replaced."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+import redis_hotkey
+from conftest import Servers, wait_until
+from helpers import CACHE_TTL, pin, routed, wait_for_route
+from servers import Server
+
+
+def cached(servers: Servers, protocol: int, key: str, value: str) -> tuple[Server, redis_hotkey.Redis]:
+    """A master advising a minute of cache TTL, ``key`` = ``value`` on it and pinned, and a
+    routed client that serves ``key`` from its cache."""
+    master = servers.master([CACHE_TTL])
+    master.client().set(key, value)
+    client = routed(master, protocol)
+    pin(master, key)
+    wait_for_route(client, "cache", "GET", key)
+    return master, client
+
+
+def test_hot_reads_are_served_from_the_cache(servers: Servers, protocol: int) -> None:
+    master, client = cached(servers, protocol, "hot", "v")
+    before = master.calls("get")
+    for _ in range(20):
+        assert client.get("hot") == b"v"
+    m = client.hotkey_metrics()
+    assert master.calls("get") - before == m.cache_misses
+    assert m.cache_misses == 1
+    assert m.cache_hits == 19
+    assert client.hotkey_route("GET", "cold") == "master"
+
+
+def test_a_cache_hit_is_a_copy(servers: Servers, protocol: int) -> None:
+    master, client = cached(servers, protocol, "lb", "unused")
+    master.client().delete("lb")
+    master.client().zadd("lb", {"ada": 1, "bob": 2})
+    expected = master.client(protocol=protocol).zrevrange("lb", 0, 9, withscores=True)
+    first = client.zrevrange("lb", 0, 9, withscores=True)
+    first.append(("eve", 3.0))
+    first[0] = ("mallory", 0.0)
+    assert client.zrevrange("lb", 0, 9, withscores=True) == expected
+    assert client.hotkey_metrics().cache_hits >= 1
+
+
+def test_a_write_by_another_client_invalidates(servers: Servers, protocol: int) -> None:
+    master, client = cached(servers, protocol, "hot", "old")
+    assert client.get("hot") == b"old"
+    assert client.get("hot") == b"old"
+    master.client().set("hot", "new")
+    wait_until("the router reads the new value", lambda: client.get("hot") == b"new")
+    assert client.hotkey_metrics().invalidations >= 1
+
+
+def test_reads_never_go_back_to_an_older_value(servers: Servers, protocol: int) -> None:
+    """A fill that raced with a write is never served: under a writer, the values read through
+    the cache only grow, and the last write is seen once it stops."""
+    master, client = cached(servers, protocol, "counter", "0")
+    stop = threading.Event()
+    last: list[int] = [0]
+
+    def write() -> None:
+        writer = master.client()
+        while not stop.is_set():
+            last[0] = int(writer.incr("counter"))
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    seen: list[int] = []
+    try:
+        for _ in range(3000):
+            seen.append(int(client.get("counter") or 0))
+    finally:
+        stop.set()
+        thread.join()
+    assert seen == sorted(seen), "a read went back to an older value"
+    wait_until("the last write is read", lambda: int(client.get("counter") or 0) == last[0])
+    m = client.hotkey_metrics()
+    assert m.cache_hits > 0 and m.invalidations > 0
+
+
+def test_the_cache_is_flushed_when_the_control_connection_is_replaced(
+    servers: Servers, protocol: int
+) -> None:
+    master, client = cached(servers, protocol, "hot", "old")
+    assert client.get("hot") == b"old"
+    plain = master.client()
+    # The control connection is the only pub/sub client: killing it loses the invalidations.
+    plain.client_kill_filter(_type="pubsub")
+    plain.set("hot", "new")
+    wait_until("the router reconnects", lambda: client.hotkey_metrics().connects >= 2)
+    assert client.get("hot") == b"new"
+    wait_for_route(client, "cache", "GET", "hot")
+    assert client.get("hot") == b"new"
+
+
+def test_the_cache_can_be_turned_off(servers: Servers, protocol: int) -> None:
+    master = servers.master([CACHE_TTL])
+    client = routed(master, protocol, redis_hotkey.Options(cache=False))
+    pin(master, "hot")
+    wait_until("hot", lambda: b"hot" in client.hotkey_keys())
+    assert client.hotkey_route("GET", "hot") == "master"
+    client.get("hot")
+    assert client.hotkey_metrics().cache_hits == 0
+
+
+def test_a_plain_client_is_not_affected(servers: Servers) -> None:
+    master, client = cached(servers, 2, "hot", "v")
+    assert client.get("hot") == b"v"
+    assert isinstance(client, redis.Redis)
