@@ -35,7 +35,9 @@ class Servers:
         self.started.append(server)
         return server
 
-    def replicated(self, args: Sequence[tuple[str, str]] = (), n: int = 1) -> tuple[Server, list[Server]]:
+    def replicated(
+        self, args: Sequence[tuple[str, str]] = (), n: int = 1
+    ) -> tuple[Server, list[Server]]:
         master = self.master(args)
         replicas = []
         for _ in range(n):
@@ -77,5 +79,3 @@ def servers() -> Iterator[Servers]:
 @pytest.fixture(params=PROTOCOLS, ids=lambda p: f"resp{p}")
 def protocol(request: pytest.FixtureRequest) -> int:
     return int(request.param)
-
-

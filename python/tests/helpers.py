@@ -9,8 +9,9 @@ from conftest import wait_until
 from servers import Server
 
 
-def routed(server: Server, protocol: int = 2, options: redis_hotkey.Options | None = None,
-           **kwargs: Any) -> redis_hotkey.Redis:
+def routed(
+    server: Server, protocol: int = 2, options: redis_hotkey.Options | None = None, **kwargs: Any
+) -> redis_hotkey.Redis:
     """A routed client of ``server``, once it follows the module's hot set."""
     client = redis_hotkey.Redis(
         host="127.0.0.1", port=server.port, protocol=protocol, hotkey=options, **kwargs

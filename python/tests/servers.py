@@ -117,10 +117,27 @@ class Server(Process):
         port = port or free_port()
         directory = Path(tempfile.mkdtemp(prefix="hotkey-py-server-"))
         args = [
-            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(directory), "--logfile", str(directory / "server.log"),
-            "--enable-module-command", "yes", "--repl-diskless-sync-delay", "0",
-            "--loadmodule", str(module_path()), "sample-max", "1", *NO_DETECTION,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--logfile",
+            str(directory / "server.log"),
+            "--enable-module-command",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--loadmodule",
+            str(module_path()),
+            "sample-max",
+            "1",
+            *NO_DETECTION,
         ]
         for name, value in module_args:
             args += [name, value]

@@ -16,7 +16,9 @@ from helpers import CACHE_TTL, NO_CACHE, pin, routed, wait_for_replicas, wait_fo
 
 def _routes(client: redis.Redis) -> dict[bytes, object]:
     reply = client.execute_command("HOTKEY.ROUTES")
-    return dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else dict(reply)
+    return (
+        dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else dict(reply)
+    )
 
 
 def test_a_gap_in_seq_makes_a_resync(servers: Servers) -> None:
@@ -25,8 +27,15 @@ def test_a_gap_in_seq_makes_a_resync(servers: Servers) -> None:
     routes = _routes(master.client())
     run_id = routes[b"run_id"].decode()  # type: ignore[attr-defined]
     seq = int(routes[b"seq"])  # type: ignore[call-overload]
-    event = {"v": 1, "seq": seq + 5, "run_id": run_id, "ts_ms": 0, "event": "heartbeat",
-             "hot_keys": 0, "replicas": 0}
+    event = {
+        "v": 1,
+        "seq": seq + 5,
+        "run_id": run_id,
+        "ts_ms": 0,
+        "event": "heartbeat",
+        "hot_keys": 0,
+        "replicas": 0,
+    }
     master.client().publish("__hotkey__", json.dumps(event))
     wait_until("a resync", lambda: client.hotkey_metrics().resyncs >= 1)
     assert client.hotkey_synced()
@@ -35,8 +44,15 @@ def test_a_gap_in_seq_makes_a_resync(servers: Servers) -> None:
 def test_a_new_run_id_makes_a_resync(servers: Servers) -> None:
     master = servers.master([("heartbeat-ms", "60000")])
     client = routed(master)
-    event = {"v": 1, "seq": 1, "run_id": "f" * 40, "ts_ms": 0, "event": "heartbeat",
-             "hot_keys": 0, "replicas": 0}
+    event = {
+        "v": 1,
+        "seq": 1,
+        "run_id": "f" * 40,
+        "ts_ms": 0,
+        "event": "heartbeat",
+        "hot_keys": 0,
+        "replicas": 0,
+    }
     master.client().publish("__hotkey__", json.dumps(event))
     wait_until("a resync", lambda: client.hotkey_metrics().resyncs >= 1)
 

@@ -71,8 +71,9 @@ def test_replies_are_what_redis_py_returns(
     expected = _calls(plain)
     from redis_hotkey import Options
 
-    client = routed(master, protocol, Options(cache=cache, read_your_writes=0.0),
-                    decode_responses=decode)
+    client = routed(
+        master, protocol, Options(cache=cache, read_your_writes=0.0), decode_responses=decode
+    )
     wait_for_replicas(client, 1)
     for key in ("lb", "h", "s", "missing"):
         pin(master, key)
@@ -129,7 +130,8 @@ def test_reads_after_own_writes_go_to_the_master(servers: Servers, protocol: int
     assert client.hotkey_route("GET", "a") == "master"
     assert client.hotkey_route("GET", "b") == "replica"
     pipe = client.pipeline()
-    pipe.set("b", "2").get("c")
+    pipe.set("b", "2")
+    pipe.get("c")
     pipe.execute()
     assert client.hotkey_route("GET", "b") == "master"
     assert client.hotkey_route("GET", "c") == "replica"

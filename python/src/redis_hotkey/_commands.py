@@ -256,9 +256,7 @@ def _parse_entry(entry: object) -> CommandSpec | None:
         last = first if last is None else last
         step = max(_int(entry[5]) or 1 if len(entry) > 5 else 1, 1)
         key_specs.append(
-            _KeySpec(
-                _Index(first), _Range(last if last < 0 else last - first, step, 0), writes
-            )
+            _KeySpec(_Index(first), _Range(last if last < 0 else last - first, step, 0), writes)
         )
     if name in SCRIPT_COMMANDS:
         kind = Kind.SCRIPT
@@ -339,4 +337,3 @@ def _parse_key_spec(raw: object, command_writes: bool) -> _KeySpec | None:
     else:
         return None
     return _KeySpec(begin, find, command_writes if write is None else write)
-

@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.retry import Retry
 
 # Settings of the caller's connections the router's own RESP2 links must not take: a parser
 # or client-side cache chosen for RESP3, push handlers.
@@ -35,7 +35,9 @@ def link_connection(pool: Any, connect_timeout: float) -> Any:
     return cls(**kwargs)
 
 
-def node_kwargs(pool: Any, host: str, port: int, timeout: float) -> tuple[type[Any], dict[str, Any]]:
+def node_kwargs(
+    pool: Any, host: str, port: int, timeout: float
+) -> tuple[type[Any], dict[str, Any]]:
     """Class and settings of a connection to the node at ``host:port`` (a replica) with the
     caller's settings: the same protocol and decoding, so replies parse the same."""
     kwargs = dict(pool.connection_kwargs)

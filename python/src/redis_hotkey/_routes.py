@@ -172,9 +172,7 @@ def parse_message(payload: bytes) -> Message:
         advice = None
         if kind is not EventKind.COLD and "reads_to" in obj:
             advice = _advice(obj["reads_to"], obj.get("cache_ttl_ms", 0))
-        return Message(
-            seq, run_id, kind, _number(obj.get("db"), "db"), _event_key(obj), advice
-        )
+        return Message(seq, run_id, kind, _number(obj.get("db"), "db"), _event_key(obj), advice)
     if kind is EventKind.REPLICAS:
         replicas = obj.get("replicas")
         if not isinstance(replicas, list):

@@ -112,7 +112,9 @@ class Router:
         with self._start_lock:
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(
-                    target=_run_link, args=(weakref.ref(self), self._stop), daemon=True,
+                    target=_run_link,
+                    args=(weakref.ref(self), self._stop),
+                    daemon=True,
                     name="redis-hotkey-link",
                 )
                 self._thread.start()
@@ -136,7 +138,9 @@ class Router:
 
     # Routing.
 
-    def execute(self, client: redis.Redis, base: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    def execute(
+        self, client: redis.Redis, base: Any, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Any:
         """Runs one call where the hot set says; ``base`` runs it on the caller's own pool."""
         if self._thread is None:
             self.ensure_started()
@@ -158,7 +162,12 @@ class Router:
         return self._hot_read(base, argv, what, args, options)
 
     def _hot_read(
-        self, base: Any, argv: tuple[bytes, ...], read: HotRead, args: tuple[Any, ...], options: dict[str, Any]
+        self,
+        base: Any,
+        argv: tuple[bytes, ...],
+        read: HotRead,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
     ) -> Any:
         core = self.core
         if not core.recently_written(read.keys):
@@ -175,7 +184,9 @@ class Router:
         core.counters.bump("master")
         return base(*args, **options)
 
-    def _cached(self, ckey: Any, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    def _cached(
+        self, ckey: Any, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Any:
         core = self.core
         key = read.keys[0]
         hit, value = core.cache_get(ckey, key)
@@ -190,7 +201,9 @@ class Router:
         core.cache_put(ckey, key, read, value)
         return value
 
-    def _on_replica(self, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]) -> tuple[bool, Any]:
+    def _on_replica(
+        self, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> tuple[bool, Any]:
         core = self.core
         while True:
             picked = self._rotation.pick()
@@ -212,7 +225,12 @@ class Router:
                 return True, reply
 
     def _replica_failed(self, replica: Replica, error: Exception) -> None:
-        log.warning("hotkey router: replica %s:%s failed (%s); out of rotation", replica.host, replica.port, error)
+        log.warning(
+            "hotkey router: replica %s:%s failed (%s); out of rotation",
+            replica.host,
+            replica.port,
+            error,
+        )
         self.core.counters.bump("replica_errors")
         self._rotation.fail(replica)
 
@@ -277,7 +295,9 @@ class Router:
     def _probe_down(self) -> None:
         for replica in self._rotation.down():
             client = redis.Redis(
-                connection_pool=node_pool(self.pool, replica.host, replica.port, self.options.replica_timeout)
+                connection_pool=node_pool(
+                    self.pool, replica.host, replica.port, self.options.replica_timeout
+                )
             )
             client.response_callbacks = self.response_callbacks
             try:
@@ -308,7 +328,11 @@ def _run_link(ref: weakref.ref[Router], stop: threading.Event) -> None:
         level = logging.WARNING if link.synced_once else logging.DEBUG
         log.log(level, "hotkey router: link to the master lost (%s); reconnecting", reason)
         link.close()
-        delay = 0.05 if link.synced_once else min(delay * 2, max(link.options.reconnect_max_delay, 0.05))
+        delay = (
+            0.05
+            if link.synced_once
+            else min(delay * 2, max(link.options.reconnect_max_delay, 0.05))
+        )
         stop.wait(delay)
 
 
@@ -422,7 +446,10 @@ class _Link:
                 continue
             now = time.monotonic()
             if now >= heard + options.heartbeat_timeout:
-                log.warning("hotkey router: no message from the module for %ss; re-reading the hot set", options.heartbeat_timeout)
+                log.warning(
+                    "hotkey router: no message from the module for %ss; re-reading the hot set",
+                    options.heartbeat_timeout,
+                )
                 self._sync()
                 heard = time.monotonic()
             if now >= next_report:
@@ -455,14 +482,18 @@ class _Link:
                 self.router.set_replicas(event.replicas)
                 self._probe()
         elif applied is not Applied.OLD:
-            log.warning("hotkey router: %s at seq %s; re-reading the hot set", applied.value, event.seq)
+            log.warning(
+                "hotkey router: %s at seq %s; re-reading the hot set", applied.value, event.seq
+            )
             self._sync()
         return True
 
     def _probe(self) -> None:
         # Off the link thread: a replica that does not answer must not hold up invalidations.
         if self.router._rotation.down():
-            threading.Thread(target=self.router.probe, daemon=True, name="redis-hotkey-probe").start()
+            threading.Thread(
+                target=self.router.probe, daemon=True, name="redis-hotkey-probe"
+            ).start()
 
     def _report(self) -> None:
         counts = self.core.take_served()
