@@ -41,5 +41,14 @@ def pin(server: Server, key: bytes | str) -> None:
     server.client().execute_command("HOTKEY.PIN", key)
 
 
+def set_replicated(master: Server, key: bytes | str, value: bytes | str, replicas: int) -> None:
+    """``SET key value`` on ``master``, acknowledged by its ``replicas`` (``WAIT`` on the
+    connection that wrote)."""
+    client = master.client(single_connection_client=True)
+    client.set(key, value)
+    assert client.execute_command("WAIT", replicas, 5000) == replicas
+    client.close()
+
+
 NO_CACHE = redis_hotkey.Options(cache=False)
 CACHE_TTL = ("cache-ttl-ms", "60000")

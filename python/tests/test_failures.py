@@ -11,7 +11,15 @@ import redis
 
 import redis_hotkey
 from conftest import WAIT, Servers, wait_until
-from helpers import CACHE_TTL, NO_CACHE, pin, routed, wait_for_replicas, wait_for_route
+from helpers import (
+    CACHE_TTL,
+    NO_CACHE,
+    pin,
+    routed,
+    set_replicated,
+    wait_for_replicas,
+    wait_for_route,
+)
 
 
 def _routes(client: redis.Redis) -> dict[bytes, object]:
@@ -87,8 +95,7 @@ def test_the_router_follows_a_restarted_master(servers: Servers, protocol: int) 
 
 def test_a_failed_replica_leaves_the_rotation(servers: Servers, protocol: int) -> None:
     master, (replica, _) = servers.replicated(n=2)
-    master.client().set("hot", "v")
-    master.client().execute_command("WAIT", 2, 5000)
+    set_replicated(master, "hot", "v", 2)
     client = routed(master, protocol, NO_CACHE)
     wait_for_replicas(client, 2)
     pin(master, "hot")
@@ -109,8 +116,7 @@ def test_a_failed_replica_leaves_the_rotation(servers: Servers, protocol: int) -
 
 def test_a_killed_replica_leaves_the_rotation(servers: Servers, protocol: int) -> None:
     master, (replica, _) = servers.replicated(n=2)
-    master.client().set("hot", "v")
-    master.client().execute_command("WAIT", 2, 5000)
+    set_replicated(master, "hot", "v", 2)
     client = routed(master, protocol, NO_CACHE)
     wait_for_replicas(client, 2)
     pin(master, "hot")

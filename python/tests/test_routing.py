@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from conftest import Servers
-from helpers import NO_CACHE, pin, routed, wait_for_replicas, wait_for_route
+from helpers import NO_CACHE, pin, routed, set_replicated, wait_for_replicas, wait_for_route
 
 
 def test_writes_and_cold_reads_go_to_the_master(servers: Servers, protocol: int) -> None:
@@ -25,8 +25,7 @@ def test_writes_and_cold_reads_go_to_the_master(servers: Servers, protocol: int)
 
 def test_hot_reads_go_to_a_replica(servers: Servers, protocol: int) -> None:
     master, (replica,) = servers.replicated(n=1)
-    master.client().set("hot", "v")
-    master.client().execute_command("WAIT", 1, 5000)
+    set_replicated(master, "hot", "v", 1)
     client = routed(master, protocol, NO_CACHE)
     wait_for_replicas(client, 1)
     pin(master, "hot")
@@ -79,7 +78,8 @@ def test_replies_are_what_redis_py_returns(
         pin(master, key)
     target = "cache" if cache else "replica"
     wait_for_route(client, target, "ZREVRANGE", "lb", "0", "9")
-    master.client().execute_command("WAIT", 1, 5000)
+    # WAIT on the connection that wrote: the replica has every write.
+    assert plain.execute_command("WAIT", 1, 5000) == 1
     first = _calls_read_only(client)
     second = _calls_read_only(client)
     assert first == expected
@@ -109,8 +109,7 @@ def _calls_read_only(client: redis.Redis) -> list[Any]:
 def test_binary_keys_are_routed_and_reported(servers: Servers, protocol: int) -> None:
     master, _ = servers.replicated(n=1)
     key = b"\xff\x00bin"
-    master.client().set(key, b"\x00\x01")
-    master.client().execute_command("WAIT", 1, 5000)
+    set_replicated(master, key, b"\x00\x01", 1)
     client = routed(master, protocol, NO_CACHE)
     wait_for_replicas(client, 1)
     pin(master, key)

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.connection import Connection, SSLConnection
 from redis.retry import Retry
 
 # Settings of the caller's connections the router's own RESP2 links must not take: a parser
@@ -36,23 +36,34 @@ def link_connection(pool: Any, connect_timeout: float) -> Any:
 
 
 def node_kwargs(
-    pool: Any, host: str, port: int, timeout: float
+    pool: Any,
+    host: str,
+    port: int,
+    timeout: float,
+    plain: type[Any] = Connection,
+    tls: type[Any] = SSLConnection,
 ) -> tuple[type[Any], dict[str, Any]]:
     """Class and settings of a connection to the node at ``host:port`` (a replica) with the
-    caller's settings: the same protocol and decoding, so replies parse the same."""
+    caller's settings: the same protocol and decoding, so replies parse the same. ``plain`` and
+    ``tls`` are the connection classes to use (sync or asyncio)."""
     kwargs = dict(pool.connection_kwargs)
     kwargs.pop("connection_pool", None)
     kwargs.pop("path", None)
-    cls: type[Any] = pool.connection_class
-    if issubclass(cls, SSLConnection):
-        cls = SSLConnection
-    elif issubclass(cls, (Connection, UnixDomainSocketConnection)):
-        cls = Connection
+    cls = tls if issubclass(pool.connection_class, (SSLConnection, tls)) else plain
     kwargs.update(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout)
     # A replica that fails leaves the rotation at once and the read goes elsewhere: retrying
     # it (redis-py 6+ retries timeouts by default) would only delay the read.
-    kwargs.update(retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
+    kwargs.update(retry=retry_class(plain)(NoBackoff(), 0), retry_on_timeout=False)
     return cls, kwargs
+
+
+def retry_class(plain: type[Any]) -> type[Any]:
+    """redis-py's ``Retry`` of the same flavour (sync or asyncio) as ``plain``."""
+    if plain.__module__.startswith("redis.asyncio"):
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        return AsyncRetry
+    return Retry
 
 
 def node_pool(pool: Any, host: str, port: int, timeout: float) -> redis.ConnectionPool:

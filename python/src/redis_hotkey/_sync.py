@@ -36,7 +36,7 @@ log = logging.getLogger("redis_hotkey")
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 
 # Replies of a replica that mean "not now" rather than an answer: the read goes elsewhere.
-_UNAVAILABLE = ("LOADING", "MASTERDOWN", "TRYAGAIN")
+UNAVAILABLE_REPLIES = ("LOADING", "MASTERDOWN", "TRYAGAIN")
 
 _routers: weakref.WeakSet[Router] = weakref.WeakSet()
 
@@ -213,7 +213,7 @@ class Router:
             try:
                 reply = client.execute_command(*args, **options)
             except ResponseError as e:
-                if not str(e).startswith(_UNAVAILABLE):
+                if not str(e).startswith(UNAVAILABLE_REPLIES):
                     core.counters.bump("replica")
                     raise
                 self._replica_failed(replica, e)
