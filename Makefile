@@ -2,7 +2,7 @@
 # Arguments for `make run`, e.g. ARGS="--seconds 60 --no-cache" (see `leaderboard --help`).
 ARGS ?=
 
-.PHONY: all build deps run test test-python test-valkey lint bench bench-python clean
+.PHONY: all build deps run run-python test test-python test-valkey lint bench bench-python clean
 
 all: build
 
@@ -16,6 +16,12 @@ build: deps
 # turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.
 run: build
 	cargo run --release -p hotkey-demo --bin leaderboard -- $(ARGS)
+
+# The same story through the Python router (redis-hotkey), e.g. ARGS="--no-cache".
+run-python: deps
+	cargo build --release -p hotkey
+	python/test.sh --no-tests
+	python/.venv/bin/python python/examples/leaderboard.py $(ARGS)
 
 test: deps test-python
 	cargo test --workspace --all-targets && cargo test --workspace --doc

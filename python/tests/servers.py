@@ -105,45 +105,32 @@ class Process:
 
 
 class Server(Process):
-    """A redis-server with the module (``sample-max 1``, detection off unless asked)."""
+    """A redis-server with the module: for tests every access counted (``sample-max 1``) and
+    detection off (only pinned keys are hot); with ``detect``, the module's defaults."""
 
     def __init__(
         self,
         module_args: Sequence[tuple[str, str]] = (),
         replica_of: Server | None = None,
         port: int | None = None,
+        detect: bool = False,
     ) -> None:
         self.module_args = list(module_args)
         port = port or free_port()
         directory = Path(tempfile.mkdtemp(prefix="hotkey-py-server-"))
-        args = [
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-            "--logfile",
-            str(directory / "server.log"),
-            "--enable-module-command",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--loadmodule",
-            str(module_path()),
-            "sample-max",
-            "1",
-            *NO_DETECTION,
+        argv = [
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--dir", str(directory), "--logfile", str(directory / "server.log")),
+            *("--enable-module-command", "yes", "--repl-diskless-sync-delay", "0"),
+            *("--loadmodule", str(module_path())),
         ]
+        if not detect:
+            argv += ["sample-max", "1", *NO_DETECTION]
         for name, value in module_args:
-            args += [name, value]
+            argv += [name, value]
         if replica_of is not None:
-            args += ["--replicaof", "127.0.0.1", str(replica_of.port)]
-        super().__init__("server", args, port, directory)
+            argv += ["--replicaof", "127.0.0.1", str(replica_of.port)]
+        super().__init__("server", argv, port, directory)
 
     @property
     def url(self) -> str:

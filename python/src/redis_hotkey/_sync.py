@@ -18,6 +18,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -234,7 +235,7 @@ class Router:
         self.core.counters.bump("replica_errors")
         self._rotation.fail(replica)
 
-    def wrote_pipeline(self, stack: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+    def wrote_pipeline(self, stack: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]) -> None:
         """A pipeline (or MULTI/EXEC) ran on the master: its writes count as this client's."""
         core = self.core
         for args, _ in stack:
@@ -462,6 +463,9 @@ class _Link:
 
     def _on_message(self, message: Any) -> bool:
         """Applies one message of the control connection; True when it came from the module."""
+        if self.stop.is_set():
+            # The router was closed: its hot set stays forgotten.
+            return False
         if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
             return False
         channel, payload = message[1], message[2]

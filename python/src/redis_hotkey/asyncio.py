@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import redis.asyncio
@@ -39,7 +40,7 @@ class _TrackedPool(redis.asyncio.ConnectionPool):
         self._router = weakref.ref(router)
 
     def make_connection(self) -> Any:
-        conn = super().make_connection()
+        conn = super().make_connection()  # type: ignore[no-untyped-call]
         conn.register_connect_callback(self._on_connect)
         return conn
 
@@ -168,7 +169,7 @@ class _Router:
         self.core.counters.bump("replica_errors")
         self.rotation.fail(replica)
 
-    def wrote_pipeline(self, stack: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+    def wrote_pipeline(self, stack: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]) -> None:
         core = self.core
         for args, _ in stack:
             if args:
@@ -376,6 +377,9 @@ class _Link:
         return "stopped"
 
     async def _on_message(self, message: Any) -> bool:
+        if self.router.stopped:
+            # The router was closed: its hot set stays forgotten.
+            return False
         if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
             return False
         channel, payload = message[1], message[2]
