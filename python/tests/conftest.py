@@ -30,8 +30,10 @@ class Servers:
     def __init__(self) -> None:
         self.started: list[Server | Sentinel] = []
 
-    def master(self, args: Sequence[tuple[str, str]] = (), port: int | None = None) -> Server:
-        server = Server(args, port=port)
+    def master(
+        self, args: Sequence[tuple[str, str]] = (), port: int | None = None, module: bool = True
+    ) -> Server:
+        server = Server(args, port=port, module=module)
         self.started.append(server)
         return server
 

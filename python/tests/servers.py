@@ -114,6 +114,7 @@ class Server(Process):
         replica_of: Server | None = None,
         port: int | None = None,
         detect: bool = False,
+        module: bool = True,
     ) -> None:
         self.module_args = list(module_args)
         port = port or free_port()
@@ -122,9 +123,10 @@ class Server(Process):
             *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
             *("--dir", str(directory), "--logfile", str(directory / "server.log")),
             *("--enable-module-command", "yes", "--repl-diskless-sync-delay", "0"),
-            *("--loadmodule", str(module_path())),
         ]
-        if not detect:
+        if module:
+            argv += ["--loadmodule", str(module_path())]
+        if module and not detect:
             argv += ["sample-max", "1", *NO_DETECTION]
         for name, value in module_args:
             argv += [name, value]

@@ -4,6 +4,7 @@ server's tracking when anyone writes, flushed when the control connection is rep
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import redis_hotkey
@@ -108,3 +109,26 @@ def test_the_cache_can_be_turned_off(servers: Servers, protocol: int) -> None:
     assert client.hotkey_route("GET", "hot") == "master"
     client.get("hot")
     assert client.hotkey_metrics().cache_hits == 0
+
+
+def test_an_entry_is_fetched_again_after_its_ttl(servers: Servers, protocol: int) -> None:
+    master = servers.master([("cache-ttl-ms", "200")])
+    master.client().set("hot", "v")
+    client = routed(master, protocol)
+    pin(master, "hot")
+    wait_for_route(client, "cache", "GET", "hot")
+    assert client.get("hot") == b"v"
+    assert client.get("hot") == b"v"
+    assert client.hotkey_metrics().cache_misses == 1
+    time.sleep(0.3)
+    assert client.get("hot") == b"v"
+    assert client.hotkey_metrics().cache_misses == 2
+
+
+def test_a_client_always_reads_its_own_writes(servers: Servers, protocol: int) -> None:
+    _, client = cached(servers, protocol, "hot", "0")
+    for i in range(200):
+        client.set("hot", i)
+        assert client.get("hot") == str(i).encode()
+    # Read-your-writes sent the reads to the master: the cache never served an old value.
+    assert client.hotkey_route("GET", "hot") == "master"

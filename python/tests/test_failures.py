@@ -20,6 +20,7 @@ from helpers import (
     wait_for_replicas,
     wait_for_route,
 )
+from servers import NO_DETECTION, module_path
 
 
 def _routes(client: redis.Redis) -> dict[bytes, object]:
@@ -196,3 +197,22 @@ def test_a_forked_child_follows_on_its_own(servers: Servers) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the child did not route through its cache"
     assert client.get("hot") == b"v"
+
+
+def test_a_reloaded_module_is_resynced(servers: Servers) -> None:
+    master = servers.master([CACHE_TTL, ("heartbeat-ms", "100")])
+    client = routed(master, options=redis_hotkey.Options(heartbeat_timeout=0.3))
+    pin(master, "hot")
+    wait_for_route(client, "cache", "GET", "hot")
+    admin = master.client()
+    admin.execute_command("MODULE", "UNLOAD", "hotkey")
+    wait_until("everything goes to the master", lambda: not client.hotkey_synced())
+    assert client.hotkey_route("GET", "hot") == "master"
+    admin.execute_command(
+        "MODULE", "LOAD", str(module_path()), "sample-max", "1", *NO_DETECTION,
+        "cache-ttl-ms", "60000", "heartbeat-ms", "100",
+    )  # fmt: skip
+    wait_until("synced to the new run", client.hotkey_synced)
+    pin(master, "hot")
+    wait_for_route(client, "cache", "GET", "hot")
+    assert client.hotkey_metrics().resyncs >= 1

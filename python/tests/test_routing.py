@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 
+import redis_hotkey
 from conftest import Servers
 from helpers import NO_CACHE, pin, routed, set_replicated, wait_for_replicas, wait_for_route
 
@@ -167,3 +168,38 @@ def test_a_client_wraps_an_existing_one(servers: Servers) -> None:
     client.set("k", "v")
     assert client.get("k") == "v"
     assert client.connection_pool is plain.connection_pool
+
+
+def test_hot_reads_go_to_the_replicas_round_robin(servers: Servers, protocol: int) -> None:
+    master, (first, second) = servers.replicated(n=2)
+    set_replicated(master, "hot", "v", 2)
+    client = routed(master, protocol, NO_CACHE)
+    wait_for_replicas(client, 2)
+    pin(master, "hot")
+    wait_for_route(client, "replica", "GET", "hot")
+    before = (first.calls("get"), second.calls("get"))
+    for _ in range(10):
+        assert client.get("hot") == b"v"
+    assert (first.calls("get") - before[0], second.calls("get") - before[1]) == (5, 5)
+
+
+def test_a_client_of_another_database_follows_that_database_only(
+    servers: Servers, protocol: int
+) -> None:
+    master = servers.master([("cache-ttl-ms", "60000")])
+    client = routed(master, protocol, db=1)
+    master.client().execute_command("HOTKEY.PIN", "zero", "DB", "0")
+    master.client().execute_command("HOTKEY.PIN", "one", "DB", "1")
+    wait_for_route(client, "cache", "GET", "one")
+    assert client.hotkey_route("GET", "zero") == "master"
+    assert set(client.hotkey_keys()) == {b"one"}
+
+
+def test_a_server_without_the_module_serves_everything(servers: Servers, protocol: int) -> None:
+    server = servers.master(module=False)
+    client = redis_hotkey.Redis(host="127.0.0.1", port=server.port, protocol=protocol)
+    client.set("k", "v")
+    assert client.get("k") == b"v"
+    assert not client.hotkey_synced()
+    assert client.hotkey_route("GET", "k") == "master"
+    client.close()
