@@ -20,8 +20,7 @@ import copy
 import threading
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ._commands import WRITING_SCRIPTS, CommandTable, Kind
 from ._options import Counters, Options
@@ -34,9 +33,9 @@ HOT = 2
 C = TypeVar("C")
 
 
-@dataclass(frozen=True)
-class HotRead:
-    """A read of hot keys only."""
+class HotRead(NamedTuple):
+    """A read of hot keys only. (A named tuple: made on every hot read, and a frozen
+    dataclass costs several times more to build.)"""
 
     keys: tuple[bytes, ...]
     cache_ttl: float
@@ -49,15 +48,31 @@ class HotRead:
 Plan = tuple[int, tuple[bytes, ...]] | tuple[int, HotRead]
 
 
-def command_args(args: Sequence[Any], encode: Any) -> tuple[bytes, ...]:
-    """The arguments as the server sees them: redis-py's encoding, and a command name with
-    spaces (``"CONFIG GET"``) split as redis-py's packer splits it."""
-    first = args[0]
-    if isinstance(first, str) and " " in first:
-        head = tuple(part.encode() for part in first.split())
-    else:
-        head = (encode(first),)
-    return head + tuple(encode(a) for a in args[1:])
+class ArgEncoder:
+    """Arguments as the server sees them: redis-py's encoding of the client (its ``encoding``
+    and ``encoding_errors``), and a command name with spaces (``"CONFIG GET"``) split as
+    redis-py's packer splits it. ``bytes`` and ``str`` take a fast path; the rest goes
+    through redis-py's own encoder."""
+
+    def __init__(self, encoder: Any) -> None:
+        self._encode = encoder.encode
+        self._encoding: str = encoder.encoding
+        self._errors: str = encoder.encoding_errors
+
+    def __call__(self, args: Sequence[Any]) -> tuple[bytes, ...]:
+        out: list[bytes] = []
+        for i, arg in enumerate(args):
+            kind = type(arg)
+            if kind is bytes:
+                out.append(arg)
+            elif kind is str:
+                if i == 0 and " " in arg:
+                    out += (part.encode() for part in arg.split())
+                else:
+                    out.append(arg.encode(self._encoding, self._errors))
+            else:
+                out.append(self._encode(arg))
+        return tuple(out)
 
 
 def copy_reply(value: Any) -> Any:
@@ -159,11 +174,26 @@ class Core:
             if spec.kind is Kind.SCRIPT and spec.name in WRITING_SCRIPTS:
                 return (WRITE, tuple(k for k, _ in spec.keys(args)))
             return (MASTER, ())
+        table = self.table
+        single = spec.single_key
+        if single is not None and not spec.blocking:
+            # The common shape (GET k, SET k v, ZREVRANGE k …), without building key lists.
+            pos, write = single
+            if pos >= len(args):
+                return (MASTER, ())
+            key = args[pos]
+            if write or not spec.readonly:
+                return (WRITE, (key,) if write else ())
+            entry = table.keys.get(key) if table.synced else None
+            if entry is None:
+                return (MASTER, ())
+            advice, epoch = entry
+            ttl = advice.cache_ttl_ms / 1000.0 if spec.deterministic else 0.0
+            return (HOT, HotRead((key,), ttl, epoch, advice.replicas))
         keys = spec.keys(args)
         writes = tuple(k for k, w in keys if w)
         if writes or not spec.readonly or spec.blocking:
             return (WRITE, writes)
-        table = self.table
         if not table.synced or not keys:
             return (MASTER, ())
         reads = tuple(dict.fromkeys(k for k, _ in keys))
@@ -278,7 +308,7 @@ class Core:
 def cache_key(args: tuple[bytes, ...], options: dict[str, Any]) -> Hashable | None:
     """The cache entry of a call: its arguments and the options that shape redis-py's parse of
     the reply (``withscores``, ``score_cast_func``…). None when an option cannot be hashed."""
-    if not options:
+    if not options or (len(options) == 1 and "keys" in options):
         return args
     items = tuple(sorted((k, v) for k, v in options.items() if k != "keys"))
     try:

@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._commands import CommandTable
 from ._connections import link_connection, node_pool
-from ._core import HOT, MASTER, WRITE, Core, HotRead, ReplicaPool, cache_key, command_args
+from ._core import HOT, MASTER, WRITE, ArgEncoder, Core, HotRead, ReplicaPool, cache_key
 from ._options import Metrics, Options
 from ._routes import Applied, EventKind, ProtocolError, Replica, parse_message, parse_routes
 
@@ -87,7 +87,7 @@ class Router:
         self.response_callbacks = client.response_callbacks
         db = int(self.pool.connection_kwargs.get("db", 0) or 0)
         self.core = Core(options, db)
-        self._encode = self.pool.get_encoder().encode
+        self._args = ArgEncoder(self.pool.get_encoder())
         self._control_id: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,13 +146,13 @@ class Router:
         if self._thread is None:
             self.ensure_started()
         core = self.core
-        argv = command_args(args, self._encode)
+        argv = self._args(args)
         kind, what = core.plan(argv)
         if kind == MASTER:
             core.counters.bump("master")
             return base(*args, **options)
         if kind == WRITE:
-            assert isinstance(what, tuple)
+            assert not isinstance(what, HotRead)
             core.counters.bump("master")
             try:
                 return base(*args, **options)
@@ -241,16 +241,16 @@ class Router:
         for args, _ in stack:
             if not args:
                 continue
-            kind, what = core.plan(command_args(args, self._encode))
+            kind, what = core.plan(self._args(args))
             if kind == WRITE:
-                assert isinstance(what, tuple)
+                assert not isinstance(what, HotRead)
                 core.wrote(what)
         core.counters.bump("master")
 
     def route(self, args: tuple[Any, ...]) -> str:
         """Where a call would go now: ``master``, ``replica`` or ``cache`` (no I/O)."""
         core = self.core
-        argv = command_args(args, self._encode)
+        argv = self._args(args)
         kind, what = core.plan(argv)
         if kind != HOT:
             return "master"

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._commands import CommandTable
 from ._connections import link_kwargs, node_kwargs
-from ._core import HOT, MASTER, WRITE, Core, HotRead, ReplicaPool, cache_key, command_args
+from ._core import HOT, MASTER, WRITE, ArgEncoder, Core, HotRead, ReplicaPool, cache_key
 from ._options import Metrics, Options
 from ._routes import Applied, EventKind, ProtocolError, Replica, parse_message, parse_routes
 from ._sync import INVALIDATE_CHANNEL, UNAVAILABLE_REPLIES
@@ -63,7 +63,7 @@ class _Router:
         self.response_callbacks = client.response_callbacks
         db = int(self.pool.connection_kwargs.get("db", 0) or 0)
         self.core = Core(options, db)
-        self._encode = self.pool.get_encoder().encode
+        self._args = ArgEncoder(self.pool.get_encoder())
         self.control_id: int | None = None
         self.stopped = False
         self.task: asyncio.Task[None] | None = None
@@ -93,13 +93,13 @@ class _Router:
         if self.task is None or self.task.done():
             self.ensure_started()
         core = self.core
-        argv = command_args(args, self._encode)
+        argv = self._args(args)
         kind, what = core.plan(argv)
         if kind == MASTER:
             core.counters.bump("master")
             return await base(*args, **options)
         if kind == WRITE:
-            assert isinstance(what, tuple)
+            assert not isinstance(what, HotRead)
             core.counters.bump("master")
             try:
                 return await base(*args, **options)
@@ -173,15 +173,15 @@ class _Router:
         core = self.core
         for args, _ in stack:
             if args:
-                kind, what = core.plan(command_args(args, self._encode))
+                kind, what = core.plan(self._args(args))
                 if kind == WRITE:
-                    assert isinstance(what, tuple)
+                    assert not isinstance(what, HotRead)
                     core.wrote(what)
         core.counters.bump("master")
 
     def route(self, args: tuple[Any, ...]) -> str:
         core = self.core
-        kind, what = core.plan(command_args(args, self._encode))
+        kind, what = core.plan(self._args(args))
         if kind != HOT:
             return "master"
         assert isinstance(what, HotRead)
