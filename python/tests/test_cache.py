@@ -132,3 +132,25 @@ def test_a_client_always_reads_its_own_writes(servers: Servers, protocol: int) -
         assert client.get("hot") == str(i).encode()
     # Read-your-writes sent the reads to the master: the cache never served an old value.
     assert client.hotkey_route("GET", "hot") == "master"
+
+
+def test_concurrent_misses_share_one_fill(servers: Servers, protocol: int) -> None:
+    master, client = cached(servers, protocol, "hot", "v")
+    readers = 8
+    barrier = threading.Barrier(readers)
+    results: list[object] = []
+
+    def read() -> None:
+        barrier.wait()
+        results.append(client.get("hot"))
+
+    before = master.calls("get")
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [b"v"] * readers
+    assert master.calls("get") - before == 1
+    m = client.hotkey_metrics()
+    assert (m.cache_misses, m.cache_hits) == (1, readers - 1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ._commands import WRITING_SCRIPTS, CommandTable, Kind
@@ -31,6 +31,7 @@ WRITE = 1
 HOT = 2
 
 C = TypeVar("C")
+L = TypeVar("L")
 
 
 class HotRead(NamedTuple):
@@ -157,6 +158,8 @@ class Core:
         # command (args, options) → (reply, key, epoch, expires at).
         self._cache: dict[Hashable, tuple[Any, bytes, int, float]] = {}
         self._cache_lock = threading.Lock()
+        # command → the lock of its fill in progress (a threading.Lock or an asyncio.Lock).
+        self._fill_locks: dict[Hashable, Any] = {}
         # key → when its read-your-writes window ends.
         self._recent: dict[bytes, float] = {}
         self._recent_lock = threading.Lock()
@@ -274,6 +277,19 @@ class Core:
             cache[ckey] = entry
             while len(cache) > self.options.cache_max_entries:
                 del cache[next(iter(cache))]
+
+    def fill_lock(self, ckey: Hashable, make: Callable[[], L]) -> L:
+        """The lock that callers missing the same reply share while one of them fills it."""
+        with self._cache_lock:
+            lock = self._fill_locks.get(ckey)
+            if lock is None:
+                lock = self._fill_locks[ckey] = make()
+            return lock
+
+    def fill_done(self, ckey: Hashable) -> None:
+        """The fill of ``ckey`` ended; later misses make a lock of their own."""
+        with self._cache_lock:
+            self._fill_locks.pop(ckey, None)
 
     def cache_clear(self) -> None:
         with self._cache_lock:

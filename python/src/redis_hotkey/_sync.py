@@ -191,15 +191,28 @@ class Router:
         core = self.core
         key = read.keys[0]
         hit, value = core.cache_get(ckey, key)
-        if hit:
-            core.counters.bump("cache_hits")
-            core.served_elsewhere(read.keys)
-            return value
+        if not hit:
+            # Concurrent misses of one reply make one fill: the others wait for it and hit.
+            with core.fill_lock(ckey, threading.Lock):
+                hit, value = core.cache_get(ckey, key)
+                if not hit:
+                    try:
+                        return self._fill(ckey, read, args, options)
+                    finally:
+                        core.fill_done(ckey)
+        core.counters.bump("cache_hits")
+        core.served_elsewhere(read.keys)
+        return value
+
+    def _fill(
+        self, ckey: Any, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Any:
+        core = self.core
         core.counters.bump("cache_misses")
         core.counters.bump("hot_reads_to_master")
         core.counters.bump("master")
         value = self.fill.execute_command(*args, **options)
-        core.cache_put(ckey, key, read, value)
+        core.cache_put(ckey, read.keys[0], read, value)
         return value
 
     def _on_replica(

@@ -125,15 +125,22 @@ class _Router:
         core = self.core
         key = read.keys[0]
         hit, value = core.cache_get(ckey, key)
-        if hit:
-            core.counters.bump("cache_hits")
-            core.served_elsewhere(read.keys)
-            return value
-        core.counters.bump("cache_misses")
-        core.counters.bump("hot_reads_to_master")
-        core.counters.bump("master")
-        value = await self.fill.execute_command(*args, **options)
-        core.cache_put(ckey, key, read, value)
+        if not hit:
+            # Concurrent misses of one reply make one fill: the others wait for it and hit.
+            async with core.fill_lock(ckey, asyncio.Lock):
+                hit, value = core.cache_get(ckey, key)
+                if not hit:
+                    try:
+                        core.counters.bump("cache_misses")
+                        core.counters.bump("hot_reads_to_master")
+                        core.counters.bump("master")
+                        value = await self.fill.execute_command(*args, **options)
+                        core.cache_put(ckey, key, read, value)
+                        return value
+                    finally:
+                        core.fill_done(ckey)
+        core.counters.bump("cache_hits")
+        core.served_elsewhere(read.keys)
         return value
 
     async def _on_replica(
