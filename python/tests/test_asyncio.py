@@ -6,6 +6,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import redis
+import redis.asyncio.sentinel
+
 import redis_hotkey
 import redis_hotkey.asyncio
 from conftest import WAIT, Servers
@@ -13,8 +16,10 @@ from helpers import CACHE_TTL, NO_CACHE, pin, set_replicated
 from servers import Server
 
 
-async def until(what: str, ready: Callable[[], bool | Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + WAIT
+async def until(
+    what: str, ready: Callable[[], bool | Awaitable[bool]], within: float = WAIT
+) -> None:
+    deadline = time.monotonic() + within
     while True:
         result = ready()
         if not isinstance(result, bool):
@@ -22,7 +27,7 @@ async def until(what: str, ready: Callable[[], bool | Awaitable[bool]]) -> None:
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"waited {WAIT}s for: {what}")
+            raise AssertionError(f"waited {within}s for: {what}")
         await asyncio.sleep(0.02)
 
 
@@ -124,6 +129,39 @@ def test_the_router_follows_a_restarted_master(servers: Servers, protocol: int) 
         await until("cached", lambda: client.hotkey_route("GET", "hot") == "cache")
         assert await client.get("hot") == b"v"
         assert client.hotkey_metrics().connects >= 2
+        await client.aclose()
+
+    asyncio.run(body())
+
+
+def test_the_router_follows_a_sentinel_failover(servers: Servers, protocol: int) -> None:
+    master, (replica,) = servers.replicated([CACHE_TTL], n=1)
+    sentinel = servers.sentinel(master, "hotkey-test")
+
+    async def body() -> None:
+        manager = redis.asyncio.sentinel.Sentinel([("127.0.0.1", sentinel.port)], protocol=protocol)
+        cls = redis_hotkey.asyncio.Redis.using(redis_hotkey.Options(reconnect_max_delay=0.2))
+        client = manager.master_for("hotkey-test", redis_class=cls)
+        await client.hotkey_start()
+        await until("synced", client.hotkey_synced)
+        await client.set("hot", "v")
+        pin(master, "hot")
+        await until("cached", lambda: client.hotkey_route("GET", "hot") == "cache")
+        master.kill()
+
+        async def write_ok() -> bool:
+            try:
+                await client.set("after", "1")
+                return True
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
+                return False
+
+        await until("a write succeeds on the promoted master", write_ok, within=60)
+        await until("synced to the new master", client.hotkey_synced)
+        assert await client.get("after") == b"1"
+        pin(replica, "hot")
+        await until("cached", lambda: client.hotkey_route("GET", "hot") == "cache")
+        assert await client.get("hot") == b"v"
         await client.aclose()
 
     asyncio.run(body())

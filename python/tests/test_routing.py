@@ -9,7 +9,7 @@ import pytest
 import redis
 
 import redis_hotkey
-from conftest import Servers
+from conftest import Servers, wait_until
 from helpers import NO_CACHE, pin, routed, set_replicated, wait_for_replicas, wait_for_route
 
 
@@ -202,4 +202,19 @@ def test_a_server_without_the_module_serves_everything(servers: Servers, protoco
     assert client.get("k") == b"v"
     assert not client.hotkey_synced()
     assert client.hotkey_route("GET", "k") == "master"
+    client.close()
+
+
+def test_from_url_takes_the_database_of_the_url(servers: Servers, protocol: int) -> None:
+    master = servers.master([("cache-ttl-ms", "60000")])
+    client = redis_hotkey.Redis.from_url(
+        f"redis://127.0.0.1:{master.port}/2?protocol={protocol}", decode_responses=True
+    )
+    assert isinstance(client, redis_hotkey.Redis)
+    wait_until("synced", client.hotkey_synced)
+    client.set("k", "v")
+    master.client().execute_command("HOTKEY.PIN", "k", "DB", "2")
+    wait_until("k is hot", lambda: b"k" in client.hotkey_keys())
+    assert client.get("k") == "v"
+    assert master.client(db=2).get("k") == b"v"
     client.close()
