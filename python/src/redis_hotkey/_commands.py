@@ -13,10 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-READ = False
-WRITE = True
-"""Access of a key: ``WRITE`` (True) when the command writes or deletes it."""
-
 # Commands that run other commands (the module counts their inner calls).
 SCRIPT_COMMANDS = frozenset(
     {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "exec", "multi"}
@@ -69,7 +65,6 @@ class CommandSpec:
 
     name: str
     kind: Kind
-    write: bool
     movable: bool
     readonly: bool
     blocking: bool
@@ -276,7 +271,6 @@ def _parse_entry(entry: object) -> CommandSpec | None:
     return CommandSpec(
         name=name,
         kind=kind,
-        write=writes,
         movable=movable and kind is Kind.KEYS,
         readonly="readonly" in flags,
         blocking="blocking" in flags,
