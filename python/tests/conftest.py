@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 import redis
 
-from servers import Sentinel, Server
+from servers import Cluster, Sentinel, Server
 
 WAIT = 15.0
 """Deadline for what takes a tick, an event or a probe to show (~100 ms to ~1 s)."""
@@ -28,7 +28,7 @@ class Servers:
     """Starts servers for one test and stops them all at its end."""
 
     def __init__(self) -> None:
-        self.started: list[Server | Sentinel] = []
+        self.started: list[Server | Sentinel | Cluster] = []
 
     def master(
         self, args: Sequence[tuple[str, str]] = (), port: int | None = None, module: bool = True
@@ -63,6 +63,11 @@ class Servers:
             lambda: conn.sentinel_get_master_addr_by_name(name) is not None,
         )
         return sentinel
+
+    def cluster(self, masters: int, replicas: int, args: Sequence[tuple[str, str]] = ()) -> Cluster:
+        cluster = Cluster(masters, replicas, args)
+        self.started.append(cluster)
+        return cluster
 
     def stop_all(self) -> None:
         for server in reversed(self.started):

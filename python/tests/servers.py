@@ -41,12 +41,22 @@ def server_binary() -> str:
     return os.environ.get("HOTKEY_REDIS_SERVER", "redis-server")
 
 
-def free_port() -> int:
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(bus: bool = False) -> int:
+    """A free loopback port (never 6379); with ``bus``, its cluster-bus port (+10000) free too."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port != 6379:
+        if port != 6379 and (not bus or (port + 10000 < 65536 and _free(port + 10000))):
             return port
 
 
@@ -115,15 +125,20 @@ class Server(Process):
         port: int | None = None,
         detect: bool = False,
         module: bool = True,
+        cluster: bool = False,
     ) -> None:
         self.module_args = list(module_args)
-        port = port or free_port()
+        port = port or free_port(bus=cluster)
         directory = Path(tempfile.mkdtemp(prefix="hotkey-py-server-"))
         argv = [
             *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
             *("--dir", str(directory), "--logfile", str(directory / "server.log")),
             *("--enable-module-command", "yes", "--repl-diskless-sync-delay", "0"),
         ]
+        if cluster:
+            # Each node its own nodes.conf, in its own --dir.
+            argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            argv += ["--cluster-node-timeout", "5000"]
         if module:
             argv += ["--loadmodule", str(module_path())]
         if module and not detect:
@@ -163,3 +178,58 @@ class Sentinel(Process):
             f"sentinel parallel-syncs {name} 1\n"
         )
         super().__init__("sentinel", [str(config), "--sentinel"], port, directory)
+
+
+class Cluster:
+    """``masters`` x ``replicas`` cluster nodes with the module, created with
+    ``redis-cli --cluster create``, returned once every node says ``cluster_state:ok`` and every
+    replica is in sync. ``stop()`` stops every node."""
+
+    def __init__(self, masters: int, replicas: int, args: Sequence[tuple[str, str]] = ()) -> None:
+        self.nodes: list[Server] = []
+        try:
+            for _ in range(masters * (1 + replicas)):
+                self.nodes.append(Server(args, cluster=True))
+            cli = os.environ.get("HOTKEY_REDIS_CLI", "redis-cli")
+            addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+            created = subprocess.run(
+                [
+                    cli,
+                    "--cluster",
+                    "create",
+                    *addresses,
+                    "--cluster-replicas",
+                    str(replicas),
+                    "--cluster-yes",
+                ],
+                capture_output=True,
+                timeout=60,
+            )
+            if created.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout!r}")
+            deadline = time.monotonic() + 30
+            while not self._settled():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the cluster did not settle within 30 s")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _settled(self) -> bool:
+        for node in self.nodes:
+            client = node.client()
+            if client.cluster("info")["cluster_state"] != "ok":
+                return False
+            replication = client.info("replication")
+            if replication["role"] == "slave" and replication["master_link_status"] != "up":
+                return False
+        return True
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", n.port) for n in self.nodes]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

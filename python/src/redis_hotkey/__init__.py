@@ -11,5 +11,6 @@ the server through client tracking) or a healthy replica, as the module advises.
 
 from ._options import Metrics, Options
 from .client import Pipeline, Redis, wrap
+from .cluster import RedisCluster
 
-__all__ = ["Metrics", "Options", "Pipeline", "Redis", "wrap"]
+__all__ = ["Metrics", "Options", "Pipeline", "Redis", "RedisCluster", "wrap"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from redis.backoff import NoBackoff
 from redis.connection import Connection, SSLConnection
 from redis.retry import Retry
@@ -64,8 +63,3 @@ def retry_class(plain: type[Any]) -> type[Any]:
 
         return AsyncRetry
     return Retry
-
-
-def node_pool(pool: Any, host: str, port: int, timeout: float) -> redis.ConnectionPool:
-    cls, kwargs = node_kwargs(pool, host, port, timeout)
-    return redis.ConnectionPool(connection_class=cls, **kwargs)

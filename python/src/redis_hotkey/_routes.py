@@ -42,6 +42,8 @@ class Routes:
     seq: int
     run_id: str
     channel: str
+    sharded: bool
+    """Subscribe with ``SSUBSCRIBE`` (a cluster: the shard's sharded channel)."""
     replicas: tuple[Replica, ...]
     keys: tuple[tuple[int, bytes, Advice], ...]
 
@@ -139,6 +141,8 @@ def parse_routes(reply: object) -> Routes:
         seq=_number(_get(f, "seq"), "seq"),
         run_id=_text(_get(f, "run_id"), "run_id"),
         channel=_text(_get(f, "channel"), "channel"),
+        # Absent from modules older than the cluster support: classic pub/sub.
+        sharded=_number(f.get("sharded", 0), "sharded") == 1,
         replicas=tuple(_replica(r) for r in replicas),
         keys=tuple(hot),
     )

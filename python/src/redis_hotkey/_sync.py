@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._commands import CommandTable
-from ._connections import link_connection, node_pool
+from ._connections import link_connection, node_kwargs
 from ._core import HOT, MASTER, WRITE, ArgEncoder, Core, HotRead, ReplicaPool, cache_key
 from ._options import Metrics, Options
 from ._routes import Applied, EventKind, ProtocolError, Replica, parse_message, parse_routes
@@ -78,10 +78,26 @@ class _TrackedPool(redis.ConnectionPool):
         conn._hotkey_tracked = True
 
 
-class Router:
-    """Follows the module for one client (its pool) and routes its calls."""
+class _ReadonlyPool(redis.ConnectionPool):
+    """Connections to a cluster replica: ``READONLY`` as each connects, so the replica serves
+    reads of its shard's slots instead of answering ``MOVED``."""
 
-    def __init__(self, client: redis.Redis, options: Options) -> None:
+    def make_connection(self) -> Any:
+        conn = super().make_connection()
+        conn.register_connect_callback(self._on_connect)
+        return conn
+
+    def _on_connect(self, conn: Any) -> None:
+        conn.send_command("READONLY")
+        conn.read_response()
+
+
+class Router:
+    """Follows the module for one client (its pool) and routes its calls. ``cluster``: the
+    pool reaches one master of a cluster, whose replicas need ``READONLY``."""
+
+    def __init__(self, client: redis.Redis, options: Options, cluster: bool = False) -> None:
+        self.cluster = cluster
         self.options = options
         self.pool: Any = client.connection_pool
         self.response_callbacks = client.response_callbacks
@@ -139,9 +155,7 @@ class Router:
 
     # Routing.
 
-    def execute(
-        self, client: redis.Redis, base: Any, args: tuple[Any, ...], options: dict[str, Any]
-    ) -> Any:
+    def execute(self, base: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         """Runs one call where the hot set says; ``base`` runs it on the caller's own pool."""
         if self._thread is None:
             self.ensure_started()
@@ -308,11 +322,11 @@ class Router:
 
     def _probe_down(self) -> None:
         for replica in self._rotation.down():
-            client = redis.Redis(
-                connection_pool=node_pool(
-                    self.pool, replica.host, replica.port, self.options.replica_timeout
-                )
+            cls, kwargs = node_kwargs(
+                self.pool, replica.host, replica.port, self.options.replica_timeout
             )
+            pool_class = _ReadonlyPool if self.cluster else redis.ConnectionPool
+            client = redis.Redis(connection_pool=pool_class(connection_class=cls, **kwargs))
             client.response_callbacks = self.response_callbacks
             try:
                 client.ping()
@@ -361,6 +375,7 @@ class _Link:
         self.admin: Any = None
         self.control: Any = None
         self.channel: bytes | None = None
+        self.subscribe, self.unsubscribe = "SUBSCRIBE", "UNSUBSCRIBE"
         self.synced_once = False
 
     def close(self) -> None:
@@ -416,8 +431,12 @@ class _Link:
         channel = routes.channel.encode()
         if channel != self.channel:
             if self.channel is not None:
-                self.control.send_command("UNSUBSCRIBE", self.channel)
-            self.control.send_command("SUBSCRIBE", channel)
+                self.control.send_command(self.unsubscribe, self.channel)
+            # In a cluster the shard's channel is sharded: SSUBSCRIBE, on this shard's master.
+            self.subscribe, self.unsubscribe = (
+                ("SSUBSCRIBE", "SUNSUBSCRIBE") if routes.sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
+            )
+            self.control.send_command(self.subscribe, channel)
             self.channel = channel
             self._await_subscribed(channel)
             routes = parse_routes(self._call("HOTKEY.ROUTES"))
@@ -437,7 +456,10 @@ class _Link:
             if not self.control.can_read(timeout=0.05):
                 continue
             message = self.control.read_response()
-            if isinstance(message, list) and message[:2] == [b"subscribe", channel]:
+            if isinstance(message, list) and message[:2] in (
+                [b"subscribe", channel],
+                [b"ssubscribe", channel],
+            ):
                 return
             self._on_message(message)
         raise RedisTimeoutError(f"no confirmation of SUBSCRIBE {channel!r}")
@@ -479,9 +501,17 @@ class _Link:
         if self.stop.is_set():
             # The router was closed: its hot set stays forgotten.
             return False
-        if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
+        if not isinstance(message, list) or len(message) < 3:
             return False
-        channel, payload = message[1], message[2]
+        kind, channel, payload = message[0], message[1], message[2]
+        if kind == b"sunsubscribe" and channel == self.channel:
+            # The shard's slots moved away from the channel's slot: the server ended the
+            # subscription. Re-read the hot set, which names the new channel.
+            self.channel = None
+            self._sync()
+            return True
+        if kind not in (b"message", b"smessage"):
+            return False
         if channel == INVALIDATE_CHANNEL:
             self.core.invalidated(payload if isinstance(payload, list) else None)
             return False

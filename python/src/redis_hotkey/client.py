@@ -39,7 +39,7 @@ class Redis(redis.Redis):
         return type(cls.__name__, (cls,), {"hotkey_options": options})
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        return self._hotkey.execute(self, super().execute_command, args, options)
+        return self._hotkey.execute(super().execute_command, args, options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         """A pipeline (MULTI/EXEC when ``transaction``) on the master; the keys its commands
