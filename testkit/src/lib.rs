@@ -10,16 +10,23 @@
 //!   newer Redis binaries take the same arguments.
 //! - `HOTKEY_MODULE`: the module to load (default: the `libhotkey.so` cargo built in the same
 //!   `target/<profile>/` as the running test, example or bench; `cargo build -p hotkey`).
+//! - `HOTKEY_REDIS_CLI`: the `redis-cli` that creates clusters (default `redis-cli` on `PATH`).
 //!
 //! # Layout
 //! - `process`: the process guard under both servers and sentinels: start, PING, SIGTERM /
 //!   SIGKILL, the server binary, log tails.
 //! - `module`: where the module under test is (`module_path`).
 //! - `server`: `Server` (one `redis-server` with the module) and its `Builder`.
+//! - `channel_listener`: `ChannelListener`, a classic or sharded (`SSUBSCRIBE`) subscriber.
+//! - `cluster`: `Cluster` (N masters × R replicas with `--cluster-enabled yes`, created with
+//!   `redis-cli --cluster create`), its `ClusterBuilder` and `Node`s: slot owners, kills,
+//!   failovers and slot migrations.
 //! - `sentinel`: `Sentinel`, one `redis-server --sentinel` monitoring a `Server`.
 //! - `top`: `HOTKEY.TOP` entries, `INFO hotkey`, error texts, `CONFIG GET`.
 //! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator.
 
+mod channel_listener;
+mod cluster;
 mod module;
 mod process;
 mod sentinel;
@@ -27,6 +34,8 @@ mod server;
 mod subscriber;
 mod top;
 
+pub use channel_listener::ChannelListener;
+pub use cluster::{Cluster, ClusterBuilder, Node, cli_binary};
 pub use module::module_path;
 pub use process::{server_binary, tail};
 pub use sentinel::Sentinel;

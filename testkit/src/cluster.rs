@@ -1,0 +1,741 @@
+//! `Cluster`: a Redis Cluster of real `redis-server --cluster-enabled yes` processes with the
+//! module loaded (N masters × R replicas), created with `redis-cli --cluster create`, and its
+//! `ClusterBuilder`. Nodes are found by what the cluster says (`CLUSTER NODES`), so roles stay
+//! right after a failover and slot owners after a migration.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hotkey_protocol::cluster::{SLOTS, SlotRange, key_slot};
+use redis::{Connection, Value};
+
+use crate::module::module_path;
+use crate::process::{Process, fresh_dir, server_binary, tail};
+
+/// How long `redis-cli --cluster create` may take (it waits for the nodes to meet, a second at
+/// a time).
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the nodes may take to agree on the layout once created: every node `cluster_state:ok`,
+/// every replica synced, every node's view the same.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a failover may take: the node timeout, an election and the news spreading.
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The cluster bus of a node listens on its port + 10000 (the server's default).
+const BUS_PORT_OFFSET: u16 = 10000;
+/// Attempts at starting a node when a port picked was taken in the meantime.
+const PORT_ATTEMPTS: usize = 10;
+/// Keys moved per `MIGRATE` when a slot moves.
+const MIGRATE_BATCH: usize = 100;
+/// The default `cluster-node-timeout` (ms): long enough that a busy machine does not fail a
+/// node by accident; failover tests set a shorter one with `server_args`.
+const NODE_TIMEOUT_MS: &str = "5000";
+
+/// The `redis-cli` that creates clusters: `$HOTKEY_REDIS_CLI`, default `redis-cli` on `PATH`
+/// (Debian's 7.0 works with Redis 7.x/8.x and Valkey).
+pub fn cli_binary() -> String {
+    std::env::var("HOTKEY_REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
+}
+
+/// How to start a cluster: its shape, module arguments and server arguments (the same for every
+/// node).
+pub struct ClusterBuilder {
+    masters: usize,
+    replicas: usize,
+    module_args: Vec<(String, String)>,
+    server_args: Vec<String>,
+}
+
+impl ClusterBuilder {
+    /// Set (or override) one module argument (`<name> <value>` after the module path).
+    pub fn module_arg(mut self, name: &str, value: &str) -> Self {
+        match self.module_args.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => self.module_args.push((name.to_string(), value.to_string())),
+        }
+        self
+    }
+
+    /// Extra server arguments for every node, e.g. `["--cluster-node-timeout", "1000"]` (they
+    /// come after the harness's own, so they win).
+    pub fn server_args(mut self, args: &[&str]) -> Self {
+        self.server_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Starts every node, creates the cluster and waits until every node says
+    /// `cluster_state:ok`, every replica is synced and every node sees the same layout.
+    pub fn start(self) -> Cluster {
+        assert!(
+            self.masters >= 3,
+            "a Redis Cluster needs at least 3 masters"
+        );
+        // Found before any directory exists, so that a missing module leaks nothing.
+        let module = module_path();
+        let count = self.masters * (1 + self.replicas);
+        let nodes: Vec<Node> = (0..count).map(|_| self.start_node(&module)).collect();
+        let cluster = Cluster {
+            nodes,
+            killed_slots: Mutex::new(HashMap::new()),
+        };
+        cluster.create(self.replicas);
+        cluster.settle(self.masters, self.replicas);
+        cluster
+    }
+
+    /// One node on a free port whose bus port is free too.
+    fn start_node(&self, module: &Path) -> Node {
+        let mut last_failure = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            match self.try_start_node(free_port_pair(), module) {
+                Ok(node) => return node,
+                Err(failure) => last_failure = failure,
+            }
+        }
+        panic!("could not start a cluster node:\n{last_failure}");
+    }
+
+    fn try_start_node(&self, port: u16, module: &Path) -> Result<Node, String> {
+        let dir = fresh_dir("cluster");
+        let log = dir.join("redis.log");
+        let mut args: Vec<String> = [
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-module-command",
+            "yes",
+            "--enable-debug-command",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            // Relative to `--dir`: each node has its own file.
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            NODE_TIMEOUT_MS,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend([
+            "--port".into(),
+            port.to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--logfile".into(),
+            log.display().to_string(),
+            "--loadmodule".into(),
+            module.display().to_string(),
+        ]);
+        for (name, value) in &self.module_args {
+            args.push(name.clone());
+            args.push(value.clone());
+        }
+        args.extend(self.server_args.iter().cloned());
+
+        let process = Process::start(&args, port, dir.clone(), log)?;
+        let mut node = Node {
+            process: Mutex::new(process),
+            port,
+            dir,
+            id: String::new(),
+        };
+        node.id = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut node.conn())
+            .unwrap_or_else(|e| panic!("CLUSTER MYID on port {port}: {e}\n{}", node.log_tail()));
+        Ok(node)
+    }
+}
+
+/// A port nobody listens on right now whose bus port (+10000) is free too (never 6379).
+fn free_port_pair() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let Some(bus) = port.checked_add(BUS_PORT_OFFSET) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One node of a cluster. Dropping it (with its `Cluster`) stops the process (SIGTERM, then
+/// SIGKILL) and removes its directory.
+pub struct Node {
+    /// Behind a lock so that `Cluster::kill` works through the `&Node` its accessors hand out.
+    process: Mutex<Process>,
+    pub port: u16,
+    pub dir: PathBuf,
+    /// The node's `CLUSTER MYID`.
+    pub id: String,
+}
+
+impl Node {
+    fn process(&self) -> MutexGuard<'_, Process> {
+        // A panic while holding the lock leaves the process as it was: keep using it.
+        self.process.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// `127.0.0.1:<port>`, as cluster clients and `redis-cli --cluster` name nodes.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process().pid()
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.process().log_tail()
+    }
+
+    /// True while the process runs and answers PING.
+    pub fn is_up(&self) -> bool {
+        self.process().is_up()
+    }
+
+    fn connect(&self, url: &str) -> Connection {
+        redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", self.log_tail()))
+    }
+
+    /// A RESP2 connection (no cluster redirections followed: a key of another shard gets
+    /// `MOVED`).
+    pub fn conn(&self) -> Connection {
+        self.connect(&self.url())
+    }
+
+    /// A RESP3 connection.
+    pub fn conn_resp3(&self) -> Connection {
+        self.connect(&format!("{}?protocol=resp3", self.url()))
+    }
+
+    /// `CLUSTER NODES` as this node sees it.
+    fn view(&self) -> Result<Vec<NodeLine>, String> {
+        let mut conn = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .map_err(|e| e.to_string())?;
+        let text: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut conn)
+            .map_err(|e| e.to_string())?;
+        parse_nodes(&text)
+    }
+
+    /// `cluster_state` of `CLUSTER INFO` (`ok` or `fail`).
+    fn cluster_state(&self) -> Result<String, String> {
+        let mut conn = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .map_err(|e| e.to_string())?;
+        let info: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query(&mut conn)
+            .map_err(|e| e.to_string())?;
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("cluster_state:"))
+            .map(str::to_string)
+            .ok_or_else(|| format!("CLUSTER INFO has no cluster_state: {info}"))
+    }
+
+    /// `master_link_status` of `INFO replication` (`up` on a synced replica).
+    fn master_link_up(&self) -> bool {
+        let info: Result<String, _> = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c));
+        info.is_ok_and(|info| info.lines().any(|l| l.trim() == "master_link_status:up"))
+    }
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeLine {
+    id: String,
+    port: u16,
+    flags: Vec<String>,
+    /// The master's id for a replica.
+    master: Option<String>,
+    /// Slots the node serves (not the ones being imported or migrated, shown in brackets).
+    slots: Vec<SlotRange>,
+}
+
+impl NodeLine {
+    fn has(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    fn is_master(&self) -> bool {
+        self.has("master")
+    }
+
+    /// Flagged failing, or not (yet) a full member.
+    fn is_failing(&self) -> bool {
+        ["fail", "fail?", "handshake", "noaddr"]
+            .iter()
+            .any(|f| self.has(f))
+    }
+
+    fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|r| r.contains(slot))
+    }
+}
+
+/// Parses `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master|-> <ping> <pong>
+/// <epoch> <link> <slot>…`.
+fn parse_nodes(text: &str) -> Result<Vec<NodeLine>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let bad = || format!("unexpected CLUSTER NODES line: {line:?}");
+            if fields.len() < 8 {
+                return Err(bad());
+            }
+            let port = fields[1]
+                .split(['@', ','])
+                .next()
+                .and_then(|addr| addr.rsplit_once(':'))
+                .and_then(|(_, port)| port.parse().ok())
+                .ok_or_else(bad)?;
+            let slots = fields[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .map(|s| {
+                    let (start, end) = s.split_once('-').unwrap_or((s, s));
+                    Some(SlotRange {
+                        start: start.parse().ok()?,
+                        end: end.parse().ok()?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?;
+            Ok(NodeLine {
+                id: fields[0].to_string(),
+                port,
+                flags: fields[2].split(',').map(str::to_string).collect(),
+                master: (fields[3] != "-").then(|| fields[3].to_string()),
+                slots,
+            })
+        })
+        .collect()
+}
+
+/// A running cluster. Dropping it stops every node (also when a panic unwinds), so a failing
+/// test never leaks one.
+pub struct Cluster {
+    nodes: Vec<Node>,
+    /// The slots each killed master served when it was killed, by node id: what its successor
+    /// must serve.
+    killed_slots: Mutex<HashMap<String, Vec<SlotRange>>>,
+}
+
+impl Cluster {
+    /// A cluster of `masters` masters (at least 3) with `replicas` replicas each, the module
+    /// loaded on every node with `sample-max 1`.
+    pub fn start(masters: usize, replicas: usize) -> Cluster {
+        Cluster::builder(masters, replicas).start()
+    }
+
+    /// A builder whose module arguments start as `sample-max 1`.
+    pub fn builder(masters: usize, replicas: usize) -> ClusterBuilder {
+        ClusterBuilder {
+            masters,
+            replicas,
+            module_args: vec![("sample-max".into(), "1".into())],
+            server_args: Vec::new(),
+        }
+    }
+
+    /// Every node, in the order they were started, killed ones included.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// `redis://` URLs of every node, as seeds for a cluster client.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Node::url).collect()
+    }
+
+    /// The node with this `CLUSTER MYID`.
+    pub fn node_by_id(&self, id: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node has id {id}"))
+    }
+
+    /// The masters that serve slots and are not failing, as a live node sees them, in slot
+    /// order.
+    pub fn masters(&self) -> Vec<&Node> {
+        let mut masters: Vec<NodeLine> = self
+            .view()
+            .into_iter()
+            .filter(|l| l.is_master() && !l.is_failing() && !l.slots.is_empty())
+            .collect();
+        masters.sort_by_key(|l| l.slots.iter().map(|r| r.start).min());
+        masters.iter().map(|l| self.node_by_id(&l.id)).collect()
+    }
+
+    /// The replicas of `master` that are not failing, as a live node sees them.
+    pub fn replicas(&self, master: &Node) -> Vec<&Node> {
+        self.view()
+            .iter()
+            .filter(|l| l.master.as_deref() == Some(master.id.as_str()) && !l.is_failing())
+            .map(|l| self.node_by_id(&l.id))
+            .collect()
+    }
+
+    /// The master serving `slot`, as a live node sees it.
+    pub fn node_for_slot(&self, slot: u16) -> &Node {
+        assert!(slot < SLOTS, "slot {slot} is out of range");
+        let view = self.view();
+        let owner = view
+            .iter()
+            .find(|l| l.is_master() && l.serves(slot))
+            .unwrap_or_else(|| panic!("no master serves slot {slot}: {view:?}"));
+        self.node_by_id(&owner.id)
+    }
+
+    /// The master serving `key`'s slot.
+    pub fn node_for_key(&self, key: &[u8]) -> &Node {
+        self.node_for_slot(key_slot(key))
+    }
+
+    /// A RESP2 connection to `node`.
+    pub fn conn(&self, node: &Node) -> Connection {
+        node.conn()
+    }
+
+    /// SIGKILL `node` now (a crash) and wait for it to exit; its directory stays until the
+    /// cluster is dropped. Remembers the slots it served, for `wait_for_failover`.
+    pub fn kill(&self, node: &Node) {
+        if let Ok(view) = node.view()
+            && let Some(me) = view.iter().find(|l| l.has("myself"))
+        {
+            self.killed().insert(node.id.clone(), me.slots.clone());
+        }
+        node.process().kill();
+    }
+
+    fn killed(&self) -> MutexGuard<'_, HashMap<String, Vec<SlotRange>>> {
+        // A panic while holding the lock leaves the map as it was: keep using it.
+        self.killed_slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `old` (a master that was killed, or that a replica took over with `CLUSTER
+    /// FAILOVER`) has a successor that every live node sees as the master of `old`'s slots,
+    /// with `cluster_state:ok` everywhere; returns the successor.
+    pub fn wait_for_failover(&self, old: &Node) -> &Node {
+        let deadline = Instant::now() + FAILOVER_TIMEOUT;
+        loop {
+            if let Some(new) = self.successor(old) {
+                return new;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failover of {} (port {}) within {FAILOVER_TIMEOUT:?}; views:\n{}",
+                old.id,
+                old.port,
+                self.views_report()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `old`'s successor once every live node agrees on it.
+    fn successor(&self, old: &Node) -> Option<&Node> {
+        let slots = match self.killed().get(&old.id) {
+            Some(slots) => slots.clone(),
+            None => {
+                // Alive: a manual failover made it a replica of its successor.
+                let view = old.view().ok()?;
+                let me = view.iter().find(|l| l.has("myself"))?;
+                let new = me.master.as_ref().filter(|_| me.has("slave"))?;
+                view.iter().find(|l| &l.id == new)?.slots.clone()
+            }
+        };
+        let slot = slots.first()?.start;
+        let live = self.live();
+        let mut owner: Option<String> = None;
+        for node in &live {
+            if node.cluster_state().ok()? != "ok" {
+                return None;
+            }
+            let view = node.view().ok()?;
+            let line = view
+                .iter()
+                .find(|l| l.is_master() && l.serves(slot) && !l.is_failing())?;
+            if line.id == old.id || owner.as_ref().is_some_and(|o| o != &line.id) {
+                return None;
+            }
+            owner = Some(line.id.clone());
+        }
+        let new = self.node_by_id(&owner?);
+        let own = new.view().ok()?;
+        own.iter()
+            .any(|l| l.has("myself") && l.is_master())
+            .then_some(new)
+    }
+
+    /// Moves `slot` from master `from` to master `to` with its keys, as `redis-cli --cluster
+    /// reshard` does: `begin_migration`, `move_keys`, `finish_migration`.
+    pub fn migrate_slot(&self, slot: u16, from: &Node, to: &Node) {
+        self.begin_migration(slot, from, to);
+        self.move_keys(slot, from, to);
+        self.finish_migration(slot, from, to);
+    }
+
+    /// `CLUSTER SETSLOT slot IMPORTING` on `to`, then `MIGRATING` on `from`: from here on a key
+    /// of `slot` missing on `from` gets `ASK` to `to`.
+    pub fn begin_migration(&self, slot: u16, from: &Node, to: &Node) {
+        setslot(to, slot, "IMPORTING", &from.id);
+        setslot(from, slot, "MIGRATING", &to.id);
+    }
+
+    /// `MIGRATE`s every key of `slot` from `from` to `to`, a batch at a time.
+    pub fn move_keys(&self, slot: u16, from: &Node, to: &Node) {
+        let mut conn = from.conn();
+        loop {
+            let keys: Vec<Vec<u8>> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(MIGRATE_BATCH)
+                .query(&mut conn)
+                .unwrap_or_else(|e| panic!("CLUSTER GETKEYSINSLOT {slot}: {e}"));
+            if keys.is_empty() {
+                return;
+            }
+            let _: Value = redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to.port)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys)
+                .query(&mut conn)
+                .unwrap_or_else(|e| panic!("MIGRATE slot {slot} to port {}: {e}", to.port));
+        }
+    }
+
+    /// `CLUSTER SETSLOT slot NODE to` on `to`, `from` and every other master, then waits until
+    /// every live node sees `to` as the owner of `slot`.
+    pub fn finish_migration(&self, slot: u16, from: &Node, to: &Node) {
+        setslot(to, slot, "NODE", &to.id);
+        setslot(from, slot, "NODE", &to.id);
+        for master in self.masters() {
+            if master.id != to.id && master.id != from.id {
+                setslot(master, slot, "NODE", &to.id);
+            }
+        }
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while !self.live().iter().all(|node| {
+            node.view().is_ok_and(|view| {
+                view.iter()
+                    .any(|l| l.id == to.id && l.is_master() && l.serves(slot))
+            })
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "slot {slot} not served by {} everywhere after {SETTLE_TIMEOUT:?}; views:\n{}",
+                to.port,
+                self.views_report()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The nodes whose process runs and answers PING.
+    fn live(&self) -> Vec<&Node> {
+        self.nodes.iter().filter(|n| n.is_up()).collect()
+    }
+
+    /// `CLUSTER NODES` of the first live node that answers it.
+    fn view(&self) -> Vec<NodeLine> {
+        self.live()
+            .iter()
+            .find_map(|n| n.view().ok())
+            .unwrap_or_else(|| panic!("no live node answers CLUSTER NODES"))
+    }
+
+    /// Every node's view, for failure messages.
+    fn views_report(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| match n.view() {
+                Ok(view) => format!("port {}: {view:?}", n.port),
+                Err(e) => format!("port {}: {e}", n.port),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `redis-cli --cluster create` with every node; panics with the cli's output and the
+    /// nodes' logs when it fails or hangs.
+    fn create(&self, replicas: usize) {
+        let dir = &self.nodes[0].dir;
+        let output = dir.join("cluster-create.log");
+        let out = std::fs::File::create(&output).expect("create cluster-create.log");
+        let err = out.try_clone().expect("clone cluster-create.log");
+        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+        args.extend(self.nodes.iter().map(Node::addr));
+        args.extend([
+            "--cluster-replicas".into(),
+            replicas.to_string(),
+            "--cluster-yes".into(),
+        ]);
+        let child = Command::new(cli_binary())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {} (set HOTKEY_REDIS_CLI): {e}", cli_binary()));
+        let status = wait_with_deadline(child, CREATE_TIMEOUT);
+        let report = || {
+            format!(
+                "{} {} ({}) failed:\n{}\n--- node logs ---\n{}",
+                cli_binary(),
+                args.join(" "),
+                server_binary(),
+                tail(&output, 40),
+                self.logs_report()
+            )
+        };
+        match status {
+            Some(status) if status.success() => {}
+            _ => panic!("{}", report()),
+        }
+    }
+
+    /// Waits until every node says `cluster_state:ok`, every replica is synced, and every node
+    /// sees `masters` masters with slots and `masters × replicas` replicas, none failing.
+    fn settle(&self, masters: usize, replicas: usize) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while !self.settled(masters, replicas) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not settle within {SETTLE_TIMEOUT:?}; views:\n{}\n--- node logs ---\n{}",
+                self.views_report(),
+                self.logs_report()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn settled(&self, masters: usize, replicas: usize) -> bool {
+        self.nodes.iter().all(|node| {
+            let Ok(view) = node.view() else {
+                return false;
+            };
+            let me = view.iter().find(|l| l.has("myself"));
+            let synced = me.is_some_and(|me| me.is_master() || node.master_link_up());
+            let healthy = view.iter().all(|l| !l.is_failing());
+            let master_count = view
+                .iter()
+                .filter(|l| l.is_master() && !l.slots.is_empty())
+                .count();
+            let replica_count = view
+                .iter()
+                .filter(|l| l.has("slave") && l.master.is_some())
+                .count();
+            synced
+                && healthy
+                && master_count == masters
+                && replica_count == masters * replicas
+                && node.cluster_state().is_ok_and(|s| s == "ok")
+        })
+    }
+
+    fn logs_report(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- port {} ---\n{}", n.port, n.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// `CLUSTER SETSLOT slot <subcommand> node_id` on `node`; panics with the server's words.
+fn setslot(node: &Node, slot: u16, subcommand: &str, node_id: &str) {
+    let () = redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg(subcommand)
+        .arg(node_id)
+        .query(&mut node.conn())
+        .unwrap_or_else(|e| {
+            panic!(
+                "CLUSTER SETSLOT {slot} {subcommand} {node_id} on port {}: {e}",
+                node.port
+            )
+        });
+}
+
+/// Waits for `child` to exit; kills it after `timeout`. None when it had to be killed.
+fn wait_with_deadline(mut child: Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cluster_nodes_with_ranges_single_slots_and_migrations() {
+        let text = "\
+a1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460 7000 [5461->-b2]
+b2 127.0.0.1:30002@40002,host master - 0 0 2 connected 5461-10922 [7000-<-a1]
+c3 127.0.0.1:30003@40003 slave,fail a1 0 0 1 disconnected
+";
+        let nodes = parse_nodes(text).expect("parses");
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes[0].port, 30001);
+        assert!(nodes[0].has("myself") && nodes[0].is_master());
+        assert_eq!(
+            nodes[0].slots,
+            vec![
+                SlotRange {
+                    start: 0,
+                    end: 5460
+                },
+                SlotRange {
+                    start: 7000,
+                    end: 7000
+                }
+            ]
+        );
+        assert_eq!(nodes[1].port, 30002);
+        assert!(nodes[1].serves(5461) && !nodes[1].serves(10923));
+        assert_eq!(nodes[2].master.as_deref(), Some("a1"));
+        assert!(nodes[2].is_failing());
+        assert!(parse_nodes("garbage").is_err());
+    }
+}
