@@ -1,77 +1,24 @@
-//! `hotkey top --cluster` and `hotkey route --cluster` on a real Redis Cluster: three masters
-//! and three replicas, each with the module.
-
-use std::process::Command;
+//! `hotkey top`, `route` and `watch` with `--cluster` on a real Redis Cluster (testkit's
+//! `Cluster`: three masters with a replica each, the module on every node).
 
 use hotkey_protocol::cluster::key_slot;
-use hotkey_testkit::Server;
+use hotkey_testkit::Cluster;
 
-use crate::run::{hotkey, json, key_entry, reads, stderr, wait_for};
+use crate::run::{hotkey, json, key_entry, reads, stderr, stdout};
+use crate::watch::Watch;
 
-/// Six cluster-enabled servers made one cluster (`redis-cli --cluster create`, one replica
-/// each); the servers' guards stop them.
-struct Cluster {
-    nodes: Vec<Server>,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let nodes: Vec<Server> = (0..6)
-            .map(|_| {
-                Server::builder()
-                    .module_arg("half-life-ms", "600000")
-                    .server_args(&["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
-                    .start()
-            })
-            .collect();
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let cluster = Cluster { nodes };
-        for node in &cluster.nodes {
-            // Until every node lists three replicas, a replica-to-be is a master of no slots.
-            wait_for("cluster_state:ok and three replicas on every node", || {
-                let mut conn = node.conn();
-                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut conn).ok()?;
-                let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut conn).ok()?;
-                let replicas = nodes.lines().filter(|l| l.contains("slave")).count();
-                (info.contains("cluster_state:ok") && replicas == 3).then_some(())
-            });
-        }
-        cluster
-    }
-
-    /// The master serving `key`: the node that answers a GET of it without `MOVED`.
-    fn owner(&self, key: &[u8]) -> &Server {
-        wait_for("a master that owns the key", || {
-            self.nodes.iter().find(|n| {
-                let reply: redis::RedisResult<Option<String>> =
-                    redis::cmd("GET").arg(key).query(&mut n.conn());
-                reply.is_ok() && n.role() == "master"
-            })
-        })
-    }
+fn cluster() -> Cluster {
+    Cluster::builder(3, 1)
+        .module_arg("half-life-ms", "600000")
+        .start()
 }
 
 #[test]
 fn top_and_route_find_every_node_and_the_keys_shard() {
-    let cluster = Cluster::start();
-    let seed = cluster.nodes[0].url();
+    let cluster = cluster();
+    let seed = cluster.nodes()[0].url();
     let key = b"leaderboard:global";
-    let owner = cluster.owner(key);
+    let owner = cluster.node_for_key(key);
     reads(&mut owner.conn(), key, 50);
 
     let top = json(&["top", "--cluster", &seed]);
@@ -86,26 +33,79 @@ fn top_and_route_find_every_node_and_the_keys_shard() {
     assert_eq!(shards.len(), 3, "three shards: {top}");
 
     let entry = key_entry(&top, "leaderboard:global");
-    let owner_addr = format!("127.0.0.1:{}", owner.port);
-    assert_eq!(entry["node"], owner_addr, "{entry}");
+    assert_eq!(entry["node"], owner.addr(), "{entry}");
     let owner_shard = nodes
         .iter()
-        .find(|n| n["addr"] == owner_addr)
+        .find(|n| n["addr"] == owner.addr())
         .map(|n| n["shard"].clone())
         .expect("the owner among the nodes");
     assert_eq!(entry["shard"], owner_shard, "{entry}");
+    let short: String = owner.id.chars().take(8).collect();
+    assert!(
+        owner_shard.as_str().is_some_and(|s| s.starts_with(&short)),
+        "{owner_shard}"
+    );
 
     // Asked from a node of another shard, route still answers from the owner.
     let other = cluster
-        .nodes
-        .iter()
-        .find(|n| n.port != owner.port && n.role() == "master")
+        .masters()
+        .into_iter()
+        .find(|n| n.port != owner.port)
         .expect("another master");
     let route = json(&["route", "leaderboard:global", "--cluster", &other.url()]);
-    assert_eq!(route["node"], owner_addr, "{route}");
+    assert_eq!(route["node"], owner.addr(), "{route}");
     assert_eq!(route["slot"], key_slot(key));
     assert_eq!(route["role"], "master");
 
     let out = hotkey(&["top", "--cluster", &seed, "--once"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("nodes: 6 up, 0 down"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_killed_node_is_named_and_the_others_still_shown() {
+    let cluster = cluster();
+    let key = b"still-here";
+    let owner = cluster.node_for_key(key);
+    reads(&mut owner.conn(), key, 5);
+    let victim = cluster
+        .masters()
+        .into_iter()
+        .find(|n| n.port != owner.port)
+        .expect("another master");
+    cluster.kill(victim);
+    let seed = owner.url();
+    let out = hotkey(&["top", "--cluster", &seed, "--once"]);
+    assert_eq!(out.status.code(), Some(1), "a node is down");
+    assert!(stdout(&out).contains("\"still-here\""), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("{}: connection refused", victim.addr())),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn watch_follows_each_shard_on_its_sharded_channel() {
+    let cluster = cluster();
+    let seed = cluster.nodes()[0].url();
+    let mut watch = Watch::start(&["--cluster", &seed]);
+    for _ in 0..3 {
+        watch.line_with("following SSUBSCRIBE");
+    }
+    let key = b"pinned:in:a:shard";
+    let owner = cluster.node_for_key(key);
+    let () = redis::cmd("HOTKEY.PIN")
+        .arg(key)
+        .query(&mut owner.conn())
+        .expect("HOTKEY.PIN");
+    let hot = watch.line_with(r#"hot db 0 "pinned:in:a:shard""#);
+    let short: String = owner.id.chars().take(8).collect();
+    assert!(hot.contains(&owner.addr()), "{hot}");
+    assert!(hot.contains(&format!("node {short}")), "{hot}");
+    assert!(!hot.contains("RESTART") && !hot.contains("GAP"), "{hot}");
 }

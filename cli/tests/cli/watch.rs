@@ -14,14 +14,14 @@ use redis::Value;
 use crate::run::WAIT;
 
 /// A running `hotkey watch`, its stdout as lines; killed on drop.
-struct Watch {
+pub struct Watch {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Watch {
-    fn start(args: &[&str]) -> Watch {
+    pub fn start(args: &[&str]) -> Watch {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotkey"))
             .arg("watch")
             .args(args)
@@ -46,7 +46,7 @@ impl Watch {
     }
 
     /// The first line from now on that contains `text`.
-    fn line_with(&mut self, text: &str) -> String {
+    pub fn line_with(&mut self, text: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
