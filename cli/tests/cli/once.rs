@@ -213,3 +213,24 @@ fn tls_is_refused_with_a_clear_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn window_is_passed_to_top_and_shown_from_the_reply() {
+    let server = Server::steady();
+    reads(&mut server.conn(), b"k", 20);
+    let url = server.url();
+    let top = json(&["top", &url, "--window", "10"]);
+    assert_eq!(top["window"], 10, "{top}");
+    assert_eq!(key_entry(&top, "k")["window"], 10, "{top}");
+    let out = hotkey(&["top", &url, "--window", "1", "--once"]);
+    assert!(stdout(&out).contains("— window 1 s —"), "{}", stdout(&out));
+    let module_default = json(&["top", &url]);
+    assert!(module_default["window"].is_u64(), "{module_default}");
+    let out = hotkey(&["top", &url, "--window", "7", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("127.0.0.1:{}: ERR WINDOW", server.port)),
+        "{}",
+        stderr(&out)
+    );
+}
