@@ -92,8 +92,9 @@ struct TopArgs {
     connect: ConnectArgs,
     #[command(flatten)]
     discovery: Discovery,
-    /// The rate window in seconds (HOTKEY.TOP ... WINDOW W); default: the module's.
-    #[arg(long, value_name = "W")]
+    /// The rate window in seconds (HOTKEY.TOP ... WINDOW W): 1, 10 or 60; default: the
+    /// module's.
+    #[arg(long, value_name = "W", value_parser = parse_window)]
     window: Option<u32>,
     /// Order by reads + writes, by reads or by writes.
     #[arg(long, value_enum, default_value = "total")]
@@ -215,3 +216,13 @@ fn run_route(args: RouteArgs) -> Result<bool, String> {
 
 /// The error for a non-positive `--interval`.
 pub const BAD_INTERVAL: &str = "--interval must be a positive number of seconds";
+
+/// A `--window` the module knows: 1 (the detector's), 10 or 60 seconds.
+fn parse_window(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(w @ (1 | 10 | 60)) => Ok(w),
+        _ => Err(format!(
+            "'{text}' is not a window: use 1, 10 or 60 (seconds)"
+        )),
+    }
+}

@@ -226,10 +226,11 @@ fn window_is_passed_to_top_and_shown_from_the_reply() {
     assert!(stdout(&out).contains("— window 1 s —"), "{}", stdout(&out));
     let module_default = json(&["top", &url]);
     assert!(module_default["window"].is_u64(), "{module_default}");
+    // A window the module does not have is a usage error, before any node is asked.
     let out = hotkey(&["top", &url, "--window", "7", "--once"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains(&format!("127.0.0.1:{}: ERR WINDOW", server.port)),
+        stderr(&out).contains("'7' is not a window: use 1, 10 or 60"),
         "{}",
         stderr(&out)
     );
