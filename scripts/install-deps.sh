@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with a Rust toolchain lacks to build and test hotkey:
 # redis-server and redis-benchmark (Debian's redis-server, redis-tools), libclang-dev
-# (redis-module's build runs bindgen), tmux (the hotkey tool's live view is tested in a real
-# terminal) and python3-venv (the Python router's tests). As root it installs them; otherwise it
+# (redis-module's build runs bindgen), tmux and openssl (the hotkey tool's live view is tested
+# in a real terminal, its TLS against certificates made for the test) and python3-venv (the Python router's tests). As root it installs them; otherwise it
 # prints the command.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || miss
 # is another library and does not do, so check for the file bindgen opens.
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v tmux >/dev/null || missing+=(tmux)
+# The hotkey tool's TLS test makes its certificates with openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 # The Python router's tests make venvs: Debian splits venv and ensurepip into python3-venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,11 +1,13 @@
 //! One node: its address and credentials (from URLs and redis-cli's flags), connecting to it,
 //! and the words a user sees when that fails.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
 use redis::{
     Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError, RedisResult,
+    TlsCertificates,
 };
 
 /// How long to wait for a node to accept a connection: a down node must not freeze the view.
@@ -22,8 +24,8 @@ pub const MODULE_NOT_LOADED: &str = "the hotkey module is not loaded";
 /// AUTH refused: the redis crate keeps only its own words for WRONGPASS.
 pub const AUTH_FAILED: &str =
     "authentication failed: wrong user name or password, or the user is disabled (WRONGPASS)";
-/// `--tls` or a `rediss://` URL: this build speaks plain TCP only.
-pub const TLS_UNSUPPORTED: &str = "TLS is not supported by this build of hotkey: connect over plain TCP (or through a TLS tunnel)";
+/// `--cacert` that cannot be read.
+pub const BAD_CACERT: &str = "cannot read the CA certificate file";
 /// A node argument that is neither a URL nor `host:port`.
 pub const BAD_ADDRESS: &str = "not a redis:// URL or host:port";
 
@@ -46,9 +48,15 @@ pub struct ConnectArgs {
     /// ACL user name, for every node.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Connect with TLS.
+    /// Connect with TLS (as a `rediss://` URL does).
     #[arg(long)]
     pub tls: bool,
+    /// With TLS: trust the certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// With TLS: do not verify the server's certificate and name (redis-cli's --insecure).
+    #[arg(long)]
+    pub insecure: bool,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -59,14 +67,13 @@ pub struct ConnectArgs {
 pub struct Endpoint {
     pub addr: String,
     info: ConnectionInfo,
+    /// With TLS and `--cacert`: the CA certificates (PEM) to trust.
+    root_cert: Option<Vec<u8>>,
 }
 
 impl Endpoint {
     /// From a URL or `host:port`, with the flags' credentials over the URL's.
     pub fn parse(text: &str, args: &ConnectArgs) -> Result<Endpoint, String> {
-        if args.tls || text.starts_with("rediss://") {
-            return Err(format!("{text}: {TLS_UNSUPPORTED}"));
-        }
         let info = if text.contains("://") {
             text.into_connection_info()
                 .map_err(|e| format!("{text}: {BAD_ADDRESS} ({e})"))?
@@ -80,7 +87,17 @@ impl Endpoint {
                 .into_connection_info()
                 .map_err(|e| format!("{text}: {e}"))?
         };
-        Ok(Endpoint::from_info(info).with_credentials(args.user.as_deref(), args.pass.as_deref()))
+        let info = with_tls(info, args.tls, args.insecure);
+        let root_cert = match (&args.cacert, info.addr()) {
+            (Some(path), ConnectionAddr::TcpTls { .. }) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("{}: {BAD_CACERT} ({e})", path.display()))?,
+            ),
+            _ => None,
+        };
+        let mut endpoint = Endpoint::from_info(info);
+        endpoint.root_cert = root_cert;
+        Ok(endpoint.with_credentials(args.user.as_deref(), args.pass.as_deref()))
     }
 
     /// `-h`/`-p` with the flags' credentials.
@@ -95,7 +112,11 @@ impl Endpoint {
             }
             other => other.to_string(),
         };
-        Endpoint { addr, info }
+        Endpoint {
+            addr,
+            info,
+            root_cert: None,
+        }
     }
 
     fn with_credentials(mut self, user: Option<&str>, pass: Option<&str>) -> Endpoint {
@@ -112,11 +133,18 @@ impl Endpoint {
 
     /// Another node with this one's credentials and database (a discovered node).
     pub fn at(&self, host: &str, port: u16) -> Endpoint {
-        let info = self
-            .info
-            .clone()
-            .set_addr(ConnectionAddr::Tcp(host.to_string(), port));
-        Endpoint::from_info(info)
+        let addr = match self.info.addr() {
+            ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
+                host: host.to_string(),
+                port,
+                insecure: *insecure,
+                tls_params: None,
+            },
+            _ => ConnectionAddr::Tcp(host.to_string(), port),
+        };
+        let mut endpoint = Endpoint::from_info(self.info.clone().set_addr(addr));
+        endpoint.root_cert = self.root_cert.clone();
+        endpoint
     }
 
     /// Another node with the flags' credentials only (a node a sentinel names: the sentinel's
@@ -131,7 +159,17 @@ impl Endpoint {
 
     /// A connection with timeouts; the error names this node and the problem.
     pub fn connect(&self) -> Result<Connection, String> {
-        let conn = redis::Client::open(self.info.clone())
+        let client = match &self.root_cert {
+            Some(pem) => redis::Client::build_with_tls(
+                self.info.clone(),
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(self.info.clone()),
+        };
+        let conn = client
             .and_then(|c| c.get_connection_with_timeout(CONNECT_TIMEOUT))
             .map_err(|e| self.problem(&e))?;
         conn.set_read_timeout(Some(REPLY_TIMEOUT))
@@ -144,6 +182,32 @@ impl Endpoint {
     pub fn problem(&self, e: &RedisError) -> String {
         format!("{}: {}", self.addr, describe(e))
     }
+}
+
+/// `info` over TLS when `tls` (a `host:port` or `redis://` with `--tls`), and without
+/// verification when `insecure`; a `rediss://` URL is TLS already.
+fn with_tls(info: ConnectionInfo, tls: bool, insecure: bool) -> ConnectionInfo {
+    let addr = match info.addr().clone() {
+        ConnectionAddr::Tcp(host, port) if tls => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure,
+            tls_params: None,
+        },
+        ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: was,
+            tls_params,
+        } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: was || insecure,
+            tls_params,
+        },
+        other => other,
+    };
+    info.set_addr(addr)
 }
 
 /// What went wrong, in the words of the README: refused, timed out, no module, or the server's

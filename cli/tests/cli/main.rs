@@ -6,4 +6,5 @@ mod live;
 mod once;
 mod route;
 mod run;
+mod tls;
 mod watch;

@@ -204,17 +204,6 @@ fn an_acl_refusal_is_named() {
 }
 
 #[test]
-fn tls_is_refused_with_a_clear_error() {
-    let out = hotkey(&["top", "rediss://127.0.0.1:1/", "--once"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("TLS is not supported by this build of hotkey"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
 fn window_is_passed_to_top_and_shown_from_the_reply() {
     let server = Server::steady();
     reads(&mut server.conn(), b"k", 20);
