@@ -9,8 +9,10 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# The module (target/release/libhotkey.so) and the hotkey tool (target/release/hotkey).
 build: deps
 	cargo build --release
+	cargo build --release -p hotkey-cli
 
 # The seed story, live: a master and two replicas on free loopback ports, a leaderboard that
 # turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.

@@ -178,9 +178,12 @@ impl Text for Channel {
     }
 
     fn check(&self, value: &[u8]) -> Result<(), String> {
-        if value.is_empty() || !value.iter().all(|b| b.is_ascii_graphic()) {
+        // Braces would make a hash tag of their own, where in a cluster the module puts one
+        // that lands in the shard's slots.
+        let bad = |b: &u8| !b.is_ascii_graphic() || *b == b'{' || *b == b'}';
+        if value.is_empty() || value.iter().any(bad) {
             return Err(format!(
-                "'{CHANNEL_NAME}' must be a non-empty name of printable ASCII without spaces, got '{}'",
+                "'{CHANNEL_NAME}' must be a non-empty name of printable ASCII without spaces or braces, got '{}'",
                 quote(value)
             ));
         }
@@ -308,6 +311,7 @@ mod tests {
         assert!(err(&[b"channel", b""]).contains("non-empty"));
         assert!(err(&[b"channel", b"a\0b"]).contains("got 'a\\x00b'"));
         assert!(err(&[b"channel", b"a\r\nb"]).contains("'channel'"));
+        assert!(err(&[b"channel", b"hk{1}"]).contains("braces"));
         assert!(err(&[b"channel", "\u{100}".as_bytes()]).contains("\\xc4\\x80"));
         assert_eq!(
             check_module_args(&[

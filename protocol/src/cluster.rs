@@ -66,14 +66,18 @@ pub fn serves(ranges: &[SlotRange], slot: u16) -> bool {
 /// assert!(ranges[0].contains(key_slot(channel.as_bytes())));
 /// ```
 pub fn shard_channel(base: &str, ranges: &[SlotRange]) -> Option<String> {
+    let name = |i: u32| format!("{base}{{{i}}}");
+    let slot = |i: u32| key_slot(name(i).as_bytes());
     if ranges.is_empty() {
         return None;
     }
+    // A base with a hash tag of its own fixes every name's slot: there or nowhere.
+    if slot(0) == slot(1) && slot(1) == slot(2) {
+        return serves(ranges, slot(0)).then(|| name(0));
+    }
     // About SLOTS / (slots served) tries: a few for a third of the slots; a bounded search
     // finds any single slot (a tag for every slot exists below 2^17).
-    (0u32..1 << 22)
-        .map(|i| format!("{base}{{{i}}}"))
-        .find(|name| serves(ranges, key_slot(name.as_bytes())))
+    (0u32..1 << 22).find(|&i| serves(ranges, slot(i))).map(name)
 }
 
 #[cfg(test)]
@@ -143,5 +147,27 @@ mod tests {
             );
         }
         assert_eq!(shard_channel("hk", &[]), None);
+        // A base with a tag of its own fixes the slot: the channel is there or nowhere.
+        let fixed = key_slot(b"x");
+        let at = [SlotRange {
+            start: fixed,
+            end: fixed,
+        }];
+        assert_eq!(shard_channel("a{x}b", &at).as_deref(), Some("a{x}b{0}"));
+        let elsewhere = [SlotRange {
+            start: (fixed + 1) % SLOTS,
+            end: (fixed + 1) % SLOTS,
+        }];
+        assert_eq!(shard_channel("a{x}b", &elsewhere), None);
+        // An empty or open brace in the base is no tag: the counter still moves the slot.
+        assert!(shard_channel("a{}b", &one_slot(5)).is_some());
+        assert!(shard_channel("a{b", &one_slot(5)).is_some());
+    }
+
+    fn one_slot(slot: u16) -> [SlotRange; 1] {
+        [SlotRange {
+            start: slot,
+            end: slot,
+        }]
     }
 }

@@ -14,8 +14,16 @@ use redis_module::Context;
 
 pub use crate::ffi::CommandResult;
 use crate::ffi::KeyReadCheck;
+use crate::ffi::{Arg, ArgKind};
 use crate::state::{self, State};
 use crate::text::quote;
+
+/// The key argument of the keyed commands, for their docs.
+const KEY_ARG: Arg = Arg::required("key", ArgKind::Key);
+
+/// The `DB n` option of the keyed commands, for their docs.
+const DB_ARG: Arg = Arg::option("DB", "db", ArgKind::Integer)
+    .summary("the key's database (default: the selected one)");
 
 /// The reply when the module's state is gone (between unload and the last command).
 pub const NOT_LOADED: &str = "ERR hotkey is not loaded";

@@ -6,7 +6,10 @@
 use crate::ffi::{Arg, ArgKind, CommandDocs};
 use redis_module::Context;
 
-use super::{CommandResult, Cursor, Frame, check_read, databases, parse_db, parse_u64, with_state};
+use super::{
+    CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db, parse_u64,
+    with_state,
+};
 use crate::ffi;
 use crate::hot_set::PinError;
 
@@ -18,11 +21,10 @@ pub const DOCS: CommandDocs = CommandDocs {
     arity: -2,
     keyed: true,
     args: &[
-        Arg::required("key", ArgKind::Key),
+        KEY_ARG,
         Arg::option("TTL", "seconds", ArgKind::Integer)
             .summary("how long the pin lasts (default: until UNPIN)"),
-        Arg::option("DB", "db", ArgKind::Integer)
-            .summary("the key's database (default: the selected one)"),
+        DB_ARG,
     ],
 };
 

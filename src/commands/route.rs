@@ -8,7 +8,7 @@ use crate::ffi::{Arg, ArgKind, CommandDocs};
 use hotkey_protocol::Role;
 use redis_module::Context;
 
-use super::{CommandResult, Cursor, check_read, databases, parse_db, with_state};
+use super::{CommandResult, Cursor, DB_ARG, KEY_ARG, check_read, databases, parse_db, with_state};
 use crate::ffi;
 
 /// The operation asked about.
@@ -57,15 +57,14 @@ pub const DOCS: CommandDocs = CommandDocs {
     arity: -2,
     keyed: true,
     args: &[
-        Arg::required("key", ArgKind::Key),
+        KEY_ARG,
         Arg::required(
             "operation",
             ArgKind::OneOf(&[Arg::token("READ"), Arg::token("WRITE")]),
         )
         .optional()
         .summary("the operation asked about (default READ)"),
-        Arg::option("DB", "db", ArgKind::Integer)
-            .summary("the key's database (default: the selected one)"),
+        DB_ARG,
     ],
 };
 

@@ -1,10 +1,12 @@
 //! `HOTKEY.UNPIN key [DB n]`: ends a pin. The key stays hot only if its own rate holds it
 //! there. Replies 1 when the key was pinned, else 0.
 
-use crate::ffi::{Arg, ArgKind, CommandDocs};
+use crate::ffi::CommandDocs;
 use redis_module::Context;
 
-use super::{CommandResult, Cursor, Frame, check_read, databases, parse_db, with_state};
+use super::{
+    CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db, with_state,
+};
 use crate::ffi;
 
 /// What `COMMAND DOCS` says.
@@ -14,11 +16,7 @@ pub const DOCS: CommandDocs = CommandDocs {
     since: "0.1.0",
     arity: -2,
     keyed: true,
-    args: &[
-        Arg::required("key", ArgKind::Key),
-        Arg::option("DB", "db", ArgKind::Integer)
-            .summary("the key's database (default: the selected one)"),
-    ],
+    args: &[KEY_ARG, DB_ARG],
 };
 
 /// A parsed `HOTKEY.UNPIN`.

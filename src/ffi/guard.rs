@@ -47,3 +47,26 @@ fn message(payload: &(dyn Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic without a message")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_fallback_and_is_counted() {
+        let before = internal_errors();
+        assert_eq!(guard("a test", 7, || 1), 1);
+        assert_eq!(internal_errors(), before);
+        let text = String::from("boom");
+        assert_eq!(guard("a test", 7, || panic!("{text}")), 7);
+        assert_eq!(guard("a test", "fallback", || panic!("static")), "fallback");
+        assert_eq!(internal_errors(), before + 2);
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_either_payload() {
+        assert_eq!(message(&"static"), "static");
+        assert_eq!(message(&String::from("owned")), "owned");
+        assert_eq!(message(&42), "a panic without a message");
+    }
+}

@@ -10,7 +10,8 @@
 //! # Layout
 //! - [`module`]: the [`Module`] description and the [`module!`](crate::module) macro that
 //!   exports it as `RedisModule_OnLoad` / `RedisModule_OnUnload`.
-//! - `entry`: load and unload, the command trampoline, config, INFO and server-event callbacks.
+//! - `entry`: load and unload, the command trampoline; `configs`: the config callbacks;
+//!   `events`: INFO, server events and the command filter.
 //! - `guard`: the panic guard every callback goes through, and `internal_errors`.
 //! - `filter`: the command filter's view of a command ([`FilterCommand`]).
 //! - `docs`: command docs and key specs for the server (`COMMAND DOCS`).
@@ -21,8 +22,10 @@
 mod alloc;
 mod calls;
 mod cell;
+mod configs;
 mod docs;
 mod entry;
+mod events;
 mod filter;
 mod guard;
 pub mod module;
