@@ -64,8 +64,14 @@ class Servers:
         )
         return sentinel
 
-    def cluster(self, masters: int, replicas: int, args: Sequence[tuple[str, str]] = ()) -> Cluster:
-        cluster = Cluster(masters, replicas, args)
+    def cluster(
+        self,
+        masters: int,
+        replicas: int,
+        args: Sequence[tuple[str, str]] = (),
+        node_timeout_ms: int = 5000,
+    ) -> Cluster:
+        cluster = Cluster(masters, replicas, args, node_timeout_ms)
         self.started.append(cluster)
         return cluster
 

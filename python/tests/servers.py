@@ -126,6 +126,7 @@ class Server(Process):
         detect: bool = False,
         module: bool = True,
         cluster: bool = False,
+        node_timeout_ms: int = 5000,
     ) -> None:
         self.module_args = list(module_args)
         port = port or free_port(bus=cluster)
@@ -138,7 +139,7 @@ class Server(Process):
         if cluster:
             # Each node its own nodes.conf, in its own --dir.
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-            argv += ["--cluster-node-timeout", "5000"]
+            argv += ["--cluster-node-timeout", str(node_timeout_ms)]
         if module:
             argv += ["--loadmodule", str(module_path())]
         if module and not detect:
@@ -185,11 +186,17 @@ class Cluster:
     ``redis-cli --cluster create``, returned once every node says ``cluster_state:ok`` and every
     replica is in sync. ``stop()`` stops every node."""
 
-    def __init__(self, masters: int, replicas: int, args: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        masters: int,
+        replicas: int,
+        args: Sequence[tuple[str, str]] = (),
+        node_timeout_ms: int = 5000,
+    ) -> None:
         self.nodes: list[Server] = []
         try:
             for _ in range(masters * (1 + replicas)):
-                self.nodes.append(Server(args, cluster=True))
+                self.nodes.append(Server(args, cluster=True, node_timeout_ms=node_timeout_ms))
             cli = os.environ.get("HOTKEY_REDIS_CLI", "redis-cli")
             addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
             created = subprocess.run(

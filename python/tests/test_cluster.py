@@ -76,3 +76,37 @@ def test_hot_reads_go_to_the_shard_replica(servers: Servers) -> None:
     m = routed.hotkey_metrics()
     assert m.replica == 5
     routed.close()
+
+
+def test_the_router_follows_a_shard_failover(servers: Servers) -> None:
+    # A short node timeout: the election after CLUSTER FAILOVER takes a few of them.
+    cluster = servers.cluster(3, 1, [CACHE_TTL, ("heartbeat-ms", "200")], node_timeout_ms=1000)
+    plain, routed = clients(cluster, redis_hotkey.Options(reconnect_max_delay=0.2))
+    plain.set("a", "old")
+    pin(plain, "a")
+    wait_until("a cached", lambda: routed.hotkey_route("GET", "a") == "cache")
+    assert routed.get("a") == b"old"
+    master = plain.nodes_manager.get_node_from_slot(plain.keyslot("a"))
+    replica = next(
+        n for n in cluster.nodes
+        if n.client().info("replication").get("master_port") == master.port
+    )  # fmt: skip
+    replica.client().execute_command("CLUSTER", "FAILOVER")
+    wait_until(
+        "the replica is a master", lambda: replica.client().info()["role"] == "master", within=30
+    )
+
+    def write_ok() -> bool:
+        try:
+            routed.set("a", "new")
+            return True
+        except redis.RedisError:
+            return False
+
+    wait_until("a write reaches the new master", write_ok)
+    assert routed.get("a") == b"new"
+    replica.client().execute_command("HOTKEY.PIN", "a")
+    wait_until("a cached again", lambda: routed.hotkey_route("GET", "a") == "cache")
+    plain.set("a", "newer")
+    wait_until("the newer value", lambda: routed.get("a") == b"newer")
+    routed.close()

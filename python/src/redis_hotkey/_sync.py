@@ -78,6 +78,11 @@ class _TrackedPool(redis.ConnectionPool):
         conn._hotkey_tracked = True
 
 
+def _close(client: redis.Redis) -> None:
+    """Closes a client the router made, with its pool (``close()`` leaves a pool it was given)."""
+    client.connection_pool.disconnect()
+
+
 class _ReadonlyPool(redis.ConnectionPool):
     """Connections to a cluster replica: ``READONLY`` as each connects, so the replica serves
     reads of its shard's slots instead of answering ``MOVED``."""
@@ -139,9 +144,9 @@ class Router:
     def stop(self) -> None:
         self._stop.set()
         self.core.forget()
-        self.fill.close()
+        _close(self.fill)
         for client in self._rotation.set(()):
-            client.close()
+            _close(client)
 
     def _forked(self) -> None:
         self._pid = os.getpid()
@@ -308,7 +313,7 @@ class Router:
 
     def set_replicas(self, replicas: tuple[Replica, ...]) -> None:
         for gone in self._rotation.set(replicas):
-            gone.close()
+            _close(gone)
 
     def probe(self) -> None:
         """Connects to the replicas out of rotation; those answering PING come back. One
@@ -331,11 +336,11 @@ class Router:
             try:
                 client.ping()
             except (RedisError, OSError):
-                client.close()
+                _close(client)
                 continue
             old = self._rotation.restore(replica, client)
             if old is not None and old is not client:
-                old.close()
+                _close(old)
 
 
 def _run_link(ref: weakref.ref[Router], stop: threading.Event) -> None:

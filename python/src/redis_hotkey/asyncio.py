@@ -235,8 +235,9 @@ class _Router:
 
 
 async def _close(client: Any) -> None:
-    close = getattr(client, "aclose", None) or client.close
-    await close()
+    """Closes a client the router made, with its pool (``aclose()`` leaves a pool it was
+    given)."""
+    await client.connection_pool.disconnect()
 
 
 async def _run_link(ref: weakref.ref[_Router]) -> None:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import redis
 from redis.cluster import RedisCluster as _RedisCluster
+from redis.exceptions import RedisClusterException
 
 from ._options import Metrics, Options
 from ._sync import Router
@@ -48,7 +49,7 @@ class RedisCluster(_RedisCluster):
         try:
             slot = self.keyslot(args[1])
             node = self.nodes_manager.get_node_from_slot(slot)
-        except (redis.RedisError, IndexError, TypeError):
+        except (redis.RedisError, RedisClusterException, IndexError, TypeError):
             return None
         router = self._hotkey_routers.get(node.name)
         if router is None:
