@@ -25,6 +25,15 @@ const MAX_ERROR_LEN: usize = 100 + 64 * 4;
 /// Commands between two liveness checks.
 const BATCH: usize = 25;
 
+// The sizes of the three runs, chosen so that the fuzz tests take about 30 s in all on a
+// 2-core machine (debug build, Redis 7.0): counts, not clocks, bound them.
+/// Rounds of every command with every position hostile (about 35 commands a round).
+const ROUNDS: usize = 600;
+/// Hostile values per config.
+const VALUES_PER_CONFIG: usize = 1200;
+/// Batches of ten `MODULE LOAD` attempts.
+const LOAD_BATCHES: usize = 300;
+
 const ONE_MIB: usize = 1 << 20;
 
 /// Each command's valid arguments, one per position; the fuzzer replaces one position at a
@@ -160,6 +169,16 @@ fn hostile(rng: &mut StdRng) -> Vec<u8> {
 /// A control byte (or DEL) the server must refuse in a config value.
 fn has_control_byte(value: &[u8]) -> bool {
     value.iter().any(|&b| b < 0x20 || b == 0x7f)
+}
+
+/// A yes/no config (`hotkey.enabled`, whose value `original` is `yes` or `no`) is parsed by the
+/// server, not the module, and the server compares it as a C string: `yes\0…` reads as `yes`,
+/// as for the server's own yes/no configs. The module never sees those bytes, so such a value
+/// may be accepted; `CONFIG GET` then shows `yes` or `no`, which the test checks.
+fn server_parsed_bool(original: &str, value: &[u8]) -> bool {
+    let up_to_nul = value.split(|&b| b == 0).next().unwrap_or_default();
+    matches!(original, "yes" | "no")
+        && (up_to_nul.eq_ignore_ascii_case(b"yes") || up_to_nul.eq_ignore_ascii_case(b"no"))
 }
 
 fn printable(text: &str) -> bool {
@@ -308,7 +327,7 @@ fn hostile_arguments_to_every_command_leave_the_server_answering() {
             lists.push((name, with_arg(template, position, vec![0xc4; ONE_MIB])));
         }
     }
-    for _ in 0..40 {
+    for _ in 0..ROUNDS {
         lists.extend(round(&mut rng));
     }
 
@@ -389,7 +408,7 @@ fn config_set_refuses_control_bytes_and_config_get_stays_printable() {
     for (i, (name, original)) in configs.iter().enumerate() {
         let protocol = i % 2;
         let conn = &mut conns[protocol];
-        let mut values: Vec<Vec<u8>> = (0..60).map(|_| hostile(&mut rng)).collect();
+        let mut values: Vec<Vec<u8>> = (0..VALUES_PER_CONFIG).map(|_| hostile(&mut rng)).collect();
         values.push(vec![b'1'; ONE_MIB]);
         // A valid value with a control byte after it.
         values.push([original.as_bytes(), pick(&mut rng, &CONTROL)].concat());
@@ -409,7 +428,7 @@ fn config_set_refuses_control_bytes_and_config_get_stays_printable() {
             if let Some(problem) = bad_reply(&result) {
                 panic!("{}: {problem}", context());
             }
-            if has_control_byte(value) {
+            if has_control_byte(value) && !server_parsed_bool(original, value) {
                 match &result {
                     Err(e) => assert!(
                         error_text(e).contains(name.as_str()),
@@ -538,7 +557,7 @@ fn module_load_refuses_hostile_arguments_and_a_good_load_follows() {
         );
     }
 
-    for n in 0..12 {
+    for n in 0..LOAD_BATCHES {
         for _ in 0..10 {
             let (args, wrong) = module_args(&mut rng);
             let result = load(&mut conn, &args);
