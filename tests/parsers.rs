@@ -339,6 +339,6 @@ fn valid_module_argument() -> impl Strategy<Value = (&'static str, String)> {
         int("max-replica-lag-bytes", 0, 1 << 40),
         (0.0f64..=1.0).prop_map(|v| ("hot-share", v.to_string())),
         (0.001f64..=1.0).prop_map(|v| ("cold-fraction", v.to_string())),
-        "[a-z_:{}.-]{1,20}".prop_map(|v| ("channel", v)),
+        "[a-z_:.-]{1,20}".prop_map(|v| ("channel", v)),
     ]
 }
