@@ -368,8 +368,9 @@ impl Tracker {
         self.decay.half_life_ms()
     }
 
-    /// Heap bytes held: the slot array, the index, the heap and the capacity of every key
-    /// buffer (allocator overhead aside). Constant once every slot has held its longest key.
+    /// Heap bytes held: the slot array, the long windows' counts, the index, the heap and the
+    /// capacity of every key buffer (allocator overhead aside). Constant once every slot has
+    /// held its longest key.
     pub fn memory_bytes(&self) -> usize {
         self.summary.memory_bytes()
     }
