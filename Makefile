@@ -45,6 +45,10 @@ bench: build
 	cargo bench --bench tracker
 	cargo bench --bench tick
 	cargo bench --bench detect
+	cargo bench --bench detect -- --cluster
+	cargo bench --bench cluster_bus
+	scripts/servers.sh redis-8.6.2 >/dev/null
+	HOTKEY_REDIS_SERVER=$${HOTKEY_SERVERS:-$$HOME/.cache/hotkey-servers}/bin/redis-8.6.2-server cargo bench --bench top_accuracy
 	cargo bench -p hotkey-router --bench route
 	cargo bench -p hotkey-demo --bench offload
 	scripts/bench-hook.sh

@@ -87,7 +87,7 @@ module!(MODULE);
 /// The commands, with their key positions and ACL categories (`hotkey` is added where the
 /// server lets modules add categories, Redis ≥ 7.4).
 static COMMANDS: [CommandSpec; 6] = [
-    // HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]
+    // HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n] [WINDOW 1|10|60]
     // Not "fast": it sorts the summary (O(capacity log capacity)).
     CommandSpec {
         name: "hotkey.top",

@@ -24,6 +24,12 @@ fn bad_arguments_get_the_documented_errors() {
         (&["DB", "16"], "ERR DB must be an integer from 0 to 15"),
         (&["DB", "x"], "ERR DB must be an integer from 0 to 15"),
         (&["DB"], "ERR DB needs a value"),
+        (&["WINDOW", "5"], "ERR WINDOW must be one of 1, 10, 60"),
+        (&["WINDOW", "0"], "ERR WINDOW must be one of 1, 10, 60"),
+        (&["WINDOW", "60s"], "ERR WINDOW must be one of 1, 10, 60"),
+        (&["WINDOW", "-1"], "ERR WINDOW must be one of 1, 10, 60"),
+        (&["WINDOW"], "ERR WINDOW needs a value"),
+        (&["WINDOW", "1", "window", "10"], "ERR WINDOW given twice"),
         (&["COUNT", "1", "COUNT", "2"], "ERR COUNT given twice"),
         (&["BY", "reads", "BY", "writes"], "ERR BY given twice"),
         (&["DB", "0", "DB", "0"], "ERR DB given twice"),
@@ -131,4 +137,32 @@ fn count_and_by_shape_the_reply() {
         "every key accessed"
     );
     assert!(top(&mut conn, &["DB", "1"]).is_empty(), "nothing in db 1");
+}
+
+#[test]
+fn every_entry_names_its_window() {
+    let server = Server::start();
+    let mut conn = server.conn();
+    for _ in 0..50 {
+        let _: Option<String> = redis::cmd("GET").arg("w").query(&mut conn).expect("GET");
+    }
+    for (args, window) in [
+        (&[][..], 60),
+        (&["WINDOW", "1"][..], 1),
+        (&["window", "10"][..], 10),
+        (&["WINDOW", "60", "COUNT", "5"][..], 60),
+    ] {
+        let entries = top(&mut conn, args);
+        assert!(!entries.is_empty(), "{args:?}");
+        assert!(
+            entries.iter().all(|e| e.window == window),
+            "{args:?}: {}",
+            show(&entries)
+        );
+        let w = entries
+            .iter()
+            .find(|e| e.key == b"w")
+            .expect("the key read");
+        assert!(w.reads > 0.0, "{args:?}: {}", show(&entries));
+    }
 }
