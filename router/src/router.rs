@@ -65,6 +65,9 @@ impl Router {
         node: SentinelNodeConnectionInfo,
         options: Options,
     ) -> Result<Router, Error> {
+        // `build` takes a String, or `impl AsRef<str>` when another crate of the build turns
+        // on the redis crate's TLS (the hotkey tool does): a String suits both.
+        #[allow(clippy::unnecessary_to_owned)]
         let client = SentinelClient::build(
             sentinels,
             service_name.to_string(),
