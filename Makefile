@@ -2,23 +2,37 @@
 # Arguments for `make run`, e.g. ARGS="--seconds 60 --no-cache" (see `leaderboard --help`).
 ARGS ?=
 
-.PHONY: all build deps run test test-valkey lint bench clean
+.PHONY: all build deps run run-python test test-python test-valkey lint bench bench-python clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
+# The module (target/release/libhotkey.so) and the hotkey tool (target/release/hotkey).
 build: deps
 	cargo build --release
+	cargo build --release -p hotkey-cli
 
 # The seed story, live: a master and two replicas on free loopback ports, a leaderboard that
 # turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.
 run: build
 	cargo run --release -p hotkey-demo --bin leaderboard -- $(ARGS)
 
-test: deps
+# The same story through the Python router (redis-hotkey), e.g. ARGS="--no-cache".
+run-python: deps
+	cargo build --release -p hotkey
+	python/test.sh --no-tests
+	python/.venv/bin/python python/examples/leaderboard.py $(ARGS)
+
+test: deps test-python
 	cargo test --workspace --all-targets && cargo test --workspace --doc
+
+# The Python router (python/): ruff, mypy --strict, and pytest against real servers with the
+# newest redis-py and with 5.0.0, each in its own venv (python/.venv, python/.venv-redis5).
+test-python: deps
+	cargo build --release -p hotkey
+	python/test.sh
 
 test-valkey: deps
 	scripts/test-valkey.sh
@@ -34,6 +48,13 @@ bench: build
 	cargo bench -p hotkey-router --bench route
 	cargo bench -p hotkey-demo --bench offload
 	scripts/bench-hook.sh
+	$(MAKE) bench-python
+
+bench-python: deps
+	cargo build --release -p hotkey
+	python/test.sh --no-tests
+	python/.venv/bin/python python/benchmarks/route.py
+	python/.venv/bin/python python/benchmarks/offload.py
 
 clean:
 	cargo clean

@@ -5,8 +5,13 @@
 //! A real `redis-server` with the release module (defaults, sampling included), background
 //! traffic of ~20 000 GET/s over 100 000 cold keys, the step load pipelined in 1 ms slots.
 //!
+//! With `--cluster`, the same on one master of a 3 × 1 Redis Cluster: the step and the
+//! background traffic go to keys of that master's slots, the events are read from its shard's
+//! sharded channel.
+//!
 //! ```text
 //! cargo bench --bench detect
+//! cargo bench --bench detect -- --cluster
 //! HOTKEY_REDIS_SERVER=/path/to/valkey-server cargo bench --bench detect
 //! ```
 
@@ -15,7 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hotkey_testkit::{Server, Subscriber, is_cold, is_hot, load, server_binary};
+use hotkey_protocol::{Message, Routes};
+use hotkey_testkit::{
+    ChannelListener, Cluster, Server, Subscriber, is_cold, is_hot, load, server_binary,
+};
 
 const TRIALS: usize = 20;
 const THRESHOLD: u64 = 1000;
@@ -30,14 +38,45 @@ fn main() {
         println!("detect: a benchmark; run it with `cargo bench --bench detect`");
         return;
     }
-    // The builder starts from `sample-max 1` (count everything); the bench wants the default.
-    let server = Server::builder().module_arg("sample-max", "64").start();
-    let events = Subscriber::new(&server, hotkey_protocol::DEFAULT_CHANNEL);
+    // The builders start from `sample-max 1` (count everything); the bench wants the default.
+    let on_cluster = std::env::args().any(|a| a == "--cluster");
+    // The guards live to the end of main, which stops every server.
+    let cluster = on_cluster.then(|| {
+        Cluster::builder(3, 1)
+            .module_arg("sample-max", "64")
+            .start()
+    });
+    let server = (!on_cluster).then(|| Server::builder().module_arg("sample-max", "64").start());
+    let (node, events, tag): (Box<dyn Fn() -> redis::Connection + '_>, Events, String) =
+        match (&cluster, &server) {
+            (Some(cluster), _) => {
+                let master = cluster.masters()[0];
+                let reply: redis::Value = redis::cmd("HOTKEY.ROUTES")
+                    .query(&mut master.conn())
+                    .expect("ROUTES");
+                let routes = Routes::from_redis(&reply).expect("ROUTES reply");
+                let events =
+                    Events::Sharded(ChannelListener::new(&master.addr(), &routes.channel, true));
+                // Every key of the bench carries a hash tag of this master's slots.
+                let tag = (0..)
+                    .map(|i| format!("t{i}"))
+                    .find(|t| cluster.node_for_key(t.as_bytes()).id == master.id)
+                    .expect("a tag on the master");
+                (Box::new(|| master.conn()), events, format!("{{{tag}}}"))
+            }
+            (None, Some(server)) => {
+                let events =
+                    Events::Plain(Subscriber::new(server, hotkey_protocol::DEFAULT_CHANNEL));
+                (Box::new(|| server.conn()), events, String::new())
+            }
+            (None, None) => unreachable!("one of the two is started"),
+        };
     let stop = Arc::new(AtomicBool::new(false));
     let background = {
-        let mut conn = server.conn();
+        let mut conn = node();
         let stop = stop.clone();
-        thread::spawn(move || background_load(&mut conn, &stop))
+        let tag = tag.clone();
+        thread::spawn(move || background_load(&mut conn, &tag, &stop))
     };
     // Let sampling tune itself to the background load.
     thread::sleep(Duration::from_secs(2));
@@ -48,33 +87,55 @@ fn main() {
         // Each trial follows a cold event, which goes out at a tick: start the step at a
         // random phase of the tick period instead, as a real load would.
         thread::sleep(Duration::from_millis((trial as u64 * 37) % 100));
-        let key = format!("step:{trial}").into_bytes();
-        let mut conn = server.conn();
+        let key = format!("{tag}step:{trial}").into_bytes();
+        let mut conn = node();
         let step_key = key.clone();
         let started = Instant::now();
         let step = thread::spawn(move || load(&mut conn, &step_key, STEP, STEP_FOR));
-        let hot = events.wait_for(Duration::from_secs(10), |m| is_hot(m, &key), |_| {});
-        let (hot_at, _) = hot.unwrap_or_else(|| panic!("no hot event for trial {trial}"));
+        let hot = events.wait_for(Duration::from_secs(10), |m| is_hot(m, &key));
+        let hot_at = hot.unwrap_or_else(|| panic!("no hot event for trial {trial}"));
         detect.push(hot_at.duration_since(started));
         step.join().expect("step load");
         let stopped = Instant::now();
-        let cold = events.wait_for(Duration::from_secs(30), |m| is_cold(m, &key), |_| {});
-        let (cold_at, _) = cold.unwrap_or_else(|| panic!("no cold event for trial {trial}"));
+        let cold = events.wait_for(Duration::from_secs(30), |m| is_cold(m, &key));
+        let cold_at = cold.unwrap_or_else(|| panic!("no cold event for trial {trial}"));
         cool.push(cold_at.duration_since(stopped));
     }
     stop.store(true, Ordering::Relaxed);
     let served = background.join().expect("background load");
 
     println!(
-        "server: {}; {TRIALS} trials; step to {STEP} GET/s; background {served} GET over the run",
-        server_binary()
+        "server: {}{}; {TRIALS} trials; step to {STEP} GET/s; background {served} GET over the run",
+        server_binary(),
+        if on_cluster {
+            " (a master of a 3 x 1 cluster)"
+        } else {
+            ""
+        }
     );
     report("detection (first request → hot event)", &mut detect);
     report("cool-down (load stopped → cold event)", &mut cool);
 }
 
-/// GETs of random cold keys at about BACKGROUND_PER_SEC until `stop`; returns how many.
-fn background_load(conn: &mut redis::Connection, stop: &AtomicBool) -> u64 {
+/// The events of the node under test: its classic channel, or its shard's sharded one.
+enum Events {
+    Plain(Subscriber),
+    Sharded(ChannelListener),
+}
+
+impl Events {
+    /// When the first message `want` accepts arrived, within `timeout`.
+    fn wait_for(&self, timeout: Duration, want: impl Fn(&Message) -> bool) -> Option<Instant> {
+        match self {
+            Events::Plain(s) => s.wait_for(timeout, want, |_| {}).map(|(at, _)| at),
+            Events::Sharded(l) => l.wait_for(timeout, want).map(|_| Instant::now()),
+        }
+    }
+}
+
+/// GETs of random cold keys (prefixed with `tag`) at about BACKGROUND_PER_SEC until `stop`;
+/// returns how many.
+fn background_load(conn: &mut redis::Connection, tag: &str, stop: &AtomicBool) -> u64 {
     let start = Instant::now();
     let mut sent = 0u64;
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -91,7 +152,7 @@ fn background_load(conn: &mut redis::Connection, stop: &AtomicBool) -> u64 {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             pipe.cmd("GET")
-                .arg(format!("bg:{}", seed % 100_000))
+                .arg(format!("{tag}bg:{}", seed % 100_000))
                 .ignore();
         }
         let () = pipe.query(conn).expect("background GETs");

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with a Rust toolchain lacks to build and test hotkey:
-# redis-server and redis-benchmark (Debian's redis-server, redis-tools) and libclang-dev
-# (redis-module's build runs bindgen). As root it installs them; otherwise it prints the command.
+# redis-server and redis-benchmark (Debian's redis-server, redis-tools), libclang-dev
+# (redis-module's build runs bindgen), tmux (the hotkey tool's live view is tested in a real
+# terminal) and python3-venv (the Python router's tests). As root it installs them; otherwise it
+# prints the command.
 set -euo pipefail
 
 missing=()
@@ -10,6 +12,9 @@ command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || miss
 # bindgen loads libclang.so itself, with the clang headers beside it (libclang-dev); libclang-cpp
 # is another library and does not do, so check for the file bindgen opens.
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v tmux >/dev/null || missing+=(tmux)
+# The Python router's tests make venvs: Debian splits venv and ensurepip into python3-venv.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cmd="apt-get install -y ${missing[*]}"

@@ -1,203 +1,157 @@
-//! The module configs (`hotkey.<name>`): their values, ranges, and the check of `loadmodule`
-//! arguments, which the server does not validate for modules.
+//! The module configs (`hotkey.<name>`): one spec per config — name, default, range — that the
+//! registration, the `loadmodule` check, the settings and the tests all read.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
-use redis_module::{RedisError, RedisString};
-
+use crate::ffi::{ConfigSpec, ConfigValue, Flag, Integer, Text};
 use crate::hot_set::Rules;
 use crate::replicas::HealthRules;
 use crate::sampler::SamplerConfig;
-use crate::state::{self, Settings};
+use crate::state::Settings;
+use crate::text::{is_legal, quote};
 
-/// A numeric config: its name (without `hotkey.`), default and inclusive range.
-pub struct Numeric {
-    pub name: &'static str,
-    pub value: &'static AtomicI64,
-    pub default: i64,
-    pub min: i64,
-    pub max: i64,
-}
-
-pub static ENABLED: AtomicBool = AtomicBool::new(true);
-pub static CAPACITY: AtomicI64 = AtomicI64::new(4096);
-pub static HALF_LIFE_MS: AtomicI64 = AtomicI64::new(250);
-pub static MAX_KEY_BYTES: AtomicI64 = AtomicI64::new(1024);
-pub static SAMPLE_QUIET_OPS: AtomicI64 = AtomicI64::new(10_000);
-pub static SAMPLE_MAX: AtomicI64 = AtomicI64::new(64);
-pub static TICK_MS: AtomicI64 = AtomicI64::new(100);
-pub static HOT_THRESHOLD: AtomicI64 = AtomicI64::new(1000);
-pub static COOLDOWN_MS: AtomicI64 = AtomicI64::new(2000);
-pub static MAX_HOT: AtomicI64 = AtomicI64::new(64);
-pub static HEARTBEAT_MS: AtomicI64 = AtomicI64::new(1000);
-pub static CACHE_TTL_MS: AtomicI64 = AtomicI64::new(100);
-pub static MAX_REPLICA_LAG_MS: AtomicI64 = AtomicI64::new(2000);
-pub static MAX_REPLICA_LAG_BYTES: AtomicI64 = AtomicI64::new(16 << 20);
-
-pub static HOT_SHARE: Fraction = Fraction::new("hot-share", 0.01, true);
-pub static COLD_FRACTION: Fraction = Fraction::new("cold-fraction", 0.5, false);
+pub static ENABLED: Flag = Flag::new(true);
+pub static CAPACITY: Integer = Integer::new(4096, 16, 1 << 20);
+pub static HALF_LIFE_MS: Integer = Integer::new(250, 10, 86_400_000);
+pub static MAX_KEY_BYTES: Integer = Integer::new(1024, 1, 1 << 20);
+pub static SAMPLE_QUIET_OPS: Integer = Integer::new(10_000, 0, 100_000_000);
+pub static SAMPLE_MAX: Integer = Integer::new(64, 1, 65_536);
+pub static TICK_MS: Integer = Integer::new(100, 10, 10_000);
+pub static HOT_THRESHOLD: Integer = Integer::new(1000, 0, 1_000_000_000);
+pub static COOLDOWN_MS: Integer = Integer::new(2000, 0, 3_600_000);
+pub static MAX_HOT: Integer = Integer::new(64, 1, 100_000);
+pub static HEARTBEAT_MS: Integer = Integer::new(1000, 100, 60_000);
+pub static CACHE_TTL_MS: Integer = Integer::new(100, 0, 3_600_000);
+pub static MAX_REPLICA_LAG_MS: Integer = Integer::new(2000, 0, 3_600_000);
+pub static MAX_REPLICA_LAG_BYTES: Integer = Integer::new(16 << 20, 0, 1 << 40);
+pub static HOT_SHARE: Fraction = Fraction::new("hot-share", "0.01", true);
+pub static COLD_FRACTION: Fraction = Fraction::new("cold-fraction", "0.5", false);
 pub static CHANNEL: Channel = Channel(Mutex::new(String::new()));
 
-pub const HOT_SHARE_DEFAULT: &str = "0.01";
-pub const COLD_FRACTION_DEFAULT: &str = "0.5";
-pub const CHANNEL_NAME: &str = "channel";
-
-pub const ENABLED_NAME: &str = "enabled";
-pub const ENABLED_DEFAULT: bool = true;
-
-pub const NUMERIC: [Numeric; 13] = [
-    Numeric {
-        name: "capacity",
-        value: &CAPACITY,
-        default: 4096,
-        min: 16,
-        max: 1 << 20,
+/// Every config, in the order `CONFIG GET hotkey.*` lists them.
+pub static CONFIGS: [ConfigSpec; 17] = [
+    integer("capacity", &CAPACITY),
+    integer("half-life-ms", &HALF_LIFE_MS),
+    integer("max-key-bytes", &MAX_KEY_BYTES),
+    integer("sample-quiet-ops", &SAMPLE_QUIET_OPS),
+    integer("sample-max", &SAMPLE_MAX),
+    integer("tick-ms", &TICK_MS),
+    integer("hot-threshold", &HOT_THRESHOLD),
+    integer("cooldown-ms", &COOLDOWN_MS),
+    integer("max-hot", &MAX_HOT),
+    integer("heartbeat-ms", &HEARTBEAT_MS),
+    integer("cache-ttl-ms", &CACHE_TTL_MS),
+    integer("max-replica-lag-ms", &MAX_REPLICA_LAG_MS),
+    integer("max-replica-lag-bytes", &MAX_REPLICA_LAG_BYTES),
+    ConfigSpec {
+        name: "hot-share",
+        value: ConfigValue::Text(&HOT_SHARE),
     },
-    Numeric {
-        name: "half-life-ms",
-        value: &HALF_LIFE_MS,
-        default: 250,
-        min: 10,
-        max: 86_400_000,
+    ConfigSpec {
+        name: "cold-fraction",
+        value: ConfigValue::Text(&COLD_FRACTION),
     },
-    Numeric {
-        name: "max-key-bytes",
-        value: &MAX_KEY_BYTES,
-        default: 1024,
-        min: 1,
-        max: 1 << 20,
+    ConfigSpec {
+        name: CHANNEL_NAME,
+        value: ConfigValue::Text(&CHANNEL),
     },
-    Numeric {
-        name: "sample-quiet-ops",
-        value: &SAMPLE_QUIET_OPS,
-        default: 10_000,
-        min: 0,
-        max: 100_000_000,
-    },
-    Numeric {
-        name: "sample-max",
-        value: &SAMPLE_MAX,
-        default: 64,
-        min: 1,
-        max: 65_536,
-    },
-    Numeric {
-        name: "tick-ms",
-        value: &TICK_MS,
-        default: 100,
-        min: 10,
-        max: 10_000,
-    },
-    Numeric {
-        name: "hot-threshold",
-        value: &HOT_THRESHOLD,
-        default: 1000,
-        min: 0,
-        max: 1_000_000_000,
-    },
-    Numeric {
-        name: "cooldown-ms",
-        value: &COOLDOWN_MS,
-        default: 2000,
-        min: 0,
-        max: 3_600_000,
-    },
-    Numeric {
-        name: "max-hot",
-        value: &MAX_HOT,
-        default: 64,
-        min: 1,
-        max: 100_000,
-    },
-    Numeric {
-        name: "heartbeat-ms",
-        value: &HEARTBEAT_MS,
-        default: 1000,
-        min: 100,
-        max: 60_000,
-    },
-    Numeric {
-        name: "cache-ttl-ms",
-        value: &CACHE_TTL_MS,
-        default: 100,
-        min: 0,
-        max: 3_600_000,
-    },
-    Numeric {
-        name: "max-replica-lag-ms",
-        value: &MAX_REPLICA_LAG_MS,
-        default: 2000,
-        min: 0,
-        max: 3_600_000,
-    },
-    Numeric {
-        name: "max-replica-lag-bytes",
-        value: &MAX_REPLICA_LAG_BYTES,
-        default: 16 << 20,
-        min: 0,
-        max: 1 << 40,
+    ConfigSpec {
+        name: "enabled",
+        value: ConfigValue::Bool(&ENABLED),
     },
 ];
+
+const CHANNEL_NAME: &str = "channel";
+
+const fn integer(name: &'static str, config: &'static Integer) -> ConfigSpec {
+    ConfigSpec {
+        name,
+        value: ConfigValue::Integer(config),
+    }
+}
+
+/// The bits of a NaN that `Fraction::parse` never yields: no value set yet.
+const UNSET: u64 = u64::MAX;
 
 /// A fraction config (`hot-share`, `cold-fraction`): a number in [0, 1] (or (0, 1] when
 /// zero would be meaningless), stored as f64 bits so the tick reads it without a lock.
 pub struct Fraction {
     name: &'static str,
-    bits: AtomicU64,
+    default: &'static str,
+    bits: std::sync::atomic::AtomicU64,
     zero_ok: bool,
 }
 
 impl Fraction {
-    pub const fn new(name: &'static str, default: f64, zero_ok: bool) -> Fraction {
+    /// `default` must parse (a unit test checks every default).
+    pub const fn new(name: &'static str, default: &'static str, zero_ok: bool) -> Fraction {
         Fraction {
             name,
-            bits: AtomicU64::new(default.to_bits()),
+            default,
+            bits: std::sync::atomic::AtomicU64::new(UNSET),
             zero_ok,
         }
     }
 
-    pub fn get(&self) -> f64 {
-        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    /// The value; the default until the server has set one.
+    pub fn value(&self) -> f64 {
+        match self.bits.load(std::sync::atomic::Ordering::Relaxed) {
+            UNSET => self.parse(self.default.as_bytes()).unwrap_or(0.0),
+            bits => f64::from_bits(bits),
+        }
     }
 
     /// The value of `text`, or an error naming the config and its range.
-    pub fn parse(&self, text: &str) -> Result<f64, String> {
+    pub fn parse(&self, text: &[u8]) -> Result<f64, String> {
         let range = if self.zero_ok {
             "from 0 to 1"
         } else {
             "above 0 and at most 1"
         };
-        match text.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && v <= 1.0 && (v > 0.0 || (self.zero_ok && v == 0.0)) => Ok(v),
+        let v = std::str::from_utf8(text)
+            .ok()
+            .filter(|_| is_legal(text))
+            .and_then(|t| t.trim().parse::<f64>().ok());
+        match v {
+            Some(v) if v.is_finite() && v <= 1.0 && (v > 0.0 || (self.zero_ok && v == 0.0)) => {
+                Ok(v)
+            }
             _ => Err(format!(
-                "'{}' must be a number {range}, got '{text}'",
-                self.name
+                "'{}' must be a number {range}, got '{}'",
+                self.name,
+                quote(text)
             )),
         }
     }
 }
 
-impl ConfigurationValue<RedisString> for Fraction {
-    fn get(&self, _: &ConfigurationContext) -> RedisString {
-        RedisString::create(None, self.get().to_string())
+impl Text for Fraction {
+    fn default_text(&self) -> &'static str {
+        self.default
     }
 
-    fn set(&self, _: &ConfigurationContext, value: RedisString) -> Result<(), RedisError> {
-        let v = self
-            .parse(value.try_as_str()?)
-            .map_err(RedisError::String)?;
-        self.bits.store(v.to_bits(), Ordering::Relaxed);
+    fn get(&self) -> String {
+        self.value().to_string()
+    }
+
+    fn check(&self, value: &[u8]) -> Result<(), String> {
+        self.parse(value).map(|_| ())
+    }
+
+    fn set(&self, value: &[u8]) -> Result<(), String> {
+        let v = self.parse(value)?;
+        self.bits
+            .store(v.to_bits(), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
 
-/// The `channel` config: a non-empty pub/sub channel name.
+/// The `channel` config: a non-empty pub/sub channel name of printable ASCII without spaces.
 pub struct Channel(Mutex<String>);
 
 impl Channel {
-    pub fn get(&self) -> String {
+    /// The channel name now.
+    pub fn name(&self) -> String {
         let name = self.0.lock().map(|c| c.clone()).unwrap_or_default();
         if name.is_empty() {
             hotkey_protocol::DEFAULT_CHANNEL.to_owned()
@@ -206,22 +160,39 @@ impl Channel {
         }
     }
 
-    fn check(text: &[u8]) -> Result<(), String> {
-        if text.is_empty() || text.iter().any(|b| b.is_ascii_whitespace()) {
-            return Err("'channel' must be a non-empty name without spaces".into());
+    /// Frees the name (at unload: the allocator's memory goes back to the server).
+    pub fn clear(&self) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = String::new();
         }
-        Ok(())
     }
 }
 
-impl ConfigurationValue<RedisString> for Channel {
-    fn get(&self, _: &ConfigurationContext) -> RedisString {
-        RedisString::create(None, Channel::get(self))
+impl Text for Channel {
+    fn default_text(&self) -> &'static str {
+        hotkey_protocol::DEFAULT_CHANNEL
     }
 
-    fn set(&self, _: &ConfigurationContext, value: RedisString) -> Result<(), RedisError> {
-        Channel::check(value.as_slice()).map_err(RedisError::String)?;
-        let text = value.try_as_str()?.to_owned();
+    fn get(&self) -> String {
+        self.name()
+    }
+
+    fn check(&self, value: &[u8]) -> Result<(), String> {
+        // Braces would make a hash tag of their own, where in a cluster the module puts one
+        // that lands in the shard's slots.
+        let bad = |b: &u8| !b.is_ascii_graphic() || *b == b'{' || *b == b'}';
+        if value.is_empty() || value.iter().any(bad) {
+            return Err(format!(
+                "'{CHANNEL_NAME}' must be a non-empty name of printable ASCII without spaces or braces, got '{}'",
+                quote(value)
+            ));
+        }
+        Ok(())
+    }
+
+    fn set(&self, value: &[u8]) -> Result<(), String> {
+        self.check(value)?;
+        let text = String::from_utf8_lossy(value).into_owned();
         if let Ok(mut c) = self.0.lock() {
             *c = text;
         }
@@ -231,79 +202,71 @@ impl ConfigurationValue<RedisString> for Channel {
 
 /// The settings the configs hold now.
 pub fn settings() -> Settings {
-    let get = |v: &AtomicI64| v.load(Ordering::Relaxed).max(0) as u64;
     Settings {
-        enabled: ENABLED.load(Ordering::Relaxed),
-        capacity: get(&CAPACITY) as usize,
-        half_life_ms: get(&HALF_LIFE_MS),
-        max_key_bytes: get(&MAX_KEY_BYTES) as usize,
+        enabled: ENABLED.get(),
+        capacity: CAPACITY.get_u64() as usize,
+        half_life_ms: HALF_LIFE_MS.get_u64(),
+        max_key_bytes: MAX_KEY_BYTES.get_u64() as usize,
         sampler: SamplerConfig {
-            quiet_ops: get(&SAMPLE_QUIET_OPS),
-            max: get(&SAMPLE_MAX),
+            quiet_ops: SAMPLE_QUIET_OPS.get_u64(),
+            max: SAMPLE_MAX.get_u64(),
         },
-        tick_ms: get(&TICK_MS),
-        heartbeat_ms: get(&HEARTBEAT_MS),
+        tick_ms: TICK_MS.get_u64(),
+        heartbeat_ms: HEARTBEAT_MS.get_u64(),
         rules: Rules {
-            threshold: get(&HOT_THRESHOLD) as f64,
-            share: HOT_SHARE.get(),
-            cold_fraction: COLD_FRACTION.get(),
-            cooldown_ms: get(&COOLDOWN_MS),
-            max_hot: get(&MAX_HOT) as usize,
-            cache_ttl_ms: get(&CACHE_TTL_MS),
+            threshold: HOT_THRESHOLD.get_u64() as f64,
+            share: HOT_SHARE.value(),
+            cold_fraction: COLD_FRACTION.value(),
+            cooldown_ms: COOLDOWN_MS.get_u64(),
+            max_hot: MAX_HOT.get_u64() as usize,
+            cache_ttl_ms: CACHE_TTL_MS.get_u64(),
         },
         health: HealthRules {
-            max_lag_ms: get(&MAX_REPLICA_LAG_MS),
-            max_lag_bytes: get(&MAX_REPLICA_LAG_BYTES),
+            max_lag_ms: MAX_REPLICA_LAG_MS.get_u64(),
+            max_lag_bytes: MAX_REPLICA_LAG_BYTES.get_u64(),
         },
     }
 }
 
-/// Called by the server after a config changed (CONFIG SET, redis.conf, load arguments).
-pub fn on_changed<T>(_: &ConfigurationContext, _: &str, _: &'static T) {
-    state::with(|s| s.apply(settings()));
-}
-
 /// Checks `loadmodule` / `MODULE LOAD` arguments: `name value` pairs of known configs with
-/// valid values. The server passes them unchecked, and the config registration would ignore
-/// an unknown name or an out-of-range number.
+/// valid values. The server passes them unchecked; a bad one fails the load, and the log line
+/// says which.
 pub fn check_module_args(args: &[&[u8]]) -> Result<(), String> {
     if !args.len().is_multiple_of(2) {
         return Err("module arguments must be config name / value pairs".into());
     }
     for pair in args.chunks_exact(2) {
-        check_arg(&String::from_utf8_lossy(pair[0]), pair[1])?;
+        check_arg(pair[0], pair[1])?;
     }
     Ok(())
 }
 
-fn check_arg(name: &str, raw: &[u8]) -> Result<(), String> {
-    let value = String::from_utf8_lossy(raw);
-    if name == ENABLED_NAME {
-        if value != "yes" && value != "no" {
-            return Err(format!(
-                "argument '{ENABLED_NAME}' must be yes or no, got '{value}'"
-            ));
-        }
-        return Ok(());
-    }
-    if name == CHANNEL_NAME {
-        return Channel::check(raw);
-    }
-    if let Some(f) = [&HOT_SHARE, &COLD_FRACTION]
-        .into_iter()
-        .find(|f| f.name == name)
-    {
-        return f.parse(&value).map(|_| ());
-    }
-    let Some(cfg) = NUMERIC.iter().find(|c| c.name == name) else {
-        return Err(format!("unknown module argument '{name}'"));
+fn check_arg(name: &[u8], value: &[u8]) -> Result<(), String> {
+    let Some(spec) = CONFIGS.iter().find(|c| c.name.as_bytes() == name) else {
+        return Err(format!("unknown module argument '{}'", quote(name)));
     };
-    match value.parse::<i64>() {
-        Ok(v) if (cfg.min..=cfg.max).contains(&v) => Ok(()),
-        _ => Err(format!(
-            "argument '{name}' must be an integer from {} to {}, got '{value}'",
-            cfg.min, cfg.max
+    let name = spec.name;
+    match spec.value {
+        ConfigValue::Bool(_) if value == b"yes" || value == b"no" => Ok(()),
+        ConfigValue::Bool(_) => Err(format!(
+            "argument '{name}' must be yes or no, got '{}'",
+            quote(value)
         )),
+        ConfigValue::Text(config) => config.check(value),
+        ConfigValue::Integer(config) => {
+            let v = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok());
+            match v {
+                Some(v) if (config.min..=config.max).contains(&v) => Ok(()),
+                _ => Err(format!(
+                    "argument '{name}' must be an integer from {} to {}, got '{}'",
+                    config.min,
+                    config.max,
+                    quote(value)
+                )),
+            }
+        }
     }
 }
 
@@ -325,6 +288,10 @@ mod tests {
         let err = |args: &[&[u8]]| check_module_args(args).unwrap_err();
         assert!(err(&[b"capacity"]).contains("pairs"));
         assert!(err(&[b"bogus", b"1"]).contains("unknown module argument 'bogus'"));
+        assert_eq!(
+            err(&[b"bad\0name", b"1"]),
+            "unknown module argument 'bad\\x00name'"
+        );
         assert!(err(&[b"capacity", b"abc"]).contains("from 16 to 1048576, got 'abc'"));
         assert!(err(&[b"capacity", b"0"]).contains("got '0'"));
         assert!(err(&[b"enabled", b"maybe"]).contains("yes or no"));
@@ -333,11 +300,19 @@ mod tests {
             "'hot-share' must be a number from 0 to 1, got '1.5'"
         );
         assert_eq!(
+            err(&[b"hot-share", b"0.5\0"]),
+            "'hot-share' must be a number from 0 to 1, got '0.5\\x00'"
+        );
+        assert_eq!(
             err(&[b"cold-fraction", b"0"]),
             "'cold-fraction' must be a number above 0 and at most 1, got '0'"
         );
         assert!(err(&[b"cold-fraction", b"NaN"]).contains("got 'NaN'"));
         assert!(err(&[b"channel", b""]).contains("non-empty"));
+        assert!(err(&[b"channel", b"a\0b"]).contains("got 'a\\x00b'"));
+        assert!(err(&[b"channel", b"a\r\nb"]).contains("'channel'"));
+        assert!(err(&[b"channel", b"hk{1}"]).contains("braces"));
+        assert!(err(&[b"channel", "\u{100}".as_bytes()]).contains("\\xc4\\x80"));
         assert_eq!(
             check_module_args(&[
                 b"hot-share",
@@ -352,24 +327,45 @@ mod tests {
     }
 
     #[test]
-    fn fraction_defaults_parse() {
-        assert_eq!(HOT_SHARE.parse(HOT_SHARE_DEFAULT), Ok(HOT_SHARE.get()));
-        assert_eq!(
-            COLD_FRACTION.parse(COLD_FRACTION_DEFAULT),
-            Ok(COLD_FRACTION.get())
-        );
+    fn every_default_is_valid_and_names_are_unique() {
+        for spec in &CONFIGS {
+            assert_eq!(
+                CONFIGS.iter().filter(|c| c.name == spec.name).count(),
+                1,
+                "{}",
+                spec.name
+            );
+            match spec.value {
+                ConfigValue::Integer(c) => {
+                    assert!((c.min..=c.max).contains(&c.default), "{}", spec.name);
+                    assert_eq!(c.get(), c.default, "{}", spec.name);
+                }
+                ConfigValue::Bool(c) => assert_eq!(c.get(), c.default),
+                ConfigValue::Text(c) => {
+                    assert_eq!(
+                        c.check(c.default_text().as_bytes()),
+                        Ok(()),
+                        "{}",
+                        spec.name
+                    );
+                    assert_eq!(
+                        c.get().as_bytes(),
+                        c.default_text().as_bytes(),
+                        "{}",
+                        spec.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]
-    fn defaults_match_the_statics() {
-        for cfg in &NUMERIC {
-            assert_eq!(
-                cfg.value.load(Ordering::Relaxed),
-                cfg.default,
-                "{}",
-                cfg.name
-            );
-            assert!((cfg.min..=cfg.max).contains(&cfg.default));
-        }
+    fn a_fraction_of_zero_is_kept() {
+        let f = Fraction::new("f", "0.5", true);
+        assert_eq!(f.value(), 0.5);
+        assert_eq!(f.set(b"0"), Ok(()));
+        assert_eq!(f.value(), 0.0);
+        assert_eq!(f.set(b"0.25"), Ok(()));
+        assert_eq!(f.value(), 0.25);
     }
 }

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hotkey_protocol::{
-    Event, Heartbeat, KeyEvent, KeyName, Message, Replica, ReplicasEvent, VERSION,
+    Event, Heartbeat, KeyEvent, KeyName, Message, Replica, ReplicasEvent, Role, VERSION,
 };
 
 use crate::hot_set::{Change, ChangeKind};
@@ -19,6 +19,8 @@ pub struct Events {
     run_id: String,
     seq: u64,
     last_heartbeat_ms: Option<u64>,
+    /// In a cluster: the node's id and role, which every message carries.
+    node: Option<(String, Role)>,
 }
 
 impl Default for Events {
@@ -34,6 +36,18 @@ impl Events {
             run_id: new_run_id(),
             seq: 0,
             last_heartbeat_ms: None,
+            node: None,
+        }
+    }
+
+    /// In a cluster: the node's id and role, for the messages from now on.
+    pub fn set_node(&mut self, node_id: &str, role: Role) {
+        if self
+            .node
+            .as_ref()
+            .is_none_or(|(id, r)| id != node_id || *r != role)
+        {
+            self.node = Some((node_id.to_owned(), role));
         }
     }
 
@@ -55,8 +69,8 @@ impl Events {
             seq: self.seq,
             run_id: self.run_id.clone(),
             ts_ms: wall_clock_ms(),
-            node_id: None,
-            role: None,
+            node_id: self.node.as_ref().map(|(id, _)| id.clone()),
+            role: self.node.as_ref().map(|(_, role)| *role),
             event,
         }
     }
@@ -80,7 +94,7 @@ impl Events {
     ) -> Option<Message> {
         if self
             .last_heartbeat_ms
-            .is_some_and(|last| !crate::state::is_due(last, now_ms, every_ms))
+            .is_some_and(|last| !crate::clock::is_due(last, now_ms, every_ms))
         {
             return None;
         }
@@ -173,6 +187,21 @@ mod tests {
                 .all(|m| m.run_id == events.run_id() && m.v == VERSION)
         );
         assert!(matches!(&all[1].event, Event::Cold(k) if k.advice.is_none()));
+    }
+
+    #[test]
+    fn in_a_cluster_messages_name_the_node() {
+        let mut events = Events::new();
+        assert_eq!(events.replicas(Vec::new()).node_id, None);
+        events.set_node("e7d1", Role::Replica);
+        let m = events.replicas(Vec::new());
+        assert_eq!(m.node_id.as_deref(), Some("e7d1"));
+        assert_eq!(m.role, Some(Role::Replica));
+        let json = m.to_json();
+        assert!(
+            json.contains(r#""node_id":"e7d1","role":"replica""#),
+            "{json}"
+        );
     }
 
     #[test]

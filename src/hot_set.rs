@@ -12,6 +12,7 @@
 //! is hot: a key that was written hard once keeps its cache TTL at 0 until it cools down,
 //! since a router cannot tell a pause in writes from their end.
 
+use hotkey_protocol::cluster::{SlotRange, key_slot, serves};
 use hotkey_protocol::{Advice, ReadsTo};
 use rustc_hash::FxHashMap;
 
@@ -130,6 +131,8 @@ pub struct HotSet {
     /// As of the last tick: the entry level, and whether any replica is healthy.
     entry_level: f64,
     replicas: bool,
+    /// In a cluster, the slots this node's shard serves: only their keys may be hot here.
+    served: Option<Vec<SlotRange>>,
 }
 
 impl HotSet {
@@ -139,7 +142,30 @@ impl HotSet {
             rules,
             entry_level: rules.threshold,
             replicas: false,
+            served: None,
         }
+    }
+
+    /// Whether `key` may be hot on this node: always, except in a cluster for keys of slots
+    /// the shard does not serve.
+    pub fn serves(&self, key: &[u8]) -> bool {
+        self.served
+            .as_deref()
+            .is_none_or(|ranges| serves(ranges, key_slot(key)))
+    }
+
+    /// The slots the shard serves now (None: not a cluster). Keys of slots that moved away
+    /// leave at once, pinned ones too: their owner is another shard now, where routers ask.
+    /// Returns their `cold` changes.
+    pub fn set_served(&mut self, served: Option<Vec<SlotRange>>) -> Vec<Change> {
+        self.served = served;
+        let gone: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !self.serves(&e.key))
+            .map(|(&h, _)| h)
+            .collect();
+        gone.into_iter().filter_map(|h| self.remove(h)).collect()
     }
 
     pub fn rules(&self) -> Rules {
@@ -252,7 +278,9 @@ impl HotSet {
         let mut changes: Vec<Change> = cold.into_iter().filter_map(|h| self.remove(h)).collect();
         let mut candidates = Vec::new();
         tracker.scan(entry, |db, key, hash, reads, writes| {
-            if !self.entries.contains_key(&hash) {
+            // Commands for other shards' keys reach the filter before the server redirects
+            // them: they are counted here, but never make a key hot where it does not live.
+            if !self.entries.contains_key(&hash) && self.serves(key) {
                 candidates.push((hash, Entry::new(db, key, (reads, writes))));
             }
         });

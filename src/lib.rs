@@ -5,9 +5,12 @@
 //! where each operation should go.
 //!
 //! # Layout
-//! - `lib.rs` — this table of contents: registration, load and unload, events.
-//! - [`ffi`] — every raw call into the server (the command filter, client events, ACL checks).
-//! - [`state`] — the module's state and the filter's path, over a [`state::Command`] trait.
+//! - `lib.rs` — this table of contents: the commands, configs and handlers the module hands
+//!   the server, and what load, unload and the tick do.
+//! - [`ffi`] — the boundary: every function the server calls, each under a panic guard, and
+//!   every raw call into it. Depends on nothing above it.
+//! - [`state`] — the module's state and the filter's path, over a [`state::Command`] trait;
+//!   one method per thing a command asks; the `INFO` section.
 //! - [`command_table`] — which arguments are keys and whether each is read or written, from
 //!   the server's `COMMAND` reply (in `hotkey-protocol`: the router applies the same rule).
 //! - [`client_db`] — each client's selected database, for the filter.
@@ -15,108 +18,136 @@
 //! - [`tracker`] — the bounded, time-decayed heavy-hitter summary (pure Rust).
 //! - [`hot_set`] — the detector: which keys are hot, with hysteresis (pure Rust).
 //! - [`replicas`] — the replicas from `INFO replication` and which are healthy.
+//! - [`cluster`] — the node's id, role and slots in a Redis Cluster, from `CLUSTER NODES`.
 //! - [`reports`] — reads reported by routers, fed to the tracker over the next second.
 //! - [`events`] — the numbered messages on the pub/sub channel (format: `hotkey-protocol`).
-//! - [`commands`] — one file per `HOTKEY.*` command.
-//! - [`config`] — the `hotkey.*` configs; [`info`] — the `INFO hotkey` section.
-//! - [`server`] — what the module asks of the server: `COMMAND`, `CLIENT LIST`, `CONFIG GET`,
-//!   `INFO replication`, its own address; publishing.
+//! - [`commands`] — one file per `HOTKEY.*` command: parse, ask the state, reply.
+//! - [`config`] — the `hotkey.*` configs, one spec each.
+//! - [`server`] — what the module asks of the server with commands: `COMMAND`, `CLIENT LIST`,
+//!   `CONFIG GET`, `INFO replication`, its own address; publishing.
+//! - [`text`] — the rule that only printable ASCII leaves the module; [`clock`] — time.
 #![deny(unsafe_code)]
 
 pub mod client_db;
+pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub use hotkey_protocol::command_table;
 pub mod config;
 pub mod events;
 pub mod ffi;
 pub mod hot_set;
-pub mod info;
 pub mod replicas;
 pub mod reports;
 pub mod sampler;
 pub mod server;
 pub mod state;
+pub mod text;
 pub mod tracker;
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
-use redis_module::configuration::ConfigurationFlags;
-use redis_module::server_events::{ModuleChangeSubevent, ServerRole};
-use redis_module::{
-    Context, ContextFlags, InfoContext, RedisResult, RedisString, Status, redis_module,
-};
-use redis_module_macros::{
-    cron_event_handler, module_changed_event_handler, role_changed_event_handler,
-};
+use redis_module::{Context, ContextFlags};
 
 use crate::client_db::ClientDbs;
+use crate::clock::now_ms;
+use crate::cluster::ClusterView;
+use crate::ffi::{CommandSpec, InfoSink, LogLevel, Module};
 use crate::state::State;
 
-/// `HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]`
-fn hotkey_top(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::top::run(ctx, args)
-}
+#[global_allocator]
+static ALLOCATOR: ffi::ModuleAlloc = ffi::ModuleAlloc;
 
-/// `HOTKEY.ROUTE key [READ|WRITE] [DB n]`
-fn hotkey_route(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::route::run(ctx, args)
-}
+/// The module as the server sees it.
+pub static MODULE: Module = Module {
+    name: c"hotkey",
+    version: 1,
+    commands: &COMMANDS,
+    configs: &config::CONFIGS,
+    acl_category: "hotkey",
+    check_args: config::check_module_args,
+    load,
+    unload,
+    config_changed: || {
+        state::with(|s| s.apply(config::settings()));
+    },
+    info,
+    cron,
+    role_changed: |ctx, replica| {
+        state::with(|s| s.set_replica(replica));
+        // In a cluster a failover also moves the shard's slots and the node's channel.
+        tick(ctx, now_ms(), true);
+    },
+    modules_changed,
+    replicas_changed: |ctx| tick(ctx, now_ms(), true),
+    client_changed: state::client_changed,
+    filter: state::on_command,
+};
 
-/// `HOTKEY.ROUTES`
-fn hotkey_routes(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::routes::run(ctx, args)
-}
+module!(MODULE);
 
-/// `HOTKEY.PIN key [TTL seconds] [DB n]`
-fn hotkey_pin(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::pin::run(ctx, args)
-}
-
-/// `HOTKEY.UNPIN key [DB n]`
-fn hotkey_unpin(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::unpin::run(ctx, args)
-}
-
-/// `HOTKEY.REPORT key count [key count ...]`
-fn hotkey_report(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::report::run(ctx, args)
-}
-
-/// ACL categories per command, where the server lets modules set them (Redis ≥ 7.2, Valkey).
-/// `hotkey` is added where the server lets modules add categories (Redis ≥ 7.4).
-const ACL_CATEGORIES: [(&str, &str); 6] = [
-    ("hotkey.top", "read slow"),
-    ("hotkey.route", "read fast"),
-    ("hotkey.routes", "read slow"),
-    ("hotkey.pin", "admin slow dangerous"),
-    ("hotkey.unpin", "admin slow dangerous"),
-    ("hotkey.report", "write slow"),
+/// The commands, with their key positions and ACL categories (`hotkey` is added where the
+/// server lets modules add categories, Redis ≥ 7.4).
+static COMMANDS: [CommandSpec; 6] = [
+    // HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n]
+    // Not "fast": it sorts the summary (O(capacity log capacity)).
+    CommandSpec {
+        name: "hotkey.top",
+        run: commands::top::run,
+        docs: &commands::top::DOCS,
+        flags: "readonly",
+        keys: (0, 0, 0),
+        acl_categories: "read slow",
+    },
+    // HOTKEY.ROUTE key [READ|WRITE] [DB n]
+    CommandSpec {
+        name: "hotkey.route",
+        run: commands::route::run,
+        docs: &commands::route::DOCS,
+        flags: "readonly fast",
+        keys: (1, 1, 1),
+        acl_categories: "read fast",
+    },
+    // HOTKEY.ROUTES
+    CommandSpec {
+        name: "hotkey.routes",
+        run: commands::routes::run,
+        docs: &commands::routes::DOCS,
+        flags: "readonly",
+        keys: (0, 0, 0),
+        acl_categories: "read slow",
+    },
+    // HOTKEY.PIN key [TTL seconds] [DB n]
+    CommandSpec {
+        name: "hotkey.pin",
+        run: commands::pin::run,
+        docs: &commands::pin::DOCS,
+        flags: "admin",
+        keys: (1, 1, 1),
+        acl_categories: "admin slow dangerous",
+    },
+    // HOTKEY.UNPIN key [DB n]
+    CommandSpec {
+        name: "hotkey.unpin",
+        run: commands::unpin::run,
+        docs: &commands::unpin::DOCS,
+        flags: "admin",
+        keys: (1, 1, 1),
+        acl_categories: "admin slow dangerous",
+    },
+    // HOTKEY.REPORT key count [key count ...]
+    CommandSpec {
+        name: "hotkey.report",
+        run: commands::report::run,
+        docs: &commands::report::DOCS,
+        flags: "",
+        keys: (0, 0, 0),
+        acl_categories: "write slow",
+    },
 ];
 
-fn info(ctx: &InfoContext, _for_crash_report: bool) {
-    if let Err(e) = info::add_section(ctx) {
-        // INFO goes on without the section; the log says why.
-        redis_module::logging::log_warning(format!("hotkey: INFO section: {e}"));
-    }
-}
-
-/// Milliseconds on a monotonic clock; only read off the filter's path.
-pub(crate) fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-fn init(ctx: &Context, args: &[RedisString]) -> Status {
-    let raw_args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
-    if let Err(e) = config::check_module_args(&raw_args) {
-        ctx.log_warning(&format!("hotkey: {e}"));
-        return Status::Err;
-    }
+fn load(ctx: &Context) -> Result<(), String> {
     let table = server::read_command_table(ctx);
     if table.is_empty() {
-        ctx.log_warning("hotkey: could not read the COMMAND table");
-        return Status::Err;
+        return Err("could not read the COMMAND table".into());
     }
     let databases = server::config_get_u32(ctx, "databases").unwrap_or(16);
     let can_follow = ffi::per_client_db_available();
@@ -124,57 +155,48 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // CLIENT LIST only when following from the start (the tick seeds it when following starts
     // later): on Valkey 8.1, after a MODULE UNLOAD, CLIENT LIST reads the freed command of any
     // client whose last command was the old module's, and can crash the server.
-    let client_dbs = can_follow.then(|| {
-        if follow {
-            server::connected_clients(ctx)
-        } else {
-            ClientDbs::default()
-        }
-    });
+    let client_dbs = can_follow.then(ClientDbs::default);
     let mut state = State::new(config::settings(), table, client_dbs, now_ms());
-    state.replica = ctx.get_flags().contains(ContextFlags::SLAVE);
-    state.databases = databases;
-    state.follow_dbs = follow;
+    state.set_replica(ctx.get_flags().contains(ContextFlags::SLAVE));
+    state.set_databases(databases);
+    state.set_cluster_mode(ctx.get_flags().contains(ContextFlags::CLUSTER));
+    if follow {
+        state.follow_databases(Some(server::connected_clients(ctx)));
+    }
     state::install(Some(state));
-    // A server keeps a module's category after unload, and refuses to add it twice: then the
-    // category is there already, which is all that matters.
-    ffi::add_acl_category(ctx, "hotkey");
-    for (command, categories) in ACL_CATEGORIES {
-        if let Err(e) = ffi::set_acl_categories(ctx, command, categories) {
-            ctx.log_warning(&format!("hotkey: {e}"));
-            state::install(None);
-            return Status::Err;
-        }
-    }
-    if let Err(e) = ffi::register(ctx) {
-        ctx.log_warning(&format!("hotkey: {e}"));
-        state::install(None);
-        return Status::Err;
-    }
-    Status::Ok
+    Ok(())
 }
 
-fn deinit(_ctx: &Context) -> Status {
-    ffi::unregister();
+/// Drops the state and what the configs hold, so that a reload starts from nothing.
+fn unload() {
     state::install(None);
-    Status::Ok
+    config::CHANNEL.clear();
 }
 
-#[cron_event_handler]
-fn on_cron(ctx: &Context, _hz: u64) {
+fn info(out: &mut InfoSink) {
+    state::with(|s| s.info(now_ms(), out));
+}
+
+fn cron(ctx: &Context) {
     let now = now_ms();
     if state::with(|s| s.tick_due(now)) == Some(true) {
         tick(ctx, now, false);
     }
 }
 
-/// The tick: replicas, detector, events; then whether to follow clients' databases.
-fn tick(ctx: &Context, now: u64, force_replication: bool) {
-    let read_info = force_replication || state::with(|s| s.replication_due(now)) == Some(true);
+/// The tick: replicas, cluster slots, detector, events; then whether to follow clients'
+/// databases. `force` reads `INFO replication` and `CLUSTER NODES` now (after an event).
+fn tick(ctx: &Context, now: u64, force: bool) {
+    let read_info = force || state::with(|s| s.replication_due(now)) == Some(true);
     let replication = read_info.then(|| server::replication(ctx)).flatten();
-    let Some((messages, can_follow, following, databases)) = state::with(|s| {
-        let messages = s.tick(now, replication.as_ref());
-        (messages, s.client_dbs.is_some(), s.follow_dbs, s.databases)
+    let read_cluster = state::with(|s| s.cluster_due(now, force)) == Some(true);
+    // The node's id is known once the cluster is initialised, which is after modules load.
+    let cluster = read_cluster
+        .then(|| ClusterView::parse(&server::cluster_nodes(ctx)?, &ffi::cluster_node_id()?))
+        .flatten();
+    let Some((messages, (can_follow, following), databases)) = state::with(|s| {
+        let messages = s.tick(now, replication.as_ref(), cluster);
+        (messages, s.database_following(), s.databases())
     }) else {
         return;
     };
@@ -192,67 +214,15 @@ fn tick(ctx: &Context, now: u64, force_replication: bool) {
     }
 }
 
-/// A replica came online or went offline: tick now rather than at the next cron.
-pub(crate) fn on_replica_change(ctx: &Context) {
-    tick(ctx, now_ms(), true);
-}
-
-#[role_changed_event_handler]
-fn on_role_changed(_ctx: &Context, role: ServerRole) {
-    state::with(|s| s.replica = role == ServerRole::Replica);
-}
-
 /// Another module's commands enter or leave the table.
-#[module_changed_event_handler]
-fn on_module_changed(ctx: &Context, _event: ModuleChangeSubevent) {
+fn modules_changed(ctx: &Context) {
     let table = server::read_command_table(ctx);
-    if !table.is_empty() {
-        state::with(|s| s.table = table);
+    if table.is_empty() {
+        ffi::log(
+            LogLevel::Warning,
+            "hotkey: could not re-read the COMMAND table",
+        );
+    } else {
+        state::with(|s| s.set_table(table));
     }
-}
-
-redis_module! {
-    name: "hotkey",
-    version: 1,
-    allocator: (ffi::ModuleAlloc, ffi::ModuleAlloc),
-    data_types: [],
-    init: init,
-    deinit: deinit,
-    info: info,
-    commands: [
-        // Not "fast": it sorts the summary (O(capacity log capacity)).
-        ["hotkey.top", hotkey_top, "readonly", 0, 0, 0, ""],
-        ["hotkey.route", hotkey_route, "readonly fast", 0, 0, 0, ""],
-        ["hotkey.routes", hotkey_routes, "readonly", 0, 0, 0, ""],
-        ["hotkey.pin", hotkey_pin, "admin", 0, 0, 0, ""],
-        ["hotkey.unpin", hotkey_unpin, "admin", 0, 0, 0, ""],
-        ["hotkey.report", hotkey_report, "", 0, 0, 0, ""],
-    ],
-    configurations: [
-        i64: [
-            ["capacity", &config::CAPACITY, 4096, 16, 1 << 20, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["half-life-ms", &config::HALF_LIFE_MS, 250, 10, 86_400_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["max-key-bytes", &config::MAX_KEY_BYTES, 1024, 1, 1 << 20, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["sample-quiet-ops", &config::SAMPLE_QUIET_OPS, 10_000, 0, 100_000_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["sample-max", &config::SAMPLE_MAX, 64, 1, 65_536, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["tick-ms", &config::TICK_MS, 100, 10, 10_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["hot-threshold", &config::HOT_THRESHOLD, 1000, 0, 1_000_000_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["cooldown-ms", &config::COOLDOWN_MS, 2000, 0, 3_600_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["max-hot", &config::MAX_HOT, 64, 1, 100_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["heartbeat-ms", &config::HEARTBEAT_MS, 1000, 100, 60_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["cache-ttl-ms", &config::CACHE_TTL_MS, 100, 0, 3_600_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["max-replica-lag-ms", &config::MAX_REPLICA_LAG_MS, 2000, 0, 3_600_000, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["max-replica-lag-bytes", &config::MAX_REPLICA_LAG_BYTES, 16 << 20, 0, 1 << 40, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-        ],
-        string: [
-            ["hot-share", &config::HOT_SHARE, config::HOT_SHARE_DEFAULT, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["cold-fraction", &config::COLD_FRACTION, config::COLD_FRACTION_DEFAULT, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-            ["channel", &config::CHANNEL, hotkey_protocol::DEFAULT_CHANNEL, ConfigurationFlags::DEFAULT, None],
-        ],
-        bool: [
-            ["enabled", &config::ENABLED, true, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_changed))],
-        ],
-        enum: [],
-        module_args_as_configuration: true,
-    ]
 }

@@ -3,7 +3,7 @@
 //! publishing events.
 
 use hotkey_protocol::Message;
-use redis_module::{Context, RedisError, RedisValue};
+use redis_module::{Context, RedisValue};
 
 use crate::client_db::ClientDbs;
 use crate::command_table::{CommandTable, Reply};
@@ -64,6 +64,11 @@ fn to_reply(v: RedisValue) -> Reply {
     }
 }
 
+/// `CLUSTER NODES` now (in cluster mode).
+pub fn cluster_nodes(ctx: &Context) -> Option<String> {
+    call_text(ctx, "CLUSTER", &["NODES"])
+}
+
 /// What `INFO replication` says now.
 pub fn replication(ctx: &Context) -> Option<Replication> {
     call_text(ctx, "INFO", &["replication"]).map(|text| Replication::parse(&text))
@@ -74,9 +79,15 @@ pub fn publish(ctx: &Context, messages: &[Message]) {
     if messages.is_empty() {
         return;
     }
-    let channel = config::CHANNEL.get();
+    let base = config::CHANNEL.name();
+    let Some(channel) = state::with(|s| s.event_channel(&base)) else {
+        return;
+    };
+    if !channel.publishes {
+        return;
+    }
     for m in messages {
-        ffi::publish(ctx, &channel, &m.to_json());
+        ffi::publish(ctx, &channel.name, &m.to_json(), channel.sharded);
     }
 }
 
@@ -85,8 +96,8 @@ pub fn publish(ctx: &Context, messages: &[Message]) {
 /// connection), since a server does not know the name clients use for it. A caller without
 /// one (a script, a unix socket) gets the address the server is bound to, when it is bound to
 /// one; else an error that says so.
-pub fn master_address(ctx: &Context) -> Result<(String, u16), RedisError> {
-    if let Some(Some(addr)) = state::with(|s| s.replicas.master_address()) {
+pub fn master_address(ctx: &Context) -> Result<(String, u16), String> {
+    if let Some(Some(addr)) = state::with(|s| s.master_address()) {
         return Ok(addr);
     }
     let id = ffi::client_id(ctx).to_string();
@@ -99,7 +110,7 @@ pub fn master_address(ctx: &Context) -> Result<(String, u16), RedisError> {
         .and_then(specific_address);
     match (bound, config_get_u32(ctx, "port")) {
         (Some(host), Some(port)) if port > 0 => Ok((host, port as u16)),
-        _ => Err(RedisError::Str(NO_ADDRESS)),
+        _ => Err(NO_ADDRESS.to_owned()),
     }
 }
 

@@ -5,9 +5,11 @@
 use hotkey_protocol::{Heartbeat, Message};
 
 use crate::client_db::ClientDbs;
+use crate::clock::is_due;
+use crate::cluster::ClusterView;
 use crate::command_table::{Args, CommandKind, CommandTable, parse_count};
 use crate::events::Events;
-use crate::ffi::MainThread;
+use crate::ffi::{FilterCommand, MainThread};
 use crate::hot_set::{Change, HotSet, Rules};
 use crate::replicas::{HealthRules, ReplicaSet, Replication};
 use crate::reports::ReportFeed;
@@ -21,6 +23,22 @@ pub trait Command: Args {
     /// Asks the server for the key positions of a command whose keys the table cannot find;
     /// `f(position, access)` with the access when the server gives one.
     fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>));
+}
+
+mod answers;
+mod info;
+
+pub use answers::{EventChannel, RouteAnswer, RoutesSnapshot};
+
+impl Command for FilterCommand {
+    #[inline]
+    fn client_id(&self) -> Option<u64> {
+        FilterCommand::client_id(self)
+    }
+
+    fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>)) {
+        FilterCommand::movable_keys(self, f)
+    }
 }
 
 /// Every knob, as set by the configs (the channel name aside: see `config::CHANNEL`).
@@ -52,33 +70,40 @@ pub struct Stats {
 
 /// Everything the module keeps.
 pub struct State {
-    pub settings: Settings,
-    pub tracker: Tracker,
-    pub table: CommandTable,
-    pub sampler: Sampler,
+    settings: Settings,
+    tracker: Tracker,
+    table: CommandTable,
+    sampler: Sampler,
     /// Some where the filter knows the client (Redis ≥ 7.2, Valkey): each client's database.
-    pub client_dbs: Option<ClientDbs>,
+    client_dbs: Option<ClientDbs>,
     /// Whether the filter follows `SELECT` per client now. Only while a database other than 0
     /// holds keys: following costs every command a look at its name, even a skipped one, and
     /// with all keys in database 0 every access is in database 0 anyway.
-    pub follow_dbs: bool,
-    pub stats: Stats,
-    pub replica: bool,
+    follow_dbs: bool,
+    stats: Stats,
+    replica: bool,
     /// `databases`: a `SELECT` outside 0..databases fails, so it changes nothing.
-    pub databases: u32,
-    pub commands_per_sec: f64,
-    pub hot_set: HotSet,
-    pub replicas: ReplicaSet,
-    pub events: Events,
+    databases: u32,
+    commands_per_sec: f64,
+    hot_set: HotSet,
+    replicas: ReplicaSet,
+    events: Events,
     /// Reported reads waiting to be fed to the tracker.
-    pub reports: ReportFeed,
+    reports: ReportFeed,
     last_tick_ms: u64,
     seen_at_last_tick: u64,
     /// When `INFO replication` was last read (None: never).
     last_replication_ms: Option<u64>,
+    /// Whether the server runs in cluster mode, and the node's place there as last read.
+    cluster_mode: bool,
+    cluster: Option<ClusterView>,
+    last_cluster_ms: Option<u64>,
 }
 
 static STATE: MainThread<Option<State>> = MainThread::new(None);
+
+/// How often a cluster node reads `CLUSTER NODES` (see [`State::cluster_due`]).
+const CLUSTER_READ_MS: u64 = 1000;
 
 /// How often a node without replicas reads `INFO replication` (see [`State::replication_due`]).
 const REPLICATION_IDLE_MS: u64 = 1000;
@@ -95,7 +120,7 @@ pub fn install(state: Option<State>) {
 
 /// The filter's entry: called by the server before every command.
 #[inline]
-pub fn on_command<C: Command>(cmd: &C) {
+pub fn on_command(cmd: &FilterCommand) {
     STATE.with(|s| {
         if let Some(s) = s {
             s.on_command(cmd);
@@ -149,6 +174,9 @@ impl State {
             last_tick_ms: now_ms,
             seen_at_last_tick: 0,
             last_replication_ms: None,
+            cluster_mode: false,
+            cluster: None,
+            last_cluster_ms: None,
         }
     }
 
@@ -264,10 +292,32 @@ impl State {
             .is_none_or(|last| involved || is_due(last, now_ms, REPLICATION_IDLE_MS))
     }
 
+    /// Whether the tick should read `CLUSTER NODES` at `now_ms`: in cluster mode, once a
+    /// second (slots move rarely; a key whose slot moved away leaves within a second), at
+    /// once when `now` (a role change), and every tick while the node has no place yet or is
+    /// a master without slots (a promoted replica claims its slots just after its role change).
+    pub fn cluster_due(&self, now_ms: u64, now: bool) -> bool {
+        let unsettled = self
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.role == hotkey_protocol::Role::Master && c.slots.is_empty());
+        self.cluster_mode
+            && (now
+                || unsettled
+                || self
+                    .last_cluster_ms
+                    .is_none_or(|last| is_due(last, now_ms, CLUSTER_READ_MS)))
+    }
+
     /// The periodic tick: retunes sampling from the load, advances the decay clock, takes in
-    /// what `INFO replication` says (when the caller read it), and runs the detector.
-    /// Returns the messages to publish, in order.
-    pub fn tick(&mut self, now_ms: u64, replication: Option<&Replication>) -> Vec<Message> {
+    /// what `INFO replication` and `CLUSTER NODES` say (when the caller read them), and runs
+    /// the detector. Returns the messages to publish, in order.
+    pub fn tick(
+        &mut self,
+        now_ms: u64,
+        replication: Option<&Replication>,
+        cluster: Option<ClusterView>,
+    ) -> Vec<Message> {
         let elapsed = now_ms.saturating_sub(self.last_tick_ms);
         // The next tick comes about as long from now as this one came after the last: the
         // cron's period when tick-ms is below it. Bounded, so that one tick delayed by a slow
@@ -286,6 +336,10 @@ impl State {
             tracker.record(db, key, key_hash(db, key), Access::Read, reads);
         });
         let mut messages = Vec::new();
+        if let Some(view) = cluster {
+            self.last_cluster_ms = Some(now_ms);
+            messages.extend(self.follow_cluster(view));
+        }
         if let Some(info) = replication {
             self.last_replication_ms = Some(now_ms);
             if self.replicas.update(info, self.settings.health) {
@@ -304,6 +358,20 @@ impl State {
                 .heartbeat(now_ms, self.settings.heartbeat_ms, heartbeat),
         );
         messages
+    }
+
+    /// Takes in the node's place in the cluster: its role for the events, and the slots its
+    /// shard serves; keys of slots that moved away leave the hot set (their `cold` messages).
+    fn follow_cluster(&mut self, view: ClusterView) -> Vec<Message> {
+        self.events.set_node(&view.node_id, view.role);
+        let moved = self.cluster.as_ref().is_none_or(|c| c.slots != view.slots);
+        let changes = if moved {
+            self.hot_set.set_served(Some(view.slots.clone()))
+        } else {
+            Vec::new()
+        };
+        self.cluster = Some(view);
+        self.events.changes(&changes)
     }
 
     /// Whether hot reads may go to replicas: this node is a master with a healthy replica.
@@ -389,15 +457,6 @@ impl State {
             + self.table.memory_bytes()
             + self.client_dbs.as_ref().map_or(0, ClientDbs::memory_bytes)
     }
-}
-
-/// Whether something done every `every_ms`, last at `last_ms`, is due at `now_ms`. Ticks ride
-/// the server's cron, whose calls come a millisecond early or late: without slack a tick
-/// period equal to the cron's would skip every other call. The slack (a quarter period, at
-/// most 25 ms) stays below the cron's period, so a heartbeat every 1000 ms on 100 ms ticks
-/// goes out every 1000 ms, not every 800.
-pub fn is_due(last_ms: u64, now_ms: u64, every_ms: u64) -> bool {
-    now_ms.saturating_sub(last_ms) + (every_ms / 4).min(25) >= every_ms
 }
 
 /// True for the names of commands that change which database later commands run in:

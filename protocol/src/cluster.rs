@@ -54,32 +54,30 @@ pub fn serves(ranges: &[SlotRange], slot: u16) -> bool {
 
 /// The name of the sharded channel a shard serving `ranges` publishes on: `base` followed by a
 /// hash tag (`base{tag}`) whose slot the shard serves, so that `SSUBSCRIBE` reaches a node of
-/// this shard and the server keeps the messages inside it. `current` is kept while its slot is
-/// still served, so the channel changes only when slots move away. None when the shard serves
-/// no slot (then it has nowhere to publish).
+/// this shard and the server keeps the messages inside it. The tag is the smallest counter
+/// whose slot is served, so the master and its replicas, which serve the same slots, name the
+/// same channel, and it changes only when slots move. None when the shard serves no slot (then
+/// it has nowhere to publish).
 ///
 /// ```
 /// use hotkey_protocol::cluster::{SlotRange, key_slot, shard_channel};
 /// let ranges = [SlotRange { start: 5461, end: 10922 }];
-/// let channel = shard_channel("__hotkey__", &ranges, None).unwrap();
+/// let channel = shard_channel("__hotkey__", &ranges).unwrap();
 /// assert!(ranges[0].contains(key_slot(channel.as_bytes())));
-/// assert_eq!(shard_channel("__hotkey__", &ranges, Some(&channel)), Some(channel));
 /// ```
-pub fn shard_channel(base: &str, ranges: &[SlotRange], current: Option<&str>) -> Option<String> {
-    if let Some(current) = current
-        && current.starts_with(base)
-        && serves(ranges, key_slot(current.as_bytes()))
-    {
-        return Some(current.to_owned());
-    }
+pub fn shard_channel(base: &str, ranges: &[SlotRange]) -> Option<String> {
+    let name = |i: u32| format!("{base}{{{i}}}");
+    let slot = |i: u32| key_slot(name(i).as_bytes());
     if ranges.is_empty() {
         return None;
     }
-    // Tags are decimal counters: about SLOTS / served tries at worst, a few for a third.
-    (0u32..)
-        .map(|i| format!("{base}{{{i}}}"))
-        .take(1 << 22)
-        .find(|name| serves(ranges, key_slot(name.as_bytes())))
+    // A base with a hash tag of its own fixes every name's slot: there or nowhere.
+    if slot(0) == slot(1) && slot(1) == slot(2) {
+        return serves(ranges, slot(0)).then(|| name(0));
+    }
+    // About SLOTS / (slots served) tries: a few for a third of the slots; a bounded search
+    // finds any single slot (a tag for every slot exists below 2^17).
+    (0u32..1 << 22).find(|&i| serves(ranges, slot(i))).map(name)
 }
 
 #[cfg(test)]
@@ -106,38 +104,70 @@ mod tests {
     }
 
     #[test]
-    fn the_channel_lands_in_a_served_slot_and_stays_while_it_can() {
+    fn the_channel_lands_in_a_served_slot_and_changes_only_when_it_must() {
         let first = [SlotRange {
             start: 0,
             end: 5460,
         }];
-        let c = shard_channel("hk", &first, None).unwrap();
+        let c = shard_channel("hk", &first).unwrap();
         assert!(c.starts_with("hk{"));
         assert!(serves(&first, key_slot(c.as_bytes())));
-        assert_eq!(
-            shard_channel("hk", &first, Some(&c)).as_deref(),
-            Some(c.as_str())
-        );
+        let more = [
+            SlotRange {
+                start: 0,
+                end: 5460,
+            },
+            SlotRange {
+                start: 9000,
+                end: 9001,
+            },
+        ];
+        let slot = key_slot(c.as_bytes());
+        if !(9000..=9001).contains(&slot) {
+            assert_eq!(
+                shard_channel("hk", &more).unwrap(),
+                c,
+                "the same smallest tag"
+            );
+        }
         let moved = [SlotRange {
             start: 10923,
             end: 16383,
         }];
-        let d = shard_channel("hk", &moved, Some(&c)).unwrap();
-        assert_ne!(c, d);
+        let d = shard_channel("hk", &moved).unwrap();
         assert!(serves(&moved, key_slot(d.as_bytes())));
-        let one = [SlotRange {
-            start: 777,
-            end: 777,
+        for slot in [0, 777, 16383] {
+            let one = [SlotRange {
+                start: slot,
+                end: slot,
+            }];
+            assert_eq!(
+                key_slot(shard_channel("hk", &one).unwrap().as_bytes()),
+                slot
+            );
+        }
+        assert_eq!(shard_channel("hk", &[]), None);
+        // A base with a tag of its own fixes the slot: the channel is there or nowhere.
+        let fixed = key_slot(b"x");
+        let at = [SlotRange {
+            start: fixed,
+            end: fixed,
         }];
-        assert_eq!(
-            key_slot(shard_channel("hk", &one, None).unwrap().as_bytes()),
-            777
-        );
-        assert_eq!(shard_channel("hk", &[], None), None);
-        assert_ne!(
-            shard_channel("other", &first, Some(&c)).unwrap(),
-            c,
-            "a new base name makes a new channel"
-        );
+        assert_eq!(shard_channel("a{x}b", &at).as_deref(), Some("a{x}b{0}"));
+        let elsewhere = [SlotRange {
+            start: (fixed + 1) % SLOTS,
+            end: (fixed + 1) % SLOTS,
+        }];
+        assert_eq!(shard_channel("a{x}b", &elsewhere), None);
+        // An empty or open brace in the base is no tag: the counter still moves the slot.
+        assert!(shard_channel("a{}b", &one_slot(5)).is_some());
+        assert!(shard_channel("a{b", &one_slot(5)).is_some());
+    }
+
+    fn one_slot(slot: u16) -> [SlotRange; 1] {
+        [SlotRange {
+            start: slot,
+            end: slot,
+        }]
     }
 }

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod cluster;
 pub mod command_table;
+pub mod frame;
 #[cfg(feature = "redis")]
 mod resp;
 
@@ -305,6 +306,21 @@ pub struct ClusterNode {
     pub slots: Vec<cluster::SlotRange>,
 }
 
+/// One entry of the `HOTKEY.TOP` reply: a tracked key and its decayed rates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopEntry {
+    pub key: Vec<u8>,
+    pub db: u32,
+    pub reads_per_sec: f64,
+    pub writes_per_sec: f64,
+    /// How much the rates may overstate the key's true rate (the summary's error bound).
+    pub error: f64,
+    /// Whether the key is in the hot set.
+    pub hot: bool,
+    /// The window the rates are taken over, in seconds (`WINDOW`): 1 (the detector's), 10, 60.
+    pub window_secs: u64,
+}
+
 /// A host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -337,6 +353,8 @@ pub mod field {
     pub const SHARDED: &str = "sharded";
     pub const NODE_ID: &str = "node_id";
     pub const SLOTS: &str = "slots";
+    pub const ERROR: &str = "error";
+    pub const WINDOW: &str = "window";
 }
 
 /// A message or reply that does not follow the format; says what is wrong.

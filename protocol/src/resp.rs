@@ -6,7 +6,7 @@ use redis::Value;
 use crate::cluster::SlotRange;
 use crate::{
     Address, Advice, ClusterNode, HotKey, ProtocolError, ReadsTo, Replica, Role, Route, Routes,
-    field,
+    TopEntry, field,
 };
 
 /// The fields of one map reply, by name.
@@ -209,6 +209,30 @@ impl HotKey {
                 cache_ttl_ms: f.unsigned(field::CACHE_TTL_MS)?,
             },
         })
+    }
+}
+
+impl TopEntry {
+    /// Parses one entry of a `HOTKEY.TOP` reply.
+    pub fn from_redis(value: &Value) -> Result<TopEntry, ProtocolError> {
+        let f = Fields::of(value, "HOTKEY.TOP entry")?;
+        Ok(TopEntry {
+            key: f.bytes(field::KEY)?.to_vec(),
+            db: f.unsigned(field::DB)?,
+            reads_per_sec: f.double(field::READS_PER_SEC)?,
+            writes_per_sec: f.double(field::WRITES_PER_SEC)?,
+            error: f.double(field::ERROR)?,
+            hot: f.flag(field::HOT)?,
+            window_secs: f.unsigned(field::WINDOW)?,
+        })
+    }
+
+    /// Parses a whole `HOTKEY.TOP` reply.
+    pub fn list_from_redis(value: &Value) -> Result<Vec<TopEntry>, ProtocolError> {
+        match value {
+            Value::Array(entries) => entries.iter().map(TopEntry::from_redis).collect(),
+            _ => Err(ProtocolError::new("HOTKEY.TOP reply: not an array")),
+        }
     }
 }
 

@@ -222,6 +222,121 @@ mod resp {
         assert_eq!(routes.keys[0].advice.reads_to, ReadsTo::Replicas);
     }
 
+    fn sample_routes(cluster: bool) -> Routes {
+        Routes {
+            seq: 12,
+            run_id: "ab".into(),
+            channel: "__hotkey__{3}".into(),
+            sharded: cluster,
+            role: Role::Master,
+            cluster: cluster.then(|| ClusterNode {
+                node_id: "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca".into(),
+                slots: vec![
+                    crate::cluster::SlotRange {
+                        start: 0,
+                        end: 5460,
+                    },
+                    crate::cluster::SlotRange {
+                        start: 7000,
+                        end: 7000,
+                    },
+                ],
+            }),
+            master: Address {
+                host: "127.0.0.1".into(),
+                port: 7379,
+            },
+            replicas: vec![Replica {
+                host: "::1".into(),
+                port: 7380,
+                lag_ms: 1000,
+            }],
+            keys: vec![HotKey {
+                db: 3,
+                key: vec![0xff, 0, b'\r', b'\n'],
+                reads_per_sec: 1500.25,
+                writes_per_sec: 0.5,
+                advice: Advice {
+                    read_hot: true,
+                    write_hot: false,
+                    pinned: true,
+                    reads_to: ReadsTo::Replicas,
+                    cache_ttl_ms: 100,
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn every_reply_round_trips_through_its_writer_in_both_protocols() {
+        for resp3 in [false, true] {
+            for cluster in [false, true] {
+                let routes = sample_routes(cluster);
+                let back = Routes::from_redis(&routes.to_frame().to_redis(resp3));
+                assert_eq!(back, Ok(routes), "resp3 {resp3} cluster {cluster}");
+            }
+            for role in [Role::Master, Role::Replica] {
+                let route = Route {
+                    role,
+                    host: "10.0.0.1".into(),
+                    port: 6380,
+                    hot: role == Role::Replica,
+                    cache_ttl_ms: 0,
+                };
+                let back = Route::from_redis(&route.to_frame().to_redis(resp3));
+                assert_eq!(back, Ok(route));
+            }
+            let entries = vec![
+                TopEntry {
+                    key: b"leaderboard:global".to_vec(),
+                    db: 0,
+                    reads_per_sec: 5012.5,
+                    writes_per_sec: 98.0,
+                    error: 0.0,
+                    hot: true,
+                    window_secs: 60,
+                },
+                TopEntry {
+                    key: vec![0xc4, 0x80, 0],
+                    db: 15,
+                    reads_per_sec: 0.25,
+                    writes_per_sec: 0.0,
+                    error: 0.125,
+                    hot: false,
+                    window_secs: 1,
+                },
+            ];
+            let frame =
+                crate::frame::Frame::Array(entries.iter().map(TopEntry::to_frame).collect());
+            assert_eq!(
+                TopEntry::list_from_redis(&frame.to_redis(resp3)),
+                Ok(entries)
+            );
+        }
+    }
+
+    #[test]
+    fn maps_count_their_own_fields() {
+        use crate::frame::Frame;
+        fn check(frame: &Frame) {
+            match frame {
+                Frame::Map(fields) => {
+                    let names: std::collections::HashSet<_> =
+                        fields.iter().map(|(n, _)| n).collect();
+                    assert_eq!(names.len(), fields.len(), "a field twice in {frame:?}");
+                    fields.iter().for_each(|(_, v)| check(v));
+                }
+                Frame::Array(items) => items.iter().for_each(check),
+                _ => {}
+            }
+        }
+        check(&sample_routes(true).to_frame());
+        let Value::Array(flat) = sample_routes(false).to_frame().to_redis(false) else {
+            panic!("RESP2 map is not a flat array");
+        };
+        assert_eq!(flat.len(), 2 * 8);
+    }
+
     #[test]
     fn a_resp3_command_reply_reads_as_resp2() {
         use crate::command_table::Reply;

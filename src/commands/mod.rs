@@ -1,18 +1,29 @@
-//! One file per command: parse the arguments into a struct, then run it. What they share:
-//! the argument cursor, the error texts, and the reply writer.
+//! One file per command: parse the arguments into a struct, then ask the state and reply.
+//! What they share: the argument cursor, the error texts, the ACL read check. Each `run`
+//! returns its reply as a value ([`Frame`]) or an error text; the boundary (`ffi`) writes it.
 
 pub mod pin;
-pub mod reply;
 pub mod report;
 pub mod route;
 pub mod routes;
 pub mod top;
 pub mod unpin;
 
-use redis_module::{Context, RedisError, RedisString};
+pub use hotkey_protocol::frame::Frame;
+use redis_module::Context;
 
+pub use crate::ffi::CommandResult;
 use crate::ffi::KeyReadCheck;
-use crate::state;
+use crate::ffi::{Arg, ArgKind};
+use crate::state::{self, State};
+use crate::text::quote;
+
+/// The key argument of the keyed commands, for their docs.
+const KEY_ARG: Arg = Arg::required("key", ArgKind::Key);
+
+/// The `DB n` option of the keyed commands, for their docs.
+const DB_ARG: Arg = Arg::option("DB", "db", ArgKind::Integer)
+    .summary("the key's database (default: the selected one)");
 
 /// The reply when the module's state is gone (between unload and the last command).
 pub const NOT_LOADED: &str = "ERR hotkey is not loaded";
@@ -20,23 +31,29 @@ pub const NOT_LOADED: &str = "ERR hotkey is not loaded";
 /// The reply to a key the caller's ACL does not let it read.
 pub const NO_PERMISSION: &str = "NOPERM this user has no permissions to read the key";
 
-/// The arguments after the command name, as bytes.
-pub fn arguments(args: &[RedisString]) -> Vec<&[u8]> {
-    args.iter().skip(1).map(|a| a.as_slice()).collect()
+/// Runs `f` on the state, or fails with [`NOT_LOADED`].
+pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Result<R, String> {
+    state::with(f).ok_or_else(|| NOT_LOADED.to_owned())
 }
 
 /// `databases` of the server (bounds `DB` options), or the not-loaded error.
-pub fn databases() -> Result<u32, RedisError> {
-    state::with(|s| s.databases).ok_or(RedisError::Str(NOT_LOADED))
+pub fn databases() -> Result<u32, String> {
+    with_state(|s| s.databases())
 }
 
 /// `NOPERM` unless the caller's ACL key patterns let it read `key`.
-pub fn check_read(ctx: &Context, key: &[u8]) -> Result<(), RedisError> {
+pub fn check_read(ctx: &Context, key: &[u8]) -> Result<(), String> {
     if KeyReadCheck::for_caller(ctx).is_some_and(|c| c.can_read(key)) {
         Ok(())
     } else {
-        Err(RedisError::Str(NO_PERMISSION))
+        Err(NO_PERMISSION.to_owned())
     }
+}
+
+/// Whether the caller may read each key (no user found: none).
+pub fn visible_to(ctx: &Context) -> impl Fn(&[u8]) -> bool {
+    let check = KeyReadCheck::for_caller(ctx);
+    move |key| check.as_ref().is_some_and(|c| c.can_read(key))
 }
 
 /// The server's own wording for a wrong argument count.
@@ -82,7 +99,7 @@ impl<'a> Cursor<'a> {
         if !allowed.contains(&name.as_str()) {
             return Err(format!(
                 "ERR unknown option '{}' for {}",
-                String::from_utf8_lossy(raw),
+                quote(raw),
                 self.command.to_ascii_uppercase()
             ));
         }
@@ -141,6 +158,12 @@ mod tests {
         assert_eq!(
             c.option(&["DB"]),
             Err("ERR unknown option 'LIMIT' for HOTKEY.ROUTE".into())
+        );
+        let args: Vec<&[u8]> = vec!["\u{100}\0\r\n".as_bytes()];
+        let mut c = Cursor::new(&args, "hotkey.top");
+        assert_eq!(
+            c.option(&["DB"]),
+            Err("ERR unknown option '\\xc4\\x80\\x00\\x0d\\x0a' for HOTKEY.TOP".into())
         );
         let mut empty = Cursor::new(&[], "hotkey.route");
         assert_eq!(

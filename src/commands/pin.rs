@@ -3,13 +3,30 @@
 //! The pin is filed under the database given (or selected), even where the module counts
 //! accesses under database 0 (see `State::tracked_db`): a pin is explicit and lasts.
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use crate::ffi::{Arg, ArgKind, CommandDocs};
+use redis_module::Context;
 
-use super::{Cursor, NOT_LOADED, arguments, check_read, databases, parse_db, parse_u64};
+use super::{
+    CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db, parse_u64,
+    with_state,
+};
 use crate::ffi;
 use crate::hot_set::PinError;
-use crate::state;
-use crate::tracker::key_hash;
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Marks a key hot by hand until its TTL runs out or HOTKEY.UNPIN.",
+    complexity: "O(1)",
+    since: "0.1.0",
+    arity: -2,
+    keyed: true,
+    args: &[
+        KEY_ARG,
+        Arg::option("TTL", "seconds", ArgKind::Integer)
+            .summary("how long the pin lasts (default: until UNPIN)"),
+        DB_ARG,
+    ],
+};
 
 /// The longest TTL: ten years, so that milliseconds never overflow.
 pub const MAX_TTL_SECS: u64 = 315_360_000;
@@ -44,26 +61,21 @@ impl Pin {
     }
 }
 
-pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args = arguments(&args);
-    let databases = databases()?;
-    let pin = Pin::parse(&args, databases).map_err(RedisError::String)?;
+pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
+    let pin = Pin::parse(args, databases()?)?;
     check_read(ctx, &pin.key)?;
     let db = pin.db.unwrap_or_else(|| ffi::selected_db(ctx));
-    let until = pin.ttl_secs.map(|t| crate::now_ms() + t * 1000);
-    let messages = state::with(|s| {
-        let hash = key_hash(db, &pin.key);
-        let max_hot = s.hot_set.rules().max_hot;
-        match s.hot_set.pin(db, &pin.key, hash, until, &s.tracker) {
-            Ok(changes) => Ok(s.announce(&changes)),
-            Err(PinError::Full) => Err(RedisError::String(format!(
-                "ERR the hot set is full of pinned keys (hotkey.max-hot is {max_hot})"
-            ))),
-        }
-    })
-    .ok_or(RedisError::Str(NOT_LOADED))??;
+    let until = pin.ttl_secs.map(|t| crate::clock::now_ms() + t * 1000);
+    let messages = with_state(|s| {
+        s.pin(db, &pin.key, until).map_err(|e| match e {
+            PinError::Full => format!(
+                "ERR the hot set is full of pinned keys (hotkey.max-hot is {})",
+                s.max_hot()
+            ),
+        })
+    })??;
     crate::server::publish(ctx, &messages);
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    Ok(Frame::Status("OK"))
 }
 
 #[cfg(test)]

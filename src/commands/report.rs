@@ -4,11 +4,30 @@
 //! hot while the demand lasts. All or nothing: one bad pair rejects the whole report.
 //! Replies with the number of keys counted.
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use crate::ffi::{Arg, ArgKind, CommandDocs};
+use redis_module::Context;
 
-use super::{NO_PERMISSION, NOT_LOADED, parse_u64, wrong_arity};
-use crate::ffi::{self, KeyReadCheck};
-use crate::state;
+use super::{CommandResult, Frame, NO_PERMISSION, parse_u64, visible_to, with_state, wrong_arity};
+use crate::ffi;
+
+/// What `COMMAND DOCS` says. The keys are not declared as keys: one report carries keys of
+/// many slots, which a cluster would refuse with `CROSSSLOT`; the module checks each key's
+/// read permission itself, and in a cluster counts only keys of the slots the node serves.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Reports reads of keys that a router served off this node (replicas or its cache), so they stay hot.",
+    complexity: "O(N) where N is the number of keys",
+    since: "0.1.0",
+    arity: -3,
+    keyed: false,
+    args: &[Arg::required(
+        "report",
+        ArgKind::Block(&[
+            Arg::required("key", ArgKind::String),
+            Arg::required("count", ArgKind::Integer),
+        ]),
+    )
+    .multiple()],
+};
 
 /// The largest count one pair may carry (about what one process can serve in hours).
 pub const MAX_COUNT: u64 = 1_000_000_000_000;
@@ -33,27 +52,15 @@ pub fn parse<'a>(args: &[&'a [u8]], max_key_bytes: usize) -> Result<Vec<(&'a [u8
         .collect()
 }
 
-pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args = super::arguments(&args);
-    let max_key_bytes =
-        state::with(|s| s.settings.max_key_bytes).ok_or(RedisError::Str(NOT_LOADED))?;
-    let pairs = parse(&args, max_key_bytes).map_err(RedisError::String)?;
-    let check = KeyReadCheck::for_caller(ctx);
-    if !pairs
-        .iter()
-        .all(|(key, _)| check.as_ref().is_some_and(|c| c.can_read(key)))
-    {
-        return Err(RedisError::Str(NO_PERMISSION));
+pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
+    let pairs = parse(args, with_state(|s| s.max_key_bytes())?)?;
+    let visible = visible_to(ctx);
+    if !pairs.iter().all(|(key, _)| visible(key)) {
+        return Err(NO_PERMISSION.to_owned());
     }
     let db = ffi::selected_db(ctx);
-    state::with(|s| {
-        let db = s.tracked_db(db);
-        for &(key, count) in &pairs {
-            s.report(db, key, count);
-        }
-    })
-    .ok_or(RedisError::Str(NOT_LOADED))?;
-    Ok(RedisValue::Integer(pairs.len() as i64))
+    let counted = with_state(|s| s.report_reads(db, &pairs))?;
+    Ok(Frame::count(counted as u64))
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@
 //! next healthy replica (round-robin), or to the master when none is healthy. The key must be
 //! readable by the caller's ACL.
 
-use hotkey_protocol::{ReadsTo, Role, field};
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use crate::ffi::{Arg, ArgKind, CommandDocs};
+use hotkey_protocol::Role;
+use redis_module::Context;
 
-use super::reply::Reply;
-use super::{Cursor, NOT_LOADED, arguments, check_read, databases, parse_db};
+use super::{CommandResult, Cursor, DB_ARG, KEY_ARG, check_read, databases, parse_db, with_state};
 use crate::ffi;
-use crate::state;
 
 /// The operation asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,67 +49,52 @@ impl Route {
     }
 }
 
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Tells where one read or write of a key should go: the master or a replica.",
+    complexity: "O(1)",
+    since: "0.1.0",
+    arity: -2,
+    keyed: true,
+    args: &[
+        KEY_ARG,
+        Arg::required(
+            "operation",
+            ArgKind::OneOf(&[Arg::token("READ"), Arg::token("WRITE")]),
+        )
+        .optional()
+        .summary("the operation asked about (default READ)"),
+        DB_ARG,
+    ],
+};
+
 pub const BOTH_OPS: &str = "ERR READ and WRITE are exclusive";
 
-/// Where the operation goes.
-struct Target {
-    role: Role,
-    host: String,
-    port: u16,
-    hot: bool,
-    cache_ttl_ms: u64,
-}
-
-pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args = arguments(&args);
-    let databases = databases()?;
-    let route = Route::parse(&args, databases).map_err(RedisError::String)?;
+pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
+    let route = Route::parse(args, databases()?)?;
     check_read(ctx, &route.key)?;
     let db = route.db.unwrap_or_else(|| ffi::selected_db(ctx));
-    let replica = state::with(|s| {
-        let entry = s.hot_entry(db, &route.key)?;
-        let advice = s.hot_set.advice(entry);
-        let to_replica = route.op == Op::Read && advice.reads_to == ReadsTo::Replicas;
-        let replica = if to_replica {
-            s.replicas.next_healthy()
-        } else {
-            None
-        };
-        let ttl = if route.op == Op::Read {
-            advice.cache_ttl_ms
-        } else {
-            0
-        };
-        Some((replica, ttl))
-    })
-    .ok_or(RedisError::Str(NOT_LOADED))?;
-    let target = match replica {
-        Some((Some(r), ttl)) => Target {
+    let answer = with_state(|s| s.route(db, &route.key, route.op == Op::Write))?;
+    let reply = match answer.replica {
+        Some(replica) => hotkey_protocol::Route {
             role: Role::Replica,
-            host: r.host,
-            port: r.port,
-            hot: true,
-            cache_ttl_ms: ttl,
+            host: replica.host,
+            port: replica.port,
+            hot: answer.hot,
+            cache_ttl_ms: answer.cache_ttl_ms,
         },
-        hot => {
+        None => {
             let (host, port) = crate::server::master_address(ctx)?;
-            Target {
+            hotkey_protocol::Route {
                 role: Role::Master,
                 host,
                 port,
-                hot: hot.is_some(),
-                cache_ttl_ms: hot.map_or(0, |(_, ttl)| ttl),
+                hot: answer.hot,
+                cache_ttl_ms: answer.cache_ttl_ms,
             }
         }
     };
-    let r = Reply(ctx);
-    r.map(5);
-    r.field(field::ROLE).bytes(target.role.as_str().as_bytes());
-    r.field(field::HOST).bytes(target.host.as_bytes());
-    r.field(field::PORT).int(i64::from(target.port));
-    r.field(field::HOT).int(i64::from(target.hot));
-    r.field(field::CACHE_TTL_MS).int(target.cache_ttl_ms as i64);
-    Ok(RedisValue::NoReply)
+    Ok(reply.to_frame())
 }
 
 #[cfg(test)]

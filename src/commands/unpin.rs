@@ -1,12 +1,23 @@
 //! `HOTKEY.UNPIN key [DB n]`: ends a pin. The key stays hot only if its own rate holds it
 //! there. Replies 1 when the key was pinned, else 0.
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use crate::ffi::CommandDocs;
+use redis_module::Context;
 
-use super::{Cursor, NOT_LOADED, arguments, check_read, databases, parse_db};
+use super::{
+    CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db, with_state,
+};
 use crate::ffi;
-use crate::state;
-use crate::tracker::key_hash;
+
+/// What `COMMAND DOCS` says.
+pub const DOCS: CommandDocs = CommandDocs {
+    summary: "Ends a pin; the key stays hot only while its own rate holds it there.",
+    complexity: "O(1)",
+    since: "0.1.0",
+    arity: -2,
+    keyed: true,
+    args: &[KEY_ARG, DB_ARG],
+};
 
 /// A parsed `HOTKEY.UNPIN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,20 +40,14 @@ impl Unpin {
     }
 }
 
-pub fn run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let args = arguments(&args);
-    let databases = databases()?;
-    let unpin = Unpin::parse(&args, databases).map_err(RedisError::String)?;
+pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
+    let unpin = Unpin::parse(args, databases()?)?;
     check_read(ctx, &unpin.key)?;
     let db = unpin.db.unwrap_or_else(|| ffi::selected_db(ctx));
-    let messages = state::with(|s| {
-        let changes = s.hot_set.unpin(db, &unpin.key, key_hash(db, &unpin.key))?;
-        Some(s.announce(&changes))
-    })
-    .ok_or(RedisError::Str(NOT_LOADED))?;
+    let messages = with_state(|s| s.unpin(db, &unpin.key))?;
     let was_pinned = messages.is_some();
     crate::server::publish(ctx, &messages.unwrap_or_default());
-    Ok(RedisValue::Integer(i64::from(was_pinned)))
+    Ok(Frame::flag(was_pinned))
 }
 
 #[cfg(test)]

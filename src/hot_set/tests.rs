@@ -299,3 +299,37 @@ fn a_pin_displaces_the_weakest_detected_key() {
     // The detected key cannot come back while the pin holds the only place.
     assert!(set.tick(100, &busy, false).is_empty());
 }
+
+#[test]
+fn in_a_cluster_only_keys_of_served_slots_are_hot_and_moved_ones_leave() {
+    use hotkey_protocol::cluster::{SlotRange, key_slot};
+    let slot = key_slot(b"here");
+    assert_ne!(slot, key_slot(b"there"));
+    let mut set = HotSet::new(rules());
+    let served = vec![SlotRange {
+        start: slot,
+        end: slot,
+    }];
+    assert!(set.set_served(Some(served)).is_empty());
+    let busy = tracker(&[("here", 5.0 * T, 0.0), ("there", 5.0 * T, 0.0)]);
+    let changes = set.tick(100, &busy, false);
+    assert_eq!(
+        kinds(&changes),
+        [(ChangeKind::Hot, "here".to_owned())],
+        "a key of another shard's slot never enters"
+    );
+    set.pin(0, b"here", key_hash(0, b"here"), None, &busy)
+        .unwrap();
+    let cold = set.set_served(Some(Vec::new()));
+    assert_eq!(
+        kinds(&cold),
+        [(ChangeKind::Cold, "here".to_owned())],
+        "a pinned key whose slot moved away leaves too"
+    );
+    assert!(set.is_empty());
+    assert!(set.set_served(None).is_empty());
+    assert!(
+        set.serves(b"there"),
+        "outside a cluster every key may be hot"
+    );
+}

@@ -252,7 +252,7 @@ fn busy_ticks_turn_sampling_on_and_weights_keep_rates_whole() {
     for _ in 0..10_000 {
         s.on_command(&cmd(None, &["GET", "k"]));
     }
-    s.tick(1000, None);
+    s.tick(1000, None, None);
     assert_eq!(s.commands_per_sec, 10_000.0);
     assert_eq!(s.sampler.fraction(), 0.125);
     let before = s.stats.commands_sampled;
@@ -294,7 +294,7 @@ fn a_tick_announces_replicas_then_hot_keys_then_the_heartbeat() {
         "role:master\r\nslave0:ip=10.0.0.1,port=7380,state=online,offset=10,lag=0\r\n\
          master_repl_offset:10\r\n",
     );
-    let messages = s.tick(100, Some(&info));
+    let messages = s.tick(100, Some(&info), None);
     let events: Vec<&Event> = messages.iter().map(|m| &m.event).collect();
     assert!(
         matches!(events[0], Event::Replicas(r) if r.replicas.len() == 1),
@@ -311,18 +311,18 @@ fn a_tick_announces_replicas_then_hot_keys_then_the_heartbeat() {
         [1, 2, 3]
     );
     // Nothing changed: no event until the next heartbeat is due.
-    assert!(s.tick(200, Some(&info)).is_empty());
+    assert!(s.tick(200, Some(&info), None).is_empty());
     assert!(!s.tick_due(250) && s.tick_due(280));
 }
 
 #[test]
 fn reports_count_as_reads_of_the_callers_database() {
     let mut s = state(true);
-    s.tick(1000, None);
+    s.tick(1000, None, None);
     s.report(3, b"k", 500);
     assert_eq!(s.stats.reported_reads, 500);
     assert!(top(&s).is_empty(), "reports reach the tracker at the ticks");
-    s.tick(1100, None);
+    s.tick(1100, None, None);
     let all = top(&s);
     let e = entry(&all, 3, "k");
     assert!(e.reads_per_sec > 0.0 && e.writes_per_sec == 0.0);
@@ -339,12 +339,12 @@ fn replication_is_read_every_tick_only_with_replicas() {
     let mut s = state(false);
     assert!(s.replication_due(0), "the first tick reads it");
     let alone = Replication::parse("role:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
-    s.tick(100, Some(&alone));
+    s.tick(100, Some(&alone), None);
     assert!(!s.replication_due(200) && !s.replication_due(1000));
     assert!(s.replication_due(1100), "once a second without replicas");
     let with_one = Replication::parse(
         "role:master\r\nslave0:ip=10.0.0.1,port=7380,state=online,offset=0,lag=0\r\n",
     );
-    s.tick(1100, Some(&with_one));
+    s.tick(1100, Some(&with_one), None);
     assert!(s.replication_due(1200), "every tick with a replica");
 }

@@ -12,6 +12,10 @@ use std::f64::consts::LN_2;
 /// 2^40, and rare (every 32 half-lives).
 const RENORMALISE_EXPONENT: f64 = 32.0;
 
+/// Past this many half-lives the clock's age no longer changes a rate read through
+/// [`Decay::averaged`] (2^-64 is below f64 precision next to 1).
+const AGE_SETTLED_EXPONENT: f64 = 64.0;
+
 /// The clock of the decay: the scale applied to new accesses, and the half-life.
 #[derive(Debug, Clone)]
 pub(crate) struct Decay {
@@ -29,6 +33,13 @@ pub(crate) struct Decay {
     lead_ms: u64,
     /// `scale` at `lead_ms` ahead, cached for `record`.
     record_scale: f64,
+    /// Whether rates are averaged over the clock's age (see [`Decay::averaged`]).
+    averaged: bool,
+    /// Half-lives since the clock started (or was reset), capped at [`AGE_SETTLED_EXPONENT`].
+    age: f64,
+    /// What `per_sec` divides by: 1, or for an averaged clock the share of a steady rate's
+    /// decayed count that the clock's age has let build up, as of the reading's moment.
+    read_norm: f64,
 }
 
 impl Decay {
@@ -42,7 +53,40 @@ impl Decay {
             read_scale: 1.0,
             lead_ms: 0,
             record_scale: 1.0,
+            averaged: false,
+            age: 0.0,
+            read_norm: 1.0,
         }
+    }
+
+    /// A clock whose rates are averaged over its age: read `age` after the clock started, a
+    /// count reads as `count × λ / (1 − 2^(−age / half-life))` rather than `count × λ`.
+    ///
+    /// A decayed count starts from zero, so a plain rate reads low until several half-lives
+    /// have passed: a steady stream shows 63 % of its rate one time constant after the start,
+    /// 95 % after three. That is no matter for the detector (a 250 ms half-life), but a window
+    /// of a minute would read low for minutes after a restart or `clear`. Dividing by the
+    /// weight the elapsed time can hold makes the rate the exponentially weighted mean over the
+    /// time there is (exact for a steady stream from the first tick) and changes nothing once
+    /// the clock is a few half-lives old.
+    pub(crate) fn averaged(half_life_ms: u64, now_ms: u64) -> Decay {
+        Decay {
+            averaged: true,
+            ..Decay::new(half_life_ms, now_ms)
+        }
+    }
+
+    /// `read_norm` for a reading `ahead_ms` after the clock's time.
+    fn norm(&self, ahead_ms: u64) -> f64 {
+        if !self.averaged {
+            return 1.0;
+        }
+        let age = self.age + ahead_ms as f64 / self.half_life_ms as f64;
+        if age <= 0.0 {
+            // Nothing can have been counted yet; any positive divisor reads 0 as 0.
+            return 1.0;
+        }
+        1.0 - (-age.min(AGE_SETTLED_EXPONENT)).exp2()
     }
 
     /// The weight of one access made now, relative to the base.
@@ -54,6 +98,7 @@ impl Decay {
     fn set_scale(&mut self) {
         self.scale = self.exponent.exp2();
         self.read_scale = self.scale;
+        self.read_norm = self.norm(0);
         self.record_scale = (self.exponent + self.lead_ms as f64 / self.half_life_ms as f64).exp2();
     }
 
@@ -67,7 +112,7 @@ impl Decay {
     /// count tend to r / λ.
     #[inline]
     pub(crate) fn per_sec(&self, count: f64) -> f64 {
-        count / self.read_scale * (LN_2 * 1000.0 / self.half_life_ms as f64)
+        count / self.read_scale * (LN_2 * 1000.0 / self.half_life_ms as f64) / self.read_norm
     }
 
     /// Reads counts as of `now_ms` until the next `advance`: they have decayed since the
@@ -77,11 +122,13 @@ impl Decay {
     pub(crate) fn read_at(&mut self, now_ms: u64) {
         let since = now_ms.saturating_sub(self.last_ms);
         self.read_scale = (self.exponent + since as f64 / self.half_life_ms as f64).exp2();
+        self.read_norm = self.norm(since);
     }
 
-    /// The stored count whose rate is `per_sec`: the inverse of [`Decay::per_sec`].
+    /// The stored count whose rate is `per_sec`, as of the clock's time: the inverse of
+    /// [`Decay::per_sec`].
     pub(crate) fn count_of(&self, per_sec: f64) -> f64 {
-        per_sec * self.scale * self.half_life_ms as f64 / (LN_2 * 1000.0)
+        per_sec * self.scale * self.half_life_ms as f64 / (LN_2 * 1000.0) * self.norm(0)
     }
 
     /// Moves the clock to `now_ms`. A clock that goes backwards is taken as standing still
@@ -101,7 +148,9 @@ impl Decay {
         let elapsed = now_ms.saturating_sub(self.last_ms);
         self.last_ms = now_ms;
         if elapsed > 0 {
-            self.exponent += elapsed as f64 / self.half_life_ms as f64;
+            let half_lives = elapsed as f64 / self.half_life_ms as f64;
+            self.exponent += half_lives;
+            self.age = (self.age + half_lives).min(AGE_SETTLED_EXPONENT);
         }
         let factor = if self.exponent >= RENORMALISE_EXPONENT {
             let whole = self.exponent.floor();
@@ -128,9 +177,10 @@ impl Decay {
         factor
     }
 
-    /// Forgets the accumulated scale (for an emptied summary).
+    /// Forgets the accumulated scale and the age (for an emptied summary).
     pub(crate) fn reset(&mut self) {
         self.exponent = 0.0;
+        self.age = 0.0;
         self.set_scale();
     }
 }

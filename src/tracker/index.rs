@@ -13,7 +13,11 @@
 //! counts the keys the summary does not track. An untracked key's lookup and its count then
 //! touch one cache line, not two: on a workload of mostly distinct keys that is the filter's
 //! main cost. The counter stays with the bucket when entries shift; it belongs to the home
-//! position, not to an entry.
+//! position, not to an entry. The bucket counts in every window's units (the detector's and
+//! the long windows of `HOTKEY.TOP`), so that a key entering the summary gets an error bound
+//! in each: its counters share the cache line.
+
+use super::LONG_WINDOWS;
 
 /// No slot number reaches `u32::MAX` (capacity is clamped far below it), so an all-ones
 /// entry can mean "empty".
@@ -27,19 +31,22 @@ pub(crate) struct Index {
     mask: usize,
 }
 
-/// An index entry and the admission counter of its position; four to a cache line.
+/// An index entry and the admission counters of its position; two to a cache line.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[repr(C, align(16))]
+#[repr(C, align(32))]
 struct Bucket {
     entry: u64,
     /// Weight counted for untracked keys whose home is here, in the summary's units: never
     /// below the true count of any of them (an evicted key leaves its count here).
     admission: f64,
+    /// The same in each long window's units.
+    long: [f64; LONG_WINDOWS],
 }
 
 const EMPTY_BUCKET: Bucket = Bucket {
     entry: EMPTY,
     admission: 0.0,
+    long: [0.0; LONG_WINDOWS],
 };
 
 fn tag(hash: u64) -> u32 {
@@ -130,33 +137,55 @@ impl Index {
         self.table[hole].entry = EMPTY;
     }
 
-    /// Counts `weight` for an untracked key and returns its estimate, never below its true
-    /// count (a count-min sketch never underestimates).
+    /// Counts `weight` (and `long`, the same access in each long window's units) for an
+    /// untracked key and returns its estimates, never below its true counts (a count-min
+    /// sketch never underestimates).
     #[inline]
-    pub(crate) fn admit(&mut self, hash: u64, weight: f64) -> f64 {
+    pub(crate) fn admit(
+        &mut self,
+        hash: u64,
+        weight: f64,
+        long: [f64; LONG_WINDOWS],
+    ) -> (f64, [f64; LONG_WINDOWS]) {
         let pos = self.home(tag(hash));
         match self.table.get_mut(pos) {
             Some(b) => {
                 b.admission += weight;
-                b.admission
+                for (counter, w) in b.long.iter_mut().zip(long) {
+                    *counter += w;
+                }
+                (b.admission, b.long)
             }
-            None => weight,
+            None => (weight, long),
         }
     }
 
-    /// Makes the estimate of the key with `hash` at least `count` (an evicted key leaves its
-    /// count behind, so that its estimate stays an upper bound when it comes back).
-    pub(crate) fn raise(&mut self, hash: u64, count: f64) {
+    /// Makes the estimates of the key with `hash` at least `count` and `long` (an evicted key
+    /// leaves its counts behind, so that its estimates stay upper bounds when it comes back).
+    pub(crate) fn raise(&mut self, hash: u64, count: f64, long: [f64; LONG_WINDOWS]) {
         let pos = self.home(tag(hash));
         if let Some(b) = self.table.get_mut(pos) {
             b.admission = b.admission.max(count);
+            for (counter, c) in b.long.iter_mut().zip(long) {
+                *counter = counter.max(c);
+            }
         }
     }
 
-    /// Multiplies every admission counter by `factor` (decay renormalisation).
+    /// Multiplies every admission counter in the detector's units by `factor` (decay
+    /// renormalisation).
     pub(crate) fn scale(&mut self, factor: f64) {
         for b in &mut self.table {
             b.admission *= factor;
+        }
+    }
+
+    /// Multiplies every admission counter of long window `window` by `factor`.
+    pub(crate) fn scale_long(&mut self, window: usize, factor: f64) {
+        for b in &mut self.table {
+            if let Some(counter) = b.long.get_mut(window) {
+                *counter *= factor;
+            }
         }
     }
 
@@ -258,7 +287,7 @@ mod tests {
         index.insert(h(1, 0), 0);
         index.clear();
         assert_eq!(index.find(h(1, 0), |_| true), None);
-        assert_eq!(index.memory_bytes(), 8 * 16);
+        assert_eq!(index.memory_bytes(), 8 * 32);
     }
 
     #[test]
@@ -270,23 +299,28 @@ mod tests {
             let hash = h(rng.random_range(0..500), 0);
             let t = truth.entry(hash).or_default();
             *t += 1.0;
-            assert!(index.admit(hash, 1.0) >= *t);
+            let (estimate, long) = index.admit(hash, 1.0, [2.0, 3.0]);
+            assert!(estimate >= *t);
+            assert!(long[0] >= 2.0 * *t && long[1] >= 3.0 * *t);
         }
-        index.raise(h(1, 0), 1e9);
-        assert_eq!(index.admit(h(1, 0), 0.0), 1e9);
+        index.raise(h(1, 0), 1e9, [2e9, 3e9]);
+        assert_eq!(index.admit(h(1, 0), 0.0, [0.0; 2]), (1e9, [2e9, 3e9]));
         index.scale(0.5);
-        assert_eq!(index.admit(h(1, 0), 0.0), 5e8);
+        assert_eq!(index.admit(h(1, 0), 0.0, [0.0; 2]), (5e8, [2e9, 3e9]));
+        index.scale_long(1, 0.25);
+        index.scale_long(LONG_WINDOWS, 0.0); // no such window: nothing happens
+        assert_eq!(index.admit(h(1, 0), 0.0, [0.0; 2]), (5e8, [2e9, 7.5e8]));
         // Entries shifting around do not move counters: they belong to positions.
         index.insert(h(1, 0), 7);
         index.remove_at(lookup(&index, h(1, 0), 7).unwrap());
-        assert_eq!(index.admit(h(1, 0), 0.0), 5e8);
+        assert_eq!(index.admit(h(1, 0), 0.0, [0.0; 2]), (5e8, [2e9, 7.5e8]));
         index.clear();
-        assert_eq!(index.admit(h(1, 0), 2.0), 2.0);
+        assert_eq!(index.admit(h(1, 0), 2.0, [1.0, 1.0]), (2.0, [1.0, 1.0]));
     }
 
     #[test]
-    fn four_buckets_to_a_cache_line() {
-        assert_eq!(std::mem::size_of::<Bucket>(), 16);
+    fn two_buckets_to_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Bucket>(), 32);
     }
 
     #[test]

@@ -10,6 +10,16 @@
 //!   admission counters an untracked key must grow in before it enters the summary.
 //! - `heap`: indexed min-heap of slots by count (the O(1) minimum, O(log n) update).
 //! - `decay`: forward decay, so the hot path never calls `exp`.
+//!
+//! # Windows
+//! Every tracked key has rates in three windows ([`Window`]): the detector's (the configured
+//! half-life, 250 ms by default: fast enough to detect a surge within a tick or two) and two
+//! long ones, exponentially weighted over time constants of 10 s and 60 s like load averages,
+//! which `HOTKEY.TOP` ranks by so that a person reading it sees a steady ranking. Each window
+//! is a forward-decay clock of its own: an access adds its weight times each clock's cached
+//! scale (one multiply-add per window), and only the timer touches the clocks. Admission and
+//! eviction go by the detector's counts alone, so detection is what it was; each window's
+//! error bound comes from admission counters kept in that window's units.
 //! - `tests`: the tracker's behaviour as a whole.
 //!
 //! Space-Saving was chosen over HeavyKeeper by measurement: see `benches/tracker.rs` and
@@ -31,7 +41,7 @@ mod space_saving;
 mod tests;
 
 use decay::Decay;
-use space_saving::{Slot, SpaceSaving};
+use space_saving::{LongCounts, Slot, SpaceSaving};
 
 /// Capacity is clamped to this many keys so slot numbers fit the index's 32-bit field
 /// and an absurd configuration cannot ask for an impossible allocation.
@@ -42,6 +52,58 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 pub const MAX_WEIGHT: f64 = (1u64 << 40) as f64;
 
 pub use hotkey_protocol::command_table::Access;
+
+/// Number of windows besides the detector's.
+pub(crate) const LONG_WINDOWS: usize = 2;
+
+/// The time constants of the long windows, in milliseconds: a long window's rate is the mean
+/// rate weighted by `e^(-age / τ)`.
+const LONG_TIME_CONSTANTS_MS: [u64; LONG_WINDOWS] = [10_000, 60_000];
+
+/// The window a rate is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The detector's: the configured half-life (`hotkey.half-life-ms`).
+    Detector,
+    /// Exponentially weighted over a time constant of 10 s.
+    Seconds10,
+    /// Exponentially weighted over a time constant of 60 s.
+    Seconds60,
+}
+
+impl Window {
+    /// Every window, shortest first.
+    pub const ALL: [Window; 3] = [Window::Detector, Window::Seconds10, Window::Seconds60];
+
+    /// The window's name in `HOTKEY.TOP … WINDOW n`: 1 for the detector's, whatever its
+    /// half-life, since it reacts within about a second at any sensible setting.
+    pub fn seconds(self) -> u64 {
+        match self {
+            Window::Detector => 1,
+            Window::Seconds10 => 10,
+            Window::Seconds60 => 60,
+        }
+    }
+
+    /// The window named `seconds` (1, 10 or 60).
+    pub fn from_seconds(seconds: u64) -> Option<Window> {
+        Window::ALL.into_iter().find(|w| w.seconds() == seconds)
+    }
+
+    /// Its place among the long windows, `None` for the detector's.
+    fn long(self) -> Option<usize> {
+        match self {
+            Window::Detector => None,
+            Window::Seconds10 => Some(0),
+            Window::Seconds60 => Some(1),
+        }
+    }
+}
+
+/// The half-life in milliseconds of a time constant of `tau_ms`: τ ln 2.
+fn half_life_of(tau_ms: u64) -> u64 {
+    (tau_ms as f64 * std::f64::consts::LN_2).round() as u64
+}
 
 /// What `top` orders by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +125,6 @@ pub struct TrackerConfig {
     pub half_life_ms: u64,
 }
 
-impl Default for TrackerConfig {
-    /// The module's defaults: 4096 keys, a 250 ms half-life.
-    fn default() -> TrackerConfig {
-        TrackerConfig {
-            capacity: 4096,
-            half_life_ms: 250,
-        }
-    }
-}
-
 /// The rates of one tracked key, in operations per second.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyStats {
@@ -87,6 +139,14 @@ pub struct KeyStats {
     /// Rate the key may have had before it entered the summary: the true total rate lies
     /// between `reads_per_sec + writes_per_sec` and that plus `error_per_sec`.
     pub error_per_sec: f64,
+}
+
+/// A key's counted reads, writes and error in `window`'s stored units.
+fn counts_in(window: Window, slot: &Slot, long: &LongCounts) -> (f64, f64, f64) {
+    match window.long() {
+        None => (slot.reads, slot.writes, slot.error),
+        Some(w) => (long.reads[w], long.writes[w], long.error[w]),
+    }
 }
 
 /// The hash the tracker indexes a key by: xxh3 of the key bytes seeded with the database
@@ -104,6 +164,8 @@ pub fn key_hash(db: u32, key: &[u8]) -> u64 {
 pub struct Tracker {
     summary: SpaceSaving,
     decay: Decay,
+    /// The long windows' clocks, averaged over their age (see [`Decay::averaged`]).
+    long: [Decay; LONG_WINDOWS],
     /// Every weight recorded, tracked key or not, in the same decayed units: the node's rate.
     total: f64,
 }
@@ -114,6 +176,7 @@ impl Tracker {
         Tracker {
             summary: SpaceSaving::new(config.capacity.min(MAX_CAPACITY)),
             decay: Decay::new(config.half_life_ms, now_ms),
+            long: LONG_TIME_CONSTANTS_MS.map(|tau| Decay::averaged(half_life_of(tau), now_ms)),
             total: 0.0,
         }
     }
@@ -126,9 +189,11 @@ impl Tracker {
         if weight.is_nan() || weight <= 0.0 {
             return;
         }
-        let weight = weight.min(MAX_WEIGHT) * self.decay.record_scale();
+        let weight = weight.min(MAX_WEIGHT);
+        let long = std::array::from_fn(|w| weight * self.long[w].record_scale());
+        let weight = weight * self.decay.record_scale();
         self.total += weight;
-        self.summary.add(db, key, hash, access, weight);
+        self.summary.add(db, key, hash, access, weight, long);
     }
 
     /// Moves the decay clock to `now_ms` (called from a timer, about every 100 ms).
@@ -142,12 +207,20 @@ impl Tracker {
         if let Some(factor) = self.decay.advance(now_ms, period_ms / 2) {
             self.rescale(factor);
         }
+        for (w, decay) in self.long.iter_mut().enumerate() {
+            if let Some(factor) = decay.advance(now_ms, period_ms / 2) {
+                self.summary.scale_long(w, factor);
+            }
+        }
     }
 
     /// Reads rates as of `now_ms` (a command between two ticks) until the next
     /// [`Tracker::advance`], which reads them as of its own time again.
     pub fn read_at(&mut self, now_ms: u64) {
         self.decay.read_at(now_ms);
+        for decay in &mut self.long {
+            decay.read_at(now_ms);
+        }
     }
 
     fn rescale(&mut self, factor: f64) {
@@ -189,12 +262,25 @@ impl Tracker {
         })
     }
 
-    /// The tracked keys, highest rate first by `order`, only those of `db` when given and
-    /// only those `accept(db, key)` allows, at most `limit`. `accept` is called on the
-    /// candidates in order and no more once `limit` are accepted, so a costly check (ACL)
-    /// runs on as few keys as possible. Ties are broken by db and key for a stable reply.
+    /// [`Tracker::top_in`] the detector's window.
     pub fn top(
         &self,
+        order: Order,
+        db: Option<u32>,
+        limit: usize,
+        accept: impl FnMut(u32, &[u8]) -> bool,
+    ) -> Vec<KeyStats> {
+        self.top_in(Window::Detector, order, db, limit, accept)
+    }
+
+    /// The tracked keys, highest rate in `window` first by `order`, with their rates and
+    /// error in that window; only those of `db` when given and only those `accept(db, key)`
+    /// allows, at most `limit`. `accept` is called on the candidates in order and no more
+    /// once `limit` are accepted, so a costly check (ACL) runs on as few keys as possible.
+    /// Ties are broken by db and key for a stable reply.
+    pub fn top_in(
+        &self,
+        window: Window,
         order: Order,
         db: Option<u32>,
         limit: usize,
@@ -203,17 +289,18 @@ impl Tracker {
         if limit == 0 {
             return Vec::new();
         }
-        let mut candidates: Vec<(f64, &Slot)> = self
+        let mut candidates: Vec<(f64, &Slot, &LongCounts)> = self
             .summary
-            .iter()
+            .entries()
             .filter(|(slot, _)| db.is_none_or(|db| slot.db == db))
-            .map(|(slot, _)| {
+            .map(|(slot, long)| {
+                let (reads, writes, _) = counts_in(window, slot, long);
                 let value = match order {
-                    Order::Total => slot.reads + slot.writes,
-                    Order::Reads => slot.reads,
-                    Order::Writes => slot.writes,
+                    Order::Total => reads + writes,
+                    Order::Reads => reads,
+                    Order::Writes => writes,
                 };
-                (value, slot)
+                (value, slot, long)
             })
             .collect();
         candidates.sort_unstable_by(|a, b| {
@@ -222,9 +309,17 @@ impl Tracker {
                 .then_with(|| a.1.key.cmp(&b.1.key))
         });
         let mut out = Vec::with_capacity(limit.min(candidates.len()));
-        for (_, slot) in candidates {
+        for (_, slot, long) in candidates {
             if accept(slot.db, &slot.key) {
-                out.push(self.stats(slot));
+                let (reads, writes, error) = counts_in(window, slot, long);
+                let decay = window.long().map_or(&self.decay, |w| &self.long[w]);
+                out.push(KeyStats {
+                    db: slot.db,
+                    key: slot.key.clone(),
+                    reads_per_sec: decay.per_sec(reads),
+                    writes_per_sec: decay.per_sec(writes),
+                    error_per_sec: decay.per_sec(error),
+                });
                 if out.len() >= limit {
                     break;
                 }
@@ -296,6 +391,9 @@ impl Tracker {
     pub fn clear(&mut self) {
         self.summary.clear();
         self.decay.reset();
+        for decay in &mut self.long {
+            decay.reset();
+        }
         self.total = 0.0;
     }
 

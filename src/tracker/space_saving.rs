@@ -16,9 +16,9 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
-use super::Access;
 use super::heap::MinHeap;
 use super::index::Index;
+use super::{Access, LONG_WINDOWS};
 
 /// An untracked key replaces the lightest one only when its estimate is this many times the
 /// lightest count. With 1 (plain Space-Saving) a stream of many equally cold keys keeps
@@ -50,10 +50,52 @@ impl Slot {
     }
 }
 
+/// One access on its way into the summary.
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    db: u32,
+    key: &'a [u8],
+    hash: u64,
+    access: Access,
+    weight: f64,
+    long: [f64; LONG_WINDOWS],
+}
+
+/// A tracked key's counts in the long windows of `HOTKEY.TOP`, each in its window's units, with
+/// the same meaning as the slot's (counted since the key took the slot; error inherited from
+/// the admission counters). Kept beside the slots, not in them, so that a slot stays one cache
+/// line for the lookup's key comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct LongCounts {
+    pub(crate) reads: [f64; LONG_WINDOWS],
+    pub(crate) writes: [f64; LONG_WINDOWS],
+    pub(crate) error: [f64; LONG_WINDOWS],
+}
+
+impl LongCounts {
+    #[inline]
+    fn add(&mut self, access: Access, long: [f64; LONG_WINDOWS]) {
+        let counts = match access {
+            Access::Read => &mut self.reads,
+            Access::Write => &mut self.writes,
+        };
+        for (count, w) in counts.iter_mut().zip(long) {
+            *count += w;
+        }
+    }
+
+    /// Each window's upper bound on the key's count: counted plus error.
+    fn bounds(&self) -> [f64; LONG_WINDOWS] {
+        std::array::from_fn(|w| self.reads[w] + self.writes[w] + self.error[w])
+    }
+}
+
 /// The summary: slots, the index from key hash to slot, and the min-heap of slots.
 #[derive(Debug, Clone)]
 pub(crate) struct SpaceSaving {
     slots: Vec<Slot>,
+    /// The long windows' counts of each slot, by slot number.
+    long: Vec<LongCounts>,
     index: Index,
     heap: MinHeap,
     capacity: usize,
@@ -70,6 +112,7 @@ impl SpaceSaving {
     pub(crate) fn new(capacity: usize) -> SpaceSaving {
         SpaceSaving {
             slots: Vec::with_capacity(capacity),
+            long: Vec::with_capacity(capacity),
             index: Index::with_capacity(capacity),
             heap: MinHeap::with_capacity(capacity),
             capacity,
@@ -108,6 +151,11 @@ impl SpaceSaving {
             .map(|(i, slot)| (slot, self.heap.count(i as u32)))
     }
 
+    /// The tracked keys with their counts in the long windows.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Slot, &LongCounts)> + '_ {
+        self.slots.iter().zip(&self.long)
+    }
+
     /// The slot of a key, if tracked.
     pub(crate) fn get(&self, db: u32, key: &[u8], hash: u64) -> Option<&Slot> {
         self.find(db, key, hash)
@@ -126,31 +174,60 @@ impl SpaceSaving {
             .map(|(_, slot)| slot)
     }
 
-    /// Counts `weight` (finite, > 0) for the key. No allocation once every slot has held
-    /// a key at least as long as this one.
+    /// Counts `weight` (finite, > 0) for the key, and `long`, the same access in each long
+    /// window's units. Admission and eviction go by `weight` (the detector's units) only. No
+    /// allocation once every slot has held a key at least as long as this one.
     #[inline]
-    pub(crate) fn add(&mut self, db: u32, key: &[u8], hash: u64, access: Access, weight: f64) {
+    pub(crate) fn add(
+        &mut self,
+        db: u32,
+        key: &[u8],
+        hash: u64,
+        access: Access,
+        weight: f64,
+        long: [f64; LONG_WINDOWS],
+    ) {
         if let Some(slot) = self.find(db, key, hash) {
-            if let Some(s) = self.slots.get_mut(slot as usize) {
+            if let (Some(s), Some(l)) = (
+                self.slots.get_mut(slot as usize),
+                self.long.get_mut(slot as usize),
+            ) {
                 s.add(access, weight);
+                l.add(access, long);
                 self.heap.increase(slot, weight);
             }
             return;
         }
+        let new = Arrival {
+            db,
+            key,
+            hash,
+            access,
+            weight,
+            long,
+        };
         if self.slots.len() < self.capacity {
-            self.insert_new(db, key, hash, access, weight);
+            self.insert_new(new);
             return;
         }
         let Some((_, min)) = self.heap.min() else {
             return;
         };
-        let estimate = self.index.admit(self.spread(hash), weight);
+        let (estimate, long_estimate) = self.index.admit(self.spread(hash), weight, long);
         if estimate > ADMIT_ABOVE_MIN * min {
-            self.replace_min(db, key, hash, access, weight, estimate);
+            self.replace_min(new, estimate, long_estimate);
         }
     }
 
-    fn insert_new(&mut self, db: u32, key: &[u8], hash: u64, access: Access, weight: f64) {
+    fn insert_new(&mut self, new: Arrival) {
+        let Arrival {
+            db,
+            key,
+            hash,
+            access,
+            weight,
+            long,
+        } = new;
         let slot = self.slots.len() as u32;
         let mut s = Slot {
             hash,
@@ -161,28 +238,41 @@ impl SpaceSaving {
         s.add(access, weight);
         self.key_bytes += s.key.capacity();
         self.slots.push(s);
+        let mut l = LongCounts::default();
+        l.add(access, long);
+        self.long.push(l);
         self.index.insert(self.spread(hash), slot);
         self.heap.push(slot, weight);
     }
 
     /// Gives the lightest key's slot to a key whose sketch `estimate` (this access included)
-    /// is above its count; the evicted key leaves its count in the sketch.
-    fn replace_min(
-        &mut self,
-        db: u32,
-        key: &[u8],
-        hash: u64,
-        access: Access,
-        weight: f64,
-        estimate: f64,
-    ) {
+    /// is above its count; `long_estimate` is the sketch's estimate in the long windows. The
+    /// evicted key leaves its counts in the sketch.
+    fn replace_min(&mut self, new: Arrival, estimate: f64, long_estimate: [f64; LONG_WINDOWS]) {
+        let Arrival {
+            db,
+            key,
+            hash,
+            access,
+            weight,
+            long,
+        } = new;
         let Some((slot, min)) = self.heap.min() else {
             return;
         };
         let Some(old_hash) = self.slots.get(slot as usize).map(|s| s.hash) else {
             return;
         };
-        self.index.raise(self.spread(old_hash), min);
+        let Some(l) = self.long.get_mut(slot as usize) else {
+            return;
+        };
+        let old_long = l.bounds();
+        *l = LongCounts {
+            error: std::array::from_fn(|w| long_estimate[w] - long[w]),
+            ..LongCounts::default()
+        };
+        l.add(access, long);
+        self.index.raise(self.spread(old_hash), min, old_long);
         if let Some((pos, _)) = self
             .index
             .find(self.spread(old_hash), |found| found == slot)
@@ -218,6 +308,20 @@ impl SpaceSaving {
         self.index.scale(factor);
     }
 
+    /// Multiplies every count of long window `window` by `factor` (> 0): that window's
+    /// renormalisation. Admission goes by the detector's counts, so no order changes.
+    pub(crate) fn scale_long(&mut self, window: usize, factor: f64) {
+        if window >= LONG_WINDOWS {
+            return;
+        }
+        for l in &mut self.long {
+            l.reads[window] *= factor;
+            l.writes[window] *= factor;
+            l.error[window] *= factor;
+        }
+        self.index.scale_long(window, factor);
+    }
+
     /// Rebuilds the summary with `capacity` slots, keeping the keys with the largest totals.
     pub(crate) fn resize(&mut self, capacity: usize) {
         let mut by_count: Vec<(u32, f64)> = self.heap.iter().collect();
@@ -225,7 +329,9 @@ impl SpaceSaving {
         by_count.truncate(capacity);
 
         let mut old = std::mem::take(&mut self.slots);
+        let old_long = std::mem::take(&mut self.long);
         let mut slots = Vec::with_capacity(capacity);
+        let mut long = Vec::with_capacity(capacity);
         let mut counts = Vec::with_capacity(by_count.len());
         let mut index = Index::with_capacity(capacity);
         for &(slot, count) in &by_count {
@@ -233,12 +339,14 @@ impl SpaceSaving {
                 let s = std::mem::take(s);
                 index.insert(self.spread(s.hash), slots.len() as u32);
                 slots.push(s);
+                long.push(old_long.get(slot as usize).copied().unwrap_or_default());
                 counts.push(count);
             }
         }
         drop(old);
         self.key_bytes = slots.iter().map(|s| s.key.capacity()).sum();
         self.slots = slots;
+        self.long = long;
         self.index = index;
         self.heap = MinHeap::from_counts(capacity, &counts);
         // The new index's admission counters start at zero: error bounds hold again for what
@@ -249,6 +357,7 @@ impl SpaceSaving {
     /// Forgets every key. The fixed arrays are kept; key buffers are freed.
     pub(crate) fn clear(&mut self) {
         self.slots.clear();
+        self.long.clear();
         self.index.clear();
         self.heap.clear();
         self.key_bytes = 0;
@@ -257,6 +366,7 @@ impl SpaceSaving {
     /// Heap bytes held: fixed arrays plus the capacity of every key buffer.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.long.capacity() * std::mem::size_of::<LongCounts>()
             + self.index.memory_bytes()
             + self.heap.memory_bytes()
             + self.key_bytes
@@ -267,6 +377,12 @@ impl SpaceSaving {
     pub(crate) fn assert_valid(&self) {
         self.heap.assert_valid();
         assert_eq!(self.heap.len(), self.slots.len());
+        assert_eq!(self.long.len(), self.slots.len());
+        for l in &self.long {
+            for w in 0..LONG_WINDOWS {
+                assert!(l.reads[w] >= 0.0 && l.writes[w] >= 0.0 && l.error[w] >= 0.0);
+            }
+        }
         assert!(self.slots.len() <= self.capacity);
         for (i, s) in self.slots.iter().enumerate() {
             assert_eq!(self.find(s.db, &s.key, s.hash), Some(i as u32));
@@ -294,11 +410,19 @@ mod tests {
             key_hash(0, key.as_bytes()),
             access,
             weight,
+            [2.0 * weight, 3.0 * weight],
         );
     }
 
     fn slot<'a>(ss: &'a SpaceSaving, key: &str) -> Option<&'a Slot> {
         ss.get(0, key.as_bytes(), key_hash(0, key.as_bytes()))
+    }
+
+    fn long<'a>(ss: &'a SpaceSaving, key: &str) -> &'a LongCounts {
+        ss.entries()
+            .find(|(s, _)| s.key == key.as_bytes())
+            .map(|(_, l)| l)
+            .unwrap()
     }
 
     #[test]
@@ -331,12 +455,22 @@ mod tests {
         // Counted: this access; error: the rest of its estimate (the earlier accesses).
         let c = slot(&ss, "c").unwrap();
         assert_eq!((c.reads, c.writes, c.error), (2.0, 0.0, 3.0));
+        // The long windows (weights 2× and 3× the detector's here) get the same split, each in
+        // its own units, though admission went by the detector's counts alone.
+        let l = long(&ss, "c");
+        assert_eq!(
+            (l.reads, l.writes, l.error),
+            ([4.0, 6.0], [0.0; 2], [6.0, 9.0])
+        );
         // b left its count (2) in the sketch: 10 more make at least 12, above twice c's 5. (Its
         // counter may be shared with c's in so small an index: then the error is larger.)
         add(&mut ss, "b", Access::Write, 10.0);
         let b = slot(&ss, "b").unwrap();
         assert_eq!((b.reads, b.writes), (0.0, 10.0));
         assert!(b.error >= 2.0, "{}", b.error);
+        let l = long(&ss, "b");
+        assert_eq!(l.writes, [20.0, 30.0]);
+        assert!(l.error[0] >= 4.0 && l.error[1] >= 6.0, "{:?}", l.error);
         assert!(slot(&ss, "c").is_none());
         assert_eq!(slot(&ss, "a").unwrap().reads, 6.0);
         ss.assert_valid();
@@ -348,7 +482,8 @@ mod tests {
         let mut ss = SpaceSaving::new(8);
         for round in 1..=3 {
             for i in 0..12u8 {
-                ss.add(0, &[i], 42, Access::Read, f64::from(i) + 1.0);
+                let w = f64::from(i) + 1.0;
+                ss.add(0, &[i], 42, Access::Read, w, [w; LONG_WINDOWS]);
                 ss.assert_valid();
             }
             assert_eq!(ss.len(), 8, "round {round}");
@@ -390,6 +525,10 @@ mod tests {
         ss.scale(0.25);
         let b = slot(&ss, "b").unwrap();
         assert_eq!((b.reads, b.writes, b.error), (0.0, 1.0, 1.25));
+        // Each long window scales on its own.
+        ss.scale_long(1, 0.5);
+        let l = long(&ss, "b");
+        assert_eq!((l.writes, l.error), ([8.0, 6.0], [10.0, 7.5]));
         // The sketch scaled too: a (4 → 1) needs more than 3.5 to pass twice b's 2.25.
         add(&mut ss, "a", Access::Read, 3.0);
         assert!(slot(&ss, "a").is_none());

@@ -352,9 +352,9 @@ fn memory_is_constant_after_warm_up_with_a_million_keys() {
     }
     assert_eq!(t.len(), capacity);
     assert_eq!(t.memory_bytes(), warm);
-    // Slot, index (2 buckets of entry + admission counter), heap entry and position, and an
-    // 11-byte key per slot.
-    assert!(warm <= capacity * (64 + 32 + 16 + 4 + 11), "{warm}");
+    // Slot, long windows' counts, index (2 buckets of entry + admission counters), heap entry
+    // and position, and an 11-byte key per slot.
+    assert!(warm <= capacity * (64 + 48 + 64 + 16 + 4 + 11), "{warm}");
     t.assert_valid();
 }
 
@@ -415,7 +415,8 @@ fn capacity_zero_and_one() {
     assert!(all(&t).is_empty());
     t.resize(0);
     t.clear();
-    assert!(t.memory_bytes() < 64);
+    // Nothing but the two buckets of the smallest index.
+    assert_eq!(t.memory_bytes(), 64);
 
     let mut t = tracker(1);
     rec(&mut t, 0, b"a", Access::Read, 3.0);
@@ -497,20 +498,6 @@ fn clear_forgets_keys_but_not_the_shape() {
     rec(&mut t, 0, b"a", Access::Read, 1.0);
     assert_eq!(t.len(), 1);
     t.assert_valid();
-}
-
-#[test]
-fn default_config_is_the_modules_default() {
-    let t = Tracker::new(TrackerConfig::default(), 0);
-    let default = |name| {
-        let cfg = crate::config::NUMERIC.iter().find(|c| c.name == name);
-        cfg.map(|c| c.default as u64)
-    };
-    assert_eq!(
-        (Some(t.capacity() as u64), Some(t.half_life_ms())),
-        (default("capacity"), default("half-life-ms"))
-    );
-    assert!(t.memory_bytes() >= 4096 * 64);
 }
 
 #[test]
@@ -610,4 +597,220 @@ fn a_steady_rate_reads_true_between_advances() {
         }
     }
     assert!(low > 0.99 && high < 1.01, "between {low} and {high}");
+}
+
+/// Every window's half-life in milliseconds, for a tracker whose detector has `detector_ms`.
+fn half_lives(detector_ms: u64) -> [u64; 3] {
+    let [ten, sixty] = LONG_TIME_CONSTANTS_MS.map(half_life_of);
+    [detector_ms, ten, sixty]
+}
+
+#[test]
+fn windows_are_named_by_their_seconds() {
+    for w in Window::ALL {
+        assert_eq!(Window::from_seconds(w.seconds()), Some(w));
+    }
+    assert_eq!(Window::ALL.map(Window::seconds), [1, 10, 60]);
+    for bad in [0, 2, 9, 11, 30, 59, 61, 600] {
+        assert_eq!(Window::from_seconds(bad), None, "{bad}");
+    }
+    // The long windows are time constants of 10 s and 60 s, like load averages.
+    assert_eq!(half_lives(250), [250, 6931, 41589]);
+}
+
+#[test]
+fn every_window_reads_a_steady_stream_as_its_rate() {
+    // 1000 reads/s and 250 writes/s, ticks every 100 ms (the module's), for 200 s: more than
+    // three time constants of the longest window.
+    let mut t = Tracker::new(module_defaults(), 0);
+    for tick in 1..=2000u64 {
+        for i in 0..125 {
+            let access = if i % 5 == 0 {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            rec(&mut t, 0, b"k", access, 1.0);
+        }
+        t.advance(tick * 100, 100);
+        // The long windows average over the time there is: right from the first seconds,
+        // not only after several time constants.
+        if tick == 20 || tick % 500 == 0 {
+            for w in Window::ALL {
+                let s = &t.top_in(w, Order::Total, None, 1, |_, _| true)[0];
+                let at = tick as f64 / 10.0;
+                assert!(
+                    close(s.reads_per_sec, 1000.0, 0.01),
+                    "{w:?} at {at} s: {s:?}"
+                );
+                assert!(
+                    close(s.writes_per_sec, 250.0, 0.01),
+                    "{w:?} at {at} s: {s:?}"
+                );
+                assert_eq!(s.error_per_sec, 0.0);
+            }
+        }
+    }
+    // Between ticks too.
+    for _ in 0..60 {
+        rec(&mut t, 0, b"k", Access::Read, 1.0);
+    }
+    t.read_at(200_060);
+    for w in Window::ALL {
+        let s = &t.top_in(w, Order::Reads, None, 1, |_, _| true)[0];
+        assert!(close(s.reads_per_sec, 1000.0, 0.01), "{w:?}: {s:?}");
+    }
+}
+
+#[test]
+fn the_detectors_window_is_what_top_gave_before() {
+    let mut t = Tracker::new(module_defaults(), 1_000);
+    let mut rng = StdRng::seed_from_u64(12);
+    let zipf = Zipf::new(200.0, 1.0).unwrap();
+    for tick in 1..=30u64 {
+        for _ in 0..500 {
+            let k = key(zipf.sample(&mut rng) as u64);
+            let access = if rng.random_range(0..4) == 0 {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            rec(&mut t, 0, &k, access, 2.0);
+        }
+        t.advance(1_000 + tick * 100, 100);
+    }
+    t.read_at(4_050);
+    let before = t.top(Order::Total, None, 20, |_, _| true);
+    assert_eq!(before.len(), 20);
+    assert_eq!(
+        t.top_in(Window::Detector, Order::Total, None, 20, |_, _| true),
+        before
+    );
+    // The same numbers as reading the key on its own, which the detector does.
+    for s in &before {
+        let got = t.get(s.db, &s.key, key_hash(s.db, &s.key)).unwrap();
+        assert_eq!(&got, s);
+    }
+}
+
+#[test]
+fn the_long_windows_remember_what_the_detector_forgot() {
+    let mut t = Tracker::new(module_defaults(), 0);
+    for _ in 0..10_000 {
+        rec(&mut t, 0, b"burst", Access::Read, 1.0);
+    }
+    // Then 10 reads/s of another key for 20 s.
+    for tick in 1..=200u64 {
+        t.advance(tick * 100, 100);
+        rec(&mut t, 0, b"steady", Access::Read, 1.0);
+    }
+    let first = |w| {
+        t.top_in(w, Order::Total, None, 1, |_, _| true)[0]
+            .key
+            .clone()
+    };
+    assert_eq!(first(Window::Detector), b"steady");
+    assert_eq!(first(Window::Seconds10), b"burst");
+    assert_eq!(first(Window::Seconds60), b"burst");
+    // In the 60 s window, the mean over the 20 s there were, weighted by e^(-age / 60 s):
+    // 10,000 × e^(-1/3) / (60 s × (1 - e^(-1/3))) = 424/s.
+    let burst = &t.top_in(Window::Seconds60, Order::Total, None, 1, |_, _| true)[0];
+    assert!(close(burst.reads_per_sec, 424.3, 0.01), "{burst:?}");
+}
+
+#[test]
+fn error_bounds_hold_in_every_window() {
+    // A small summary (32 keys) under a Zipf stream over 500 keys whose popular keys move,
+    // 1 s ticks for 3,000 s: every window renormalises at least twice (every 32 half-lives).
+    let detector_ms = 2_000;
+    let mut t = Tracker::new(
+        TrackerConfig {
+            capacity: 32,
+            half_life_ms: detector_ms,
+        },
+        0,
+    );
+    let half_life = half_lives(detector_ms).map(|h| h as f64 / 1000.0);
+    let mut truth: HashMap<Vec<u8>, [f64; 3]> = HashMap::new();
+    let mut rng = StdRng::seed_from_u64(5);
+    let zipf = Zipf::new(500.0, 1.1).unwrap();
+    let mut checked = 0;
+    for tick in 1..=3000u64 {
+        let shift = tick / 300;
+        for _ in 0..200 {
+            let k = key((zipf.sample(&mut rng) as u64 + shift * 37) % 500);
+            let weight = f64::from(rng.random_range(1..4u8));
+            rec(&mut t, 0, &k, Access::Read, weight);
+            for v in truth.entry(k).or_default() {
+                *v += weight;
+            }
+        }
+        t.advance(tick * 1000, 0);
+        for counts in truth.values_mut() {
+            for (v, h) in counts.iter_mut().zip(half_life) {
+                *v *= (-1.0 / h).exp2();
+            }
+        }
+        if tick % 50 != 0 {
+            continue;
+        }
+        let age = tick as f64;
+        for (w, window) in Window::ALL.into_iter().enumerate() {
+            // Rates as the tracker reads them: λ × count, averaged over the age for the long
+            // windows.
+            let norm = if w == 0 {
+                1.0
+            } else {
+                1.0 - (-age / half_life[w]).exp2()
+            };
+            let lambda = LN_2 / half_life[w] / norm;
+            for s in t.top_in(window, Order::Total, None, usize::MAX, |_, _| true) {
+                let exact = truth[&s.key][w] * lambda;
+                let counted = s.reads_per_sec + s.writes_per_sec;
+                assert!(
+                    counted <= exact * (1.0 + 1e-9),
+                    "{window:?} at {tick}: {s:?}, {exact}"
+                );
+                assert!(
+                    exact <= (counted + s.error_per_sec) * (1.0 + 1e-9),
+                    "{window:?} at {tick}: {s:?}, {exact}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 60 * 3 * 32);
+    assert!(t.evictions() > 1000, "{}", t.evictions());
+    t.assert_valid();
+}
+
+#[test]
+fn clear_restarts_the_long_windows() {
+    let mut t = Tracker::new(module_defaults(), 0);
+    for tick in 1..=100u64 {
+        rec(&mut t, 0, b"old", Access::Read, 100.0);
+        t.advance(tick * 100, 100);
+    }
+    t.clear();
+    // 1,000/s for one second after the clear reads as 1,000/s in every window: the average
+    // starts again from the clear.
+    for tick in 101..=110u64 {
+        rec(&mut t, 0, b"new", Access::Read, 100.0);
+        t.advance(tick * 100, 100);
+    }
+    for w in Window::ALL {
+        let s = t.top_in(w, Order::Total, None, 10, |_, _| true);
+        assert_eq!(s.len(), 1);
+        if w != Window::Detector {
+            assert!(close(s[0].reads_per_sec, 1000.0, 0.01), "{w:?}: {s:?}");
+        }
+    }
+}
+
+/// The tracker as the module configures it by default (from the config specs).
+fn module_defaults() -> TrackerConfig {
+    TrackerConfig {
+        capacity: crate::config::CAPACITY.default as usize,
+        half_life_ms: crate::config::HALF_LIFE_MS.default as u64,
+    }
 }

@@ -17,6 +17,7 @@
 //!   SIGKILL, the server binary, log tails.
 //! - `module`: where the module under test is (`module_path`).
 //! - `server`: `Server` (one `redis-server` with the module) and its `Builder`.
+//! - `channel_listener`: `ChannelListener`, a classic or sharded (`SSUBSCRIBE`) subscriber.
 //! - `cluster`: `Cluster` (N masters × R replicas with `--cluster-enabled yes`, created with
 //!   `redis-cli --cluster create`), its `ClusterBuilder` and `Node`s: slot owners, kills,
 //!   failovers and slot migrations.
@@ -24,6 +25,7 @@
 //! - `top`: `HOTKEY.TOP` entries, `INFO hotkey`, error texts, `CONFIG GET`.
 //! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator.
 
+mod channel_listener;
 mod cluster;
 mod module;
 mod process;
@@ -32,6 +34,7 @@ mod server;
 mod subscriber;
 mod top;
 
+pub use channel_listener::ChannelListener;
 pub use cluster::{Cluster, ClusterBuilder, Node, cli_binary};
 pub use module::module_path;
 pub use process::{server_binary, tail};

@@ -13,6 +13,8 @@ pub struct Entry {
     pub writes: f64,
     pub error: f64,
     pub hot: i64,
+    /// The window the rates are in, in seconds (1, 10 or 60).
+    pub window: i64,
 }
 
 impl Entry {
@@ -59,20 +61,21 @@ pub fn show(entries: &[Entry]) -> String {
         .iter()
         .map(|e| {
             format!(
-                "  {:?} db={} reads={} writes={} error={} hot={}",
+                "  {:?} db={} reads={} writes={} error={} hot={} window={}",
                 String::from_utf8_lossy(&e.key),
                 e.db,
                 e.reads,
                 e.writes,
                 e.error,
-                e.hot
+                e.hot,
+                e.window
             )
         })
         .collect();
     format!("{} entries\n{}", entries.len(), lines.join("\n"))
 }
 
-/// A `HOTKEY.TOP` reply (RESP2 or RESP3) as entries, checking each has exactly the six fields.
+/// A `HOTKEY.TOP` reply (RESP2 or RESP3) as entries, checking each has exactly the seven fields.
 pub fn parse_top(reply: &Value) -> Vec<Entry> {
     let Value::Array(items) = reply else {
         panic!("HOTKEY.TOP reply is not an array: {reply:?}");
@@ -108,8 +111,8 @@ fn parse_entry(item: &Value) -> Entry {
     };
     assert_eq!(
         fields.len(),
-        6,
-        "entry has other fields than the README's six: {item:?}"
+        7,
+        "entry has other fields than the README's seven: {item:?}"
     );
     Entry {
         key: match field("key") {
@@ -121,6 +124,7 @@ fn parse_entry(item: &Value) -> Entry {
         writes: double(field("writes_per_sec")),
         error: double(field("error")),
         hot: integer(field("hot")),
+        window: integer(field("window")),
     }
 }
 

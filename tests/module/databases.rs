@@ -86,7 +86,15 @@ fn same_key_in_two_databases_follows_db_attribution() {
                 in3.reads > 0.0 && in3.writes == 0.0,
                 "db 3 was only read: {in3:?}"
             );
-            assert_eq!(only_db3, vec![in3], "DB 3 filters to the db 3 entry");
+            // The two TOP calls read rates at different instants, so the rates differ by
+            // their decay: compare what DB 3 means, the entry's key, database and split.
+            match only_db3.as_slice() {
+                [e] => assert!(
+                    e.db == 3 && e.reads > 0.0 && e.writes == 0.0,
+                    "DB 3 lists the db 3 entry, read only: {e:?}"
+                ),
+                other => panic!("DB 3 lists one entry for the key:\n{}", show(other)),
+            }
         }
         "db0_only" => {
             assert_eq!(

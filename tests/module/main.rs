@@ -6,8 +6,10 @@
 //! same tests against another server.
 //!
 //! # Layout
+//! - `cluster`: a 3 × 1 Redis Cluster: identity, per-shard events, MOVED, migration, failover.
 //! - `classify`: read/write classification of plain commands, EVAL and MULTI/EXEC.
 //! - `databases`: SELECT and the `db_attribution` the module announces.
+//! - `docs`: COMMAND DOCS, key specs and arity, as the server and redis-cli see them.
 //! - `replica`: a real replica counts only reads.
 //! - `keys`: binary-safe key names.
 //! - `scale`: a million distinct keys, bounded memory, heavy hitters on top.
@@ -18,14 +20,20 @@
 //! - `smoke`: odd commands must not hurt the server.
 //! - `events`: the hot set's events on the channel; PIN, UNPIN, REPORT.
 //! - `routes`: ROUTE and ROUTES with a master and two replicas; ACL; bad arguments.
+//! - `fuzz`: hostile bytes in every argument of every command, config and `MODULE LOAD`.
+//! - `reload`: MODULE UNLOAD / LOAD under traffic leaves `used_memory` flat.
 
 mod acl;
 mod classify;
+mod cluster;
 mod config;
 mod databases;
+mod docs;
 mod events;
+mod fuzz;
 mod keys;
 mod lifecycle;
+mod reload;
 mod replica;
 mod routes;
 mod scale;

@@ -1,0 +1,400 @@
+//! The nodes to ask: the URLs given; every node of a cluster, from `CLUSTER SHARDS` (Redis ≥
+//! 7.0) or `CLUSTER NODES` of the first seed that answers; or the master and replicas a
+//! Sentinel names.
+
+use std::collections::HashMap;
+
+use hotkey_protocol::cluster::SlotRange;
+use redis::Value;
+
+use crate::Discovery;
+use crate::node::{ConnectArgs, Endpoint, query};
+use crate::reply::{fields, int, text};
+
+/// No seed of a cluster or sentinel set answered (followed by each seed's error).
+pub const NO_SEED_ANSWERED: &str = "no seed answered";
+/// The sentinels do not know the master name.
+pub const UNKNOWN_MASTER_NAME: &str = "no sentinel knows a master named";
+
+/// The URLs (or `-h`/`-p`) and the flags, before discovery.
+pub struct Seeds {
+    pub endpoints: Vec<Endpoint>,
+    args: ConnectArgs,
+}
+
+impl Seeds {
+    pub fn from_args(args: &ConnectArgs) -> Result<Seeds, String> {
+        let endpoints = if args.urls.is_empty() {
+            vec![Endpoint::from_flags(args)?]
+        } else {
+            args.urls
+                .iter()
+                .map(|u| Endpoint::parse(u, args))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(Seeds {
+            endpoints,
+            args: args.clone(),
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    Master,
+    Replica,
+    /// Not known yet (a URL given by hand, before `ROLE` answered).
+    Unknown,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+            Role::Unknown => "?",
+        }
+    }
+}
+
+/// A cluster shard: its master's node id and the slots it serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub id: String,
+    pub slots: Vec<SlotRange>,
+}
+
+impl Shard {
+    /// `a1b2c3d4 0-5460`: the id's first 8 digits (as redis-cli shortens it) and the slots.
+    pub fn label(&self) -> String {
+        let short: String = self.id.chars().take(8).collect();
+        let slots: Vec<String> = self
+            .slots
+            .iter()
+            .map(|r| match r.start == r.end {
+                true => r.start.to_string(),
+                false => format!("{}-{}", r.start, r.end),
+            })
+            .collect();
+        match slots.is_empty() {
+            true => format!("{short} (no slots)"),
+            false => format!("{short} {}", slots.join(",")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub endpoint: Endpoint,
+    pub role: Role,
+    pub shard: Option<Shard>,
+}
+
+/// The nodes found, and what went wrong finding them.
+pub struct Topology {
+    pub nodes: Vec<Node>,
+    pub errors: Vec<String>,
+}
+
+impl Topology {
+    pub fn discover(seeds: &Seeds, how: &Discovery) -> Topology {
+        if how.cluster {
+            cluster(seeds)
+        } else if let Some(name) = &how.sentinel {
+            sentinel(seeds, name)
+        } else {
+            Topology {
+                nodes: seeds
+                    .endpoints
+                    .iter()
+                    .map(|e| Node {
+                        endpoint: e.clone(),
+                        role: Role::Unknown,
+                        shard: None,
+                    })
+                    .collect(),
+                errors: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Every node of the cluster, as the first seed that answers lists them.
+fn cluster(seeds: &Seeds) -> Topology {
+    let mut errors = Vec::new();
+    for seed in &seeds.endpoints {
+        match cluster_nodes(seed) {
+            Ok(nodes) => return Topology { nodes, errors },
+            Err(e) => errors.push(e),
+        }
+    }
+    Topology {
+        nodes: Vec::new(),
+        errors: vec![format!("{NO_SEED_ANSWERED}: {}", errors.join("; "))],
+    }
+}
+
+fn cluster_nodes(seed: &Endpoint) -> Result<Vec<Node>, String> {
+    let mut conn = seed.connect()?;
+    let shards: Result<Value, String> = query(seed, &mut conn, redis::cmd("CLUSTER").arg("SHARDS"));
+    let listed = match shards {
+        Ok(reply) => parse_shards(&reply),
+        // Before Redis 7.0 there is only CLUSTER NODES.
+        Err(_) => {
+            let text: String = query(seed, &mut conn, redis::cmd("CLUSTER").arg("NODES"))?;
+            parse_cluster_nodes(&text)
+        }
+    };
+    Ok(listed
+        .into_iter()
+        .map(|n| Node {
+            endpoint: seed.at(&n.host, n.port),
+            role: n.role,
+            shard: Some(n.shard),
+        })
+        .collect())
+}
+
+/// One node as the cluster lists it.
+#[derive(Debug, PartialEq)]
+struct Listed {
+    host: String,
+    port: u16,
+    role: Role,
+    shard: Shard,
+}
+
+/// `CLUSTER SHARDS`: shards of `slots` (flat start, end pairs) and `nodes` (maps of `id`,
+/// `ip`, `port`, `role`, …).
+fn parse_shards(reply: &Value) -> Vec<Listed> {
+    let Value::Array(shards) = reply else {
+        return Vec::new();
+    };
+    let mut listed = Vec::new();
+    for shard in shards {
+        let f = fields(shard);
+        let bounds: Vec<u16> = match f.get("slots") {
+            Some(Value::Array(b)) => b
+                .iter()
+                .filter_map(|v| u16::try_from(int(v)?).ok())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let slots = bounds
+            .chunks_exact(2)
+            .map(|p| SlotRange {
+                start: p[0],
+                end: p[1],
+            })
+            .collect();
+        let nodes: Vec<HashMap<String, &Value>> = match f.get("nodes") {
+            Some(Value::Array(n)) => n.iter().map(fields).collect(),
+            _ => Vec::new(),
+        };
+        let get = |n: &HashMap<String, &Value>, name: &str| n.get(name).and_then(|v| text(v));
+        let master = nodes
+            .iter()
+            .find(|n| get(n, "role").as_deref() == Some("master"))
+            .or(nodes.first());
+        let shard = Shard {
+            id: master.and_then(|n| get(n, "id")).unwrap_or_default(),
+            slots,
+        };
+        for n in &nodes {
+            let port = n.get("port").and_then(|v| int(v));
+            let (Some(host), Some(port)) = (get(n, "ip"), port.and_then(|p| u16::try_from(p).ok()))
+            else {
+                continue;
+            };
+            let role = match get(n, "role").as_deref() {
+                Some("master") => Role::Master,
+                Some("replica") => Role::Replica,
+                _ => Role::Unknown,
+            };
+            listed.push(Listed {
+                host,
+                port,
+                role,
+                shard: shard.clone(),
+            });
+        }
+    }
+    listed
+}
+
+/// `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master id|-> <ping> <pong>
+/// <epoch> <link> <slot|start-end|[migrating]>…`, one node a line.
+fn parse_cluster_nodes(text: &str) -> Vec<Listed> {
+    struct Line<'a> {
+        id: &'a str,
+        host: &'a str,
+        port: u16,
+        master: bool,
+        master_id: &'a str,
+        slots: Vec<SlotRange>,
+    }
+    let lines: Vec<Line> = text
+        .lines()
+        .filter_map(|line| {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if parts.len() < 8 {
+                return None;
+            }
+            let address = parts[1].split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            let slots = parts[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .filter_map(|s| {
+                    let (start, end) = s.split_once('-').unwrap_or((s, s));
+                    Some(SlotRange {
+                        start: start.parse().ok()?,
+                        end: end.parse().ok()?,
+                    })
+                })
+                .collect();
+            Some(Line {
+                id: parts[0],
+                host,
+                port: port.parse().ok()?,
+                master: parts[2].split(',').any(|f| f == "master"),
+                master_id: parts[3],
+                slots,
+            })
+        })
+        .collect();
+    lines
+        .iter()
+        .map(|l| {
+            let owner = match l.master {
+                true => Some(l),
+                false => lines.iter().find(|m| m.id == l.master_id),
+            };
+            Listed {
+                host: l.host.to_string(),
+                port: l.port,
+                role: if l.master {
+                    Role::Master
+                } else {
+                    Role::Replica
+                },
+                shard: Shard {
+                    id: owner.map_or(l.master_id, |m| m.id).to_string(),
+                    slots: owner.map(|m| m.slots.clone()).unwrap_or_default(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The master a sentinel names and the replicas it lists, from the first sentinel that knows
+/// the name.
+fn sentinel(seeds: &Seeds, name: &str) -> Topology {
+    let mut errors = Vec::new();
+    for sentinel in &seeds.endpoints {
+        match sentinel_nodes(sentinel, name, &seeds.args) {
+            Ok(Some(nodes)) => return Topology { nodes, errors },
+            Ok(None) => errors.push(format!("{}: {UNKNOWN_MASTER_NAME} '{name}'", sentinel.addr)),
+            Err(e) => errors.push(e),
+        }
+    }
+    Topology {
+        nodes: Vec::new(),
+        errors: vec![format!("{NO_SEED_ANSWERED}: {}", errors.join("; "))],
+    }
+}
+
+fn sentinel_nodes(
+    sentinel: &Endpoint,
+    name: &str,
+    args: &ConnectArgs,
+) -> Result<Option<Vec<Node>>, String> {
+    let mut conn = sentinel.connect()?;
+    let master: Option<(String, u16)> = query(
+        sentinel,
+        &mut conn,
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(name),
+    )?;
+    let Some((host, port)) = master else {
+        return Ok(None);
+    };
+    let replicas: Vec<HashMap<String, String>> = query(
+        sentinel,
+        &mut conn,
+        redis::cmd("SENTINEL").arg("replicas").arg(name),
+    )?;
+    let mut nodes = vec![Node {
+        endpoint: Endpoint::named_by_sentinel(&host, port, args)?,
+        role: Role::Master,
+        shard: None,
+    }];
+    for replica in replicas {
+        let port = replica.get("port").and_then(|p| p.parse().ok());
+        if let (Some(host), Some(port)) = (replica.get("ip"), port) {
+            nodes.push(Node {
+                endpoint: Endpoint::named_by_sentinel(host, port, args)?,
+                role: Role::Replica,
+                shard: None,
+            });
+        }
+    }
+    Ok(Some(nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_lists_each_node_with_its_masters_slots() {
+        let text = "\
+aaaaaaaaaaaa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460 [5461->-bbbb]
+bbbbbbbbbbbb 127.0.0.1:7002@17002,host2 master - 0 0 2 connected 5461-10922 16000
+cccccccccccc 127.0.0.1:7003@17003 slave aaaaaaaaaaaa 0 0 1 connected
+";
+        let listed = parse_cluster_nodes(text);
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[0].shard.label(), "aaaaaaaa 0-5460");
+        assert_eq!(listed[1].port, 7002);
+        assert_eq!(listed[1].shard.label(), "bbbbbbbb 5461-10922,16000");
+        assert_eq!(listed[2].role, Role::Replica);
+        assert_eq!(listed[2].shard, listed[0].shard);
+    }
+
+    #[test]
+    fn cluster_shards_names_a_shard_by_its_master() {
+        let node = |id: &str, port: i64, role: &str| {
+            Value::Array(vec![
+                Value::BulkString(b"id".to_vec()),
+                Value::BulkString(id.as_bytes().to_vec()),
+                Value::BulkString(b"port".to_vec()),
+                Value::Int(port),
+                Value::BulkString(b"ip".to_vec()),
+                Value::BulkString(b"127.0.0.1".to_vec()),
+                Value::BulkString(b"role".to_vec()),
+                Value::BulkString(role.as_bytes().to_vec()),
+            ])
+        };
+        let reply = Value::Array(vec![Value::Array(vec![
+            Value::BulkString(b"slots".to_vec()),
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(100),
+                Value::Int(200),
+                Value::Int(200),
+            ]),
+            Value::BulkString(b"nodes".to_vec()),
+            Value::Array(vec![
+                node("r1", 7004, "replica"),
+                node("m1", 7001, "master"),
+            ]),
+        ])]);
+        let listed = parse_shards(&reply);
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].role, Role::Replica);
+        assert_eq!(listed[0].shard.label(), "m1 0-100,200");
+        assert_eq!(listed[1].port, 7001);
+    }
+}

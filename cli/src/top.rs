@@ -1,0 +1,400 @@
+//! `HOTKEY.TOP` (and, on masters, `HOTKEY.ROUTES`) of every node, asked in parallel, merged
+//! per key: the master's reads and writes, the reads its replicas served, and the advice.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::thread;
+use std::time::SystemTime;
+
+use hotkey_protocol::{Advice, Routes};
+use redis::Value;
+
+use crate::By;
+use crate::Discovery;
+use crate::discover::{Node, Role, Seeds, Shard, Topology};
+use crate::node::query;
+use crate::reply::{double, fields, int};
+
+/// A `HOTKEY.TOP` reply the tool cannot read (followed by what is wrong).
+pub const BAD_TOP_REPLY: &str = "unexpected HOTKEY.TOP reply";
+
+/// What to ask every node.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub count: u32,
+    pub by: By,
+    pub db: Option<u32>,
+    pub window: Option<u32>,
+}
+
+impl Query {
+    fn command(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("HOTKEY.TOP");
+        cmd.arg("COUNT")
+            .arg(self.count)
+            .arg("BY")
+            .arg(self.by.as_str());
+        if let Some(db) = self.db {
+            cmd.arg("DB").arg(db);
+        }
+        // Without --window the module's default applies, and servers whose TOP has no
+        // WINDOW option still answer.
+        if let Some(window) = self.window {
+            cmd.arg("WINDOW").arg(window);
+        }
+        cmd
+    }
+}
+
+/// One `HOTKEY.TOP` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub db: u32,
+    pub reads: f64,
+    pub writes: f64,
+    pub error: f64,
+    pub hot: bool,
+    /// The rate window in seconds, when the module says (`window`).
+    pub window: Option<u64>,
+}
+
+/// What one node said.
+#[derive(Clone, Debug, Default)]
+pub struct NodeData {
+    pub entries: Vec<Entry>,
+    /// The master's hot set with its advice; None on replicas or when ROUTES failed.
+    pub routes: Option<Routes>,
+}
+
+/// One node and its answer, or the error that names it.
+pub struct NodeReport {
+    pub node: Node,
+    pub result: Result<NodeData, String>,
+}
+
+/// One key across the nodes of its shard (or of the replication set).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyRow {
+    pub key: Vec<u8>,
+    pub db: u32,
+    pub shard: Option<Shard>,
+    /// The address of the master that listed it (or the first node, if no master did).
+    pub node: String,
+    pub master_reads: f64,
+    pub replica_reads: f64,
+    pub writes: f64,
+    pub error: f64,
+    pub hot: bool,
+    /// From the master's `HOTKEY.ROUTES`, while the key is hot.
+    pub advice: Option<Advice>,
+    pub window: Option<u64>,
+}
+
+impl KeyRow {
+    pub fn reads(&self) -> f64 {
+        self.master_reads + self.replica_reads
+    }
+
+    pub fn total(&self) -> f64 {
+        self.reads() + self.writes
+    }
+
+    fn rate(&self, by: By) -> f64 {
+        match by {
+            By::Total => self.total(),
+            By::Reads => self.reads(),
+            By::Writes => self.writes,
+        }
+    }
+}
+
+/// Every node's answer at one moment, merged.
+pub struct Snapshot {
+    pub nodes: Vec<NodeReport>,
+    /// Discovery failures (no seed answered, unknown master name).
+    pub discovery_errors: Vec<String>,
+    pub keys: Vec<KeyRow>,
+    pub taken_at: SystemTime,
+}
+
+impl Snapshot {
+    pub fn take(seeds: &Seeds, how: &Discovery, query: &Query) -> Snapshot {
+        let topology = Topology::discover(seeds, how);
+        let nodes: Vec<NodeReport> = thread::scope(|s| {
+            let asks: Vec<_> = topology
+                .nodes
+                .into_iter()
+                .map(|node| s.spawn(|| ask(node, query)))
+                .collect();
+            asks.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let answered: Vec<(Role, Option<&Shard>, &str, &NodeData)> = nodes
+            .iter()
+            .filter_map(|r| {
+                let data = r.result.as_ref().ok()?;
+                Some((
+                    r.node.role,
+                    r.node.shard.as_ref(),
+                    r.node.endpoint.addr.as_str(),
+                    data,
+                ))
+            })
+            .collect();
+        let keys = merge(&answered, query);
+        Snapshot {
+            nodes,
+            discovery_errors: topology.errors,
+            keys,
+            taken_at: SystemTime::now(),
+        }
+    }
+
+    /// Every error, each naming its node.
+    pub fn errors(&self) -> Vec<String> {
+        let nodes = self.nodes.iter().filter_map(|r| r.result.as_ref().err());
+        self.discovery_errors.iter().chain(nodes).cloned().collect()
+    }
+
+    pub fn up(&self) -> usize {
+        self.nodes.iter().filter(|r| r.result.is_ok()).count()
+    }
+
+    pub fn down(&self) -> usize {
+        self.nodes.len() - self.up()
+    }
+
+    /// The window the replies name (the first entry that has one).
+    pub fn window(&self) -> Option<u64> {
+        self.keys.iter().find_map(|k| k.window)
+    }
+}
+
+/// One node: its role (when not known from discovery), its TOP, and on a master its ROUTES.
+fn ask(mut node: Node, top: &Query) -> NodeReport {
+    let result = (|| {
+        let endpoint = &node.endpoint;
+        let mut conn = endpoint.connect()?;
+        if node.role == Role::Unknown {
+            // ROLE may be refused by an ACL; the node is then shown with role "?".
+            let role: Result<Vec<Value>, String> = query(endpoint, &mut conn, &redis::cmd("ROLE"));
+            node.role = match role.ok().as_ref().and_then(|r| r.first()) {
+                Some(Value::BulkString(b)) if b == b"master" => Role::Master,
+                Some(Value::BulkString(b)) if b == b"slave" => Role::Replica,
+                _ => Role::Unknown,
+            };
+        }
+        let reply: Value = query(endpoint, &mut conn, &top.command())?;
+        let entries =
+            parse_top(&reply).map_err(|e| format!("{}: {BAD_TOP_REPLY}: {e}", endpoint.addr))?;
+        let routes = match node.role {
+            Role::Replica => None,
+            // The advice is extra: a node whose ROUTES fails still shows its TOP.
+            Role::Master | Role::Unknown => {
+                let reply: Result<Value, String> =
+                    query(endpoint, &mut conn, &redis::cmd("HOTKEY.ROUTES"));
+                reply.ok().and_then(|r| Routes::from_redis(&r).ok())
+            }
+        };
+        Ok(NodeData { entries, routes })
+    })();
+    NodeReport { node, result }
+}
+
+/// A `HOTKEY.TOP` reply: an array of maps (RESP3) or of flat field–value arrays (RESP2).
+pub fn parse_top(reply: &Value) -> Result<Vec<Entry>, String> {
+    let Value::Array(items) = reply else {
+        return Err("not an array".to_string());
+    };
+    items
+        .iter()
+        .map(|item| {
+            let f = fields(item);
+            let key = match f.get("key") {
+                Some(Value::BulkString(b)) => b.clone(),
+                _ => return Err("an entry without a key".to_string()),
+            };
+            let number = |name: &str| {
+                f.get(name)
+                    .and_then(|v| double(v))
+                    .ok_or_else(|| format!("an entry without {name}"))
+            };
+            Ok(Entry {
+                key,
+                db: f
+                    .get("db")
+                    .and_then(|v| int(v))
+                    .and_then(|d| u32::try_from(d).ok())
+                    .ok_or("an entry without db")?,
+                reads: number("reads_per_sec")?,
+                writes: number("writes_per_sec")?,
+                error: number("error")?,
+                hot: f.get("hot").and_then(|v| int(v)) == Some(1),
+                window: f
+                    .get("window")
+                    .and_then(|v| int(v))
+                    .and_then(|w| u64::try_from(w).ok()),
+            })
+        })
+        .collect()
+}
+
+/// Merges the nodes' entries per (shard, db, key), sorts by `query.by` and keeps `count`.
+/// Reads on replicas count as replica reads; writes only on masters (a replica's are the
+/// master's, replicated); a node of unknown role counts as a master.
+pub fn merge(answered: &[(Role, Option<&Shard>, &str, &NodeData)], query: &Query) -> Vec<KeyRow> {
+    let mut rows: HashMap<(Option<&str>, u32, &[u8]), KeyRow> = HashMap::new();
+    for &(role, shard, addr, data) in answered {
+        let on_master = role != Role::Replica;
+        for entry in &data.entries {
+            let row = rows
+                .entry((shard.map(|s| s.id.as_str()), entry.db, entry.key.as_slice()))
+                .or_insert_with(|| KeyRow {
+                    key: entry.key.clone(),
+                    db: entry.db,
+                    shard: shard.cloned(),
+                    node: addr.to_string(),
+                    master_reads: 0.0,
+                    replica_reads: 0.0,
+                    writes: 0.0,
+                    error: 0.0,
+                    hot: false,
+                    advice: None,
+                    window: entry.window,
+                });
+            if on_master {
+                row.master_reads += entry.reads;
+                row.writes += entry.writes;
+                row.node = addr.to_string();
+            } else {
+                row.replica_reads += entry.reads;
+            }
+            row.error += entry.error;
+            row.hot |= entry.hot;
+            row.window = row.window.or(entry.window);
+        }
+        if !on_master {
+            continue;
+        }
+        let Some(routes) = &data.routes else {
+            continue;
+        };
+        for hot in &routes.keys {
+            if let Some(row) =
+                rows.get_mut(&(shard.map(|s| s.id.as_str()), hot.db, hot.key.as_slice()))
+            {
+                row.advice = Some(hot.advice);
+            }
+        }
+    }
+    let mut rows: Vec<KeyRow> = rows.into_values().collect();
+    rows.sort_by(|a, b| {
+        b.rate(query.by)
+            .partial_cmp(&a.rate(query.by))
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| (a.db, &a.key).cmp(&(b.db, &b.key)))
+    });
+    rows.truncate(query.count as usize);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, reads: f64, writes: f64) -> Entry {
+        Entry {
+            key: key.as_bytes().to_vec(),
+            db: 0,
+            reads,
+            writes,
+            error: 0.0,
+            hot: false,
+            window: None,
+        }
+    }
+
+    fn query(by: By, count: u32) -> Query {
+        Query {
+            count,
+            by,
+            db: None,
+            window: None,
+        }
+    }
+
+    #[test]
+    fn a_key_on_master_and_replicas_is_one_row_with_reads_apart() {
+        let master = NodeData {
+            entries: vec![entry("lb", 100.0, 10.0), entry("w", 1.0, 500.0)],
+            routes: None,
+        };
+        let replica = NodeData {
+            entries: vec![entry("lb", 300.0, 10.0)],
+            routes: None,
+        };
+        let answered = [
+            (Role::Replica, None, "r:1", &replica),
+            (Role::Master, None, "m:1", &master),
+        ];
+        let rows = merge(&answered, &query(By::Reads, 10));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].key, b"lb");
+        assert_eq!(rows[0].node, "m:1");
+        assert_eq!(rows[0].master_reads, 100.0);
+        assert_eq!(rows[0].replica_reads, 300.0);
+        assert_eq!(rows[0].writes, 10.0, "a replica's writes are the master's");
+        let rows = merge(&answered, &query(By::Writes, 1));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].key, b"w");
+    }
+
+    #[test]
+    fn keys_of_different_shards_stay_apart() {
+        let a = Shard {
+            id: "a".into(),
+            slots: Vec::new(),
+        };
+        let b = Shard {
+            id: "b".into(),
+            slots: Vec::new(),
+        };
+        let data = NodeData {
+            entries: vec![entry("k", 1.0, 0.0)],
+            routes: None,
+        };
+        let answered = [
+            (Role::Master, Some(&a), "a:1", &data),
+            (Role::Master, Some(&b), "b:1", &data),
+        ];
+        assert_eq!(merge(&answered, &query(By::Total, 10)).len(), 2);
+    }
+
+    #[test]
+    fn top_entries_read_from_resp2_with_a_window() {
+        let s = |t: &str| Value::BulkString(t.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            s("key"),
+            Value::BulkString(vec![0xff]),
+            s("db"),
+            Value::Int(2),
+            s("reads_per_sec"),
+            s("12.5"),
+            s("writes_per_sec"),
+            s("1"),
+            s("error"),
+            s("0"),
+            s("hot"),
+            Value::Int(1),
+            s("window"),
+            Value::Int(10),
+        ])]);
+        let entries = parse_top(&reply).expect("a TOP reply");
+        assert_eq!(entries[0].key, vec![0xff]);
+        assert_eq!(entries[0].db, 2);
+        assert_eq!(entries[0].reads, 12.5);
+        assert!(entries[0].hot);
+        assert_eq!(entries[0].window, Some(10));
+        assert!(parse_top(&Value::Int(1)).is_err());
+    }
+}
