@@ -23,7 +23,8 @@ use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::shard::{Reply, Shard, arguments};
 use crate::topology::{
-    NodeAddr, Redirect, ShardLayout, SlotMap, SlotOf, command_slot, parse_shards, parse_slots,
+    AMBIGUOUS, NodeAddr, Redirect, ShardLayout, SlotMap, SlotOf, command_slot, parse_shards,
+    parse_slots,
 };
 
 /// Redirections followed for one command before its last error is returned: a slot moves at
@@ -101,6 +102,8 @@ pub(crate) struct Cluster {
     refreshes: AtomicU64,
     /// The counters of shards no longer in the layout, so the totals never go back.
     retired: Mutex<Metrics>,
+    /// Why the last master that could not be followed was not, for the errors of its slots.
+    last_failure: Mutex<String>,
 }
 
 impl Cluster {
@@ -129,6 +132,7 @@ impl Cluster {
             refreshing: tokio::sync::Mutex::new(()),
             refreshes: AtomicU64::new(0),
             retired: Mutex::new(Metrics::default()),
+            last_failure: Mutex::new(String::new()),
         };
         cluster.refresh(true).await?;
         Ok(cluster)
@@ -201,10 +205,9 @@ impl Cluster {
                     Ok(started) => started,
                     Err(e) if first => return Err(e),
                     Err(e) => {
-                        tracing::warn!(
-                            "hotkey router: cannot follow master {}: {e}",
-                            master.address()
-                        );
+                        let why = format!("cannot follow master {}: {e}", master.address());
+                        tracing::warn!("hotkey router: {why}");
+                        *lock(&self.last_failure) = why;
                         continue;
                     }
                 },
@@ -289,19 +292,20 @@ impl Cluster {
             .arg("SHARDS")
             .query_async(&mut conn)
             .await;
-        let parsed = match shards {
-            Ok(reply) => parse_shards(&reply),
+        match shards {
+            Ok(reply) => match parse_shards(&reply) {
+                Err(e) if e.contains(AMBIGUOUS) => {}
+                parsed => return parsed.map_err(Error::Topology),
+            },
             // A server without CLUSTER SHARDS (before 7.0) answers an error.
-            Err(e) if e.code().is_some() => {
-                let reply: Value = redis::cmd("CLUSTER")
-                    .arg("SLOTS")
-                    .query_async(&mut conn)
-                    .await?;
-                parse_slots(&reply)
-            }
+            Err(e) if e.code().is_some() => {}
             Err(e) => return Err(e.into()),
-        };
-        parsed.map_err(Error::Topology)
+        }
+        let reply: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await?;
+        parse_slots(&reply).map_err(Error::Topology)
     }
 
     /// The shard `args` goes to, or the error a cluster gives.
@@ -317,17 +321,41 @@ impl Cluster {
             // Keyless commands go to the master of slot 0.
             SlotOf::Anywhere => 0,
         };
-        let shard = layout
-            .shard_for(slot)
-            .ok_or_else(|| Error::MasterUnavailable(format!("no master serves slot {slot}")))?;
+        let shard = layout.shard_for(slot).ok_or_else(|| self.unserved(slot))?;
         Ok((slot, shard.clone()))
+    }
+
+    /// The error for a slot no followed master serves, with the last master that could not be
+    /// followed and why.
+    fn unserved(&self, slot: u16) -> Error {
+        let why = lock(&self.last_failure);
+        if why.is_empty() {
+            Error::MasterUnavailable(format!("no master serves slot {slot}"))
+        } else {
+            Error::MasterUnavailable(format!("no master serves slot {slot} ({why})"))
+        }
+    }
+
+    /// Like `pick`, but while the slot has no master (a failover or a move is being read),
+    /// reads the layout again for up to `connect_timeout` before giving up.
+    async fn pick_waiting(&self, args: &[&[u8]]) -> Result<Arc<Shard>, Error> {
+        let deadline = tokio::time::Instant::now() + self.options.connect_timeout;
+        loop {
+            match self.pick(&self.layout(), args) {
+                Err(Error::MasterUnavailable(_)) if tokio::time::Instant::now() < deadline => {
+                    self.refresh_now().await;
+                    tokio::time::sleep(DOWN_REFRESH / 4).await;
+                }
+                picked => return picked.map(|(_, shard)| shard),
+            }
+        }
     }
 
     /// Sends `cmd` to the shard of its slot, following `MOVED` (after reading the layout
     /// again) and `ASK` (with `ASKING`, layout unchanged).
     pub async fn send(&self, cmd: &Cmd) -> Result<Reply, Error> {
         let args = arguments(cmd);
-        let (_, mut shard) = self.pick(&self.layout(), &args)?;
+        let mut shard = self.pick_waiting(&args).await?;
         let mut last = None;
         for _ in 0..MAX_REDIRECTS {
             let e = match shard.send(cmd, &args).await {
@@ -340,7 +368,7 @@ impl Cluster {
                     let layout = self.layout();
                     shard = match layout.by_address(&address) {
                         Some(s) => s.clone(),
-                        None => self.pick(&layout, &args)?.1,
+                        None => self.pick_waiting(&args).await?,
                     };
                 }
                 Some(Redirect::Ask { address, .. }) => {
@@ -402,7 +430,7 @@ impl Cluster {
         self.layout()
             .shard_for(slot)
             .cloned()
-            .ok_or_else(|| Error::MasterUnavailable(format!("no master serves slot {slot}")))
+            .ok_or_else(|| self.unserved(slot))
     }
 
     /// Every shard followed now.

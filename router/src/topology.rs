@@ -76,8 +76,12 @@ fn slot(value: &Value) -> Option<u16> {
     u16::try_from(number(value)?).ok().filter(|s| *s < SLOTS)
 }
 
-/// The shards of a `CLUSTER SHARDS` reply (Redis 7.0+) that serve slots, each with the master
-/// it names (a shard whose master is flagged `failed` keeps it: its slots have no other owner
+/// Why a `CLUSTER SHARDS` reply is not used: a shard names two masters online (the middle of
+/// a failover); `CLUSTER SLOTS` names one owner per slot.
+pub(crate) const AMBIGUOUS: &str = "a shard with two masters online";
+
+/// The shards of a `CLUSTER SHARDS` reply (Redis 7.0+) that serve slots, each with its master
+/// (a shard whose only master is flagged `failed` keeps it: its slots have no other owner
 /// until a replica is promoted).
 pub(crate) fn parse_shards(reply: &Value) -> Result<Vec<ShardLayout>, String> {
     let bad = |what: &str| format!("unexpected CLUSTER SHARDS reply ({what}): {reply:?}");
@@ -103,7 +107,7 @@ pub(crate) fn parse_shards(reply: &Value) -> Result<Vec<ShardLayout>, String> {
         let nodes = field(&pairs, "nodes")
             .and_then(array)
             .ok_or_else(|| bad("no nodes"))?;
-        let mut master = None;
+        let mut masters = Vec::new();
         for node in nodes {
             let node = entries(node).ok_or_else(|| bad("a node is not a map"))?;
             if field(&node, "role").and_then(text).as_deref() != Some("master") {
@@ -118,12 +122,30 @@ pub(crate) fn parse_shards(reply: &Value) -> Result<Vec<ShardLayout>, String> {
                 .and_then(number)
                 .and_then(|p| u16::try_from(p).ok())
                 .ok_or_else(|| bad("a master without a port"))?;
-            master = Some(NodeAddr {
-                host,
-                port,
-                id: field(&node, "id").and_then(text),
-            });
+            let online = field(&node, "health").and_then(text).as_deref() != Some("failed");
+            masters.push((
+                NodeAddr {
+                    host,
+                    port,
+                    id: field(&node, "id").and_then(text),
+                },
+                online,
+            ));
         }
+        // Mid-failover a shard may name its old master too (flagged failed once it is
+        // known dead, or not yet demoted in this node's view): the one online master is the
+        // owner; two online masters are two views at once, which `CLUSTER SLOTS` settles.
+        let master = match masters.as_slice() {
+            [(only, _)] => Some(only.clone()),
+            _ => {
+                let mut online = masters.iter().filter(|(_, up)| *up);
+                match (online.next(), online.next()) {
+                    (Some((one, _)), None) => Some(one.clone()),
+                    (Some(_), Some(_)) => return Err(bad(AMBIGUOUS)),
+                    _ => None,
+                }
+            }
+        };
         let master = master.ok_or_else(|| bad("a shard without a master"))?;
         shards.push(ShardLayout { master, slots });
     }

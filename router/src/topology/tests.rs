@@ -81,6 +81,29 @@ fn cluster_shards_gives_each_shard_its_master_and_slots() {
 }
 
 #[test]
+fn mid_failover_the_online_master_of_a_shard_is_its_owner() {
+    let reply = Value::Array(vec![shard(
+        &[0, 16383],
+        vec![
+            node("old", 7001, "master", "failed"),
+            node("new", 7004, "master", "online"),
+        ],
+    )]);
+    let shards = parse_shards(&reply).expect("parses");
+    assert_eq!(shards[0].master, addr(7004, "new"));
+
+    let reply = Value::Array(vec![shard(
+        &[0, 16383],
+        vec![
+            node("old", 7001, "master", "online"),
+            node("new", 7004, "master", "online"),
+        ],
+    )]);
+    let e = parse_shards(&reply).expect_err("two owners at once");
+    assert!(e.contains(AMBIGUOUS), "{e}");
+}
+
+#[test]
 fn cluster_shards_in_resp3_maps_parses_the_same() {
     let map = |v: Value| match v {
         Value::Array(items) => Value::Map(

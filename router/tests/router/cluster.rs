@@ -111,7 +111,11 @@ async fn commands_go_to_the_master_of_their_slot_and_cross_slot_ones_are_refused
     assert_eq!(pong, "PONG");
     assert_eq!(
         router.metrics().master,
-        router.shards().iter().map(|s| s.metrics.master).sum::<u64>()
+        router
+            .shards()
+            .iter()
+            .map(|s| s.metrics.master)
+            .sum::<u64>()
     );
 }
 
