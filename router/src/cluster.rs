@@ -418,10 +418,9 @@ impl Cluster {
         reply
     }
 
-    /// The shard `cmd` would go to, or None for a cross-slot command.
-    pub fn shard_of(&self, cmd: &Cmd) -> Option<Arc<Shard>> {
-        let args = arguments(cmd);
-        self.pick(&self.layout(), &args).ok().map(|(_, s)| s)
+    /// The shard `args` would go to, or None for a cross-slot command or an unserved slot.
+    pub fn shard_of(&self, args: &[&[u8]]) -> Option<Arc<Shard>> {
+        self.pick(&read(&self.layout), args).ok().map(|(_, s)| s)
     }
 
     /// The shard serving `key`.

@@ -201,7 +201,7 @@ impl Router {
         match &self.inner.backend {
             Backend::Single(shard) => shard.route(&args),
             Backend::Cluster(cluster) => cluster
-                .shard_of(cmd)
+                .shard_of(&args)
                 .map_or(Target::Master, |shard| shard.route(&args)),
         }
     }
