@@ -185,7 +185,9 @@ impl Cluster {
     /// `first`: a master that cannot be followed is an error (else it is skipped, its slots
     /// unserved, and tried again at the next refresh). The caller holds `refreshing`.
     async fn install(&self, first: bool) -> Result<(), Error> {
-        let layouts = self.read_layout().await?;
+        let mut layouts = self.read_layout().await?;
+        // In slot order, whatever order the node answered in: shards list the same way.
+        layouts.sort_by_key(|l| l.slots.first().map(|r| r.start));
         let old = self.layout();
         let mut shards = Vec::with_capacity(layouts.len());
         let mut served = Vec::with_capacity(layouts.len());
