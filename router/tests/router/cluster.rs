@@ -182,6 +182,17 @@ async fn hot_keys_of_two_shards_are_each_served_by_their_own_shard() {
         .filter(|s| s.metrics.cache_hits > 0)
         .count();
     assert_eq!(shards_with_hits, 2, "{:?}", cached.shards());
+    // Each shard with a hot key sends its own reports, on its own master's connection.
+    wait_until("a report from each shard of a hot key", WAIT, || {
+        cached
+            .shards()
+            .iter()
+            .filter(|s| s.metrics.reports > 0)
+            .count()
+            == 2
+    })
+    .await;
+    assert_eq!(cached.metrics().report_errors, 0, "{}", cached.metrics());
 }
 
 /// INCRs `key` through `router` every 5 ms until `stop`; every outcome.
