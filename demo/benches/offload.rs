@@ -7,7 +7,10 @@
 //! the replicas served (theirs) and the cache served (the router's cache hits).
 //!
 //! The issue's goals: at most 5 % of the hot key's reads reach the master with replica routing,
-//! at most 1 % with the cache.
+//! at most 1 % with the cache. The `cluster 3×1` configurations run the same workload on a Redis
+//! Cluster of 3 masters with a replica each (the testkit's `Cluster`, the module with its
+//! defaults), through `Router::connect_cluster`: "to master" is then the master serving the
+//! leaderboard's slot, "replicas" its replica.
 //!
 //! ```text
 //! cargo build --release                        # the module, target/release/libhotkey.so
@@ -21,8 +24,9 @@
 use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
-use hotkey_demo::{Cluster, Probe, Settings, Shares, Window, Workload};
-use hotkey_router::Metrics;
+use hotkey_demo::{Cluster, LEADERBOARD, Node, Probe, Settings, Shares, Window, Workload};
+use hotkey_router::{Error, Metrics};
+use hotkey_testkit::Cluster as RedisCluster;
 use hotkey_testkit::{module_path, server_binary};
 use tokio::time::{Instant, sleep};
 
@@ -43,28 +47,46 @@ struct Config {
     name: &'static str,
     replicas: usize,
     cache: bool,
+    /// 3 masters × `replicas`, a cluster, instead of one master.
+    cluster: bool,
 }
 
-const CONFIGS: [Config; 4] = [
+const CONFIGS: [Config; 6] = [
     Config {
         name: "0 replicas, no cache",
         replicas: 0,
         cache: false,
+        cluster: false,
     },
     Config {
         name: "1 replica, no cache",
         replicas: 1,
         cache: false,
+        cluster: false,
     },
     Config {
         name: "2 replicas, no cache",
         replicas: 2,
         cache: false,
+        cluster: false,
     },
     Config {
         name: "2 replicas + cache",
         replicas: 2,
         cache: true,
+        cluster: false,
+    },
+    Config {
+        name: "cluster 3×1, no cache",
+        replicas: 1,
+        cache: false,
+        cluster: true,
+    },
+    Config {
+        name: "cluster 3×1 + cache",
+        replicas: 1,
+        cache: true,
+        cluster: true,
     },
 ];
 
@@ -161,25 +183,44 @@ fn check(master: f64, goal: f64) -> String {
 fn run(config: &Config) -> Result<Row, String> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
-    let cluster = Cluster::start(config.replicas);
-    let row = runtime.block_on(measure(&cluster, config));
-    // The routers stop before the servers do.
-    drop(runtime);
-    drop(cluster);
-    row
-}
-
-async fn measure(cluster: &Cluster, config: &Config) -> Result<Row, String> {
-    let mut probe = Probe::connect(&cluster.nodes())
-        .await
-        .map_err(|e| format!("connect for the stats: {e}"))?;
     let settings = Settings {
         cache: config.cache,
         ..Settings::default()
     };
-    let workload = Workload::start(&cluster.master_url(), &settings)
+    if config.cluster {
+        let cluster = RedisCluster::start(3, config.replicas);
+        // The stats watch the leaderboard's shard: its master first, then its replicas.
+        let master = cluster.node_for_key(LEADERBOARD.as_bytes());
+        let nodes: Vec<Node> = std::iter::once(("master", master))
+            .chain(cluster.replicas(master).into_iter().map(|r| ("replica", r)))
+            .map(|(name, n)| Node {
+                name: name.into(),
+                port: n.port,
+            })
+            .collect();
+        let row = runtime.block_on(async {
+            let workload = Workload::start_cluster(&cluster.urls(), &settings).await;
+            measure(&nodes, workload).await
+        });
+        drop(runtime);
+        row
+    } else {
+        let cluster = Cluster::start(config.replicas);
+        let row = runtime.block_on(async {
+            let workload = Workload::start(&cluster.master_url(), &settings).await;
+            measure(&cluster.nodes(), workload).await
+        });
+        // The routers stop before the servers do.
+        drop(runtime);
+        row
+    }
+}
+
+async fn measure(nodes: &[Node], workload: Result<Workload, Error>) -> Result<Row, String> {
+    let mut probe = Probe::connect(nodes)
         .await
-        .map_err(|e| format!("start the workload: {e}"))?;
+        .map_err(|e| format!("connect for the stats: {e}"))?;
+    let workload = workload.map_err(|e| format!("start the workload: {e}"))?;
     let surge = Instant::now();
     workload.surge();
     let detected = workload

@@ -12,8 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
-use hotkey_demo::{Cluster, LEADERBOARD, Probe, Sample, Settings, Window, Workload, top_ten};
-use hotkey_router::{Error, Metrics, Target};
+use hotkey_demo::stats::per_sec;
+use hotkey_demo::{Cluster, LEADERBOARD, Node, Probe, Sample, Settings, Window, Workload, top_ten};
+use hotkey_router::{Error, Metrics, ShardView, Target};
+use hotkey_testkit::Cluster as RedisCluster;
 use hotkey_testkit::{Entry, module_path};
 use tokio::time::{Instant, MissedTickBehavior, interval, interval_at, sleep_until};
 
@@ -22,6 +24,8 @@ usage: leaderboard [options]
   --seconds N         run this long (default 30), or until Ctrl-C
   --calm-seconds N    the calm before the surge (default 5)
   --replicas N        replicas of the master, 0 to 2 (default 2)
+  --cluster           a Redis Cluster of 3 masters with a replica each instead (the players'
+                      router follows every shard; a line per shard each second)
   --no-cache          the readers' router does not cache: hot reads go to the replicas
   --readers N         reader tasks (default 16)
   --writes-per-sec N  leaderboard writes per second (default 100)
@@ -38,6 +42,7 @@ struct Args {
     seconds: u64,
     calm_seconds: u64,
     replicas: usize,
+    cluster: bool,
     settings: Settings,
     csv: Option<PathBuf>,
 }
@@ -49,6 +54,7 @@ impl Args {
             seconds: 30,
             calm_seconds: 5,
             replicas: 2,
+            cluster: false,
             settings: Settings::default(),
             csv: None,
         };
@@ -69,6 +75,7 @@ impl Args {
                     }
                 }
                 "--no-cache" => parsed.settings.cache = false,
+                "--cluster" => parsed.cluster = true,
                 "--readers" => parsed.settings.readers = value("--readers")? as usize,
                 "--writes-per-sec" => {
                     parsed.settings.writes_per_sec = value("--writes-per-sec")? as f64
@@ -98,11 +105,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!(
-        "starting a master and {} replica(s) from redis.conf.example, module {}",
-        args.replicas,
-        module_path().display()
-    );
     // The servers outlive the runtime: the routers stop first, then the guards stop the servers.
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -111,10 +113,45 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cluster = Cluster::start(args.replicas);
-    let result = runtime.block_on(run(&cluster, &args));
-    drop(runtime);
-    drop(cluster);
+    let result = if args.cluster {
+        println!(
+            "starting a Redis Cluster of 3 masters × 1 replica, module {}",
+            module_path().display()
+        );
+        let cluster = RedisCluster::start(3, 1);
+        // The table follows the leaderboard's shard: its master, then its replica.
+        let master = cluster.node_for_key(LEADERBOARD.as_bytes());
+        let nodes: Vec<Node> = std::iter::once(("master".to_string(), master))
+            .chain(
+                cluster
+                    .replicas(master)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("replica {}", i + 1), r)),
+            )
+            .map(|(name, n)| Node { name, port: n.port })
+            .collect();
+        let result = runtime.block_on(async {
+            let workload = Workload::start_cluster(&cluster.urls(), &args.settings).await?;
+            run(&nodes, workload, &args).await
+        });
+        // The routers stop before the servers do.
+        drop(runtime);
+        result
+    } else {
+        println!(
+            "starting a master and {} replica(s) from redis.conf.example, module {}",
+            args.replicas,
+            module_path().display()
+        );
+        let cluster = Cluster::start(args.replicas);
+        let result = runtime.block_on(async {
+            let workload = Workload::start(&cluster.master_url(), &args.settings).await?;
+            run(&cluster.nodes(), workload, &args).await
+        });
+        drop(runtime);
+        result
+    };
     println!("servers stopped");
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,12 +172,11 @@ struct Detection {
     left: u32,
 }
 
-async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
-    let nodes = cluster.nodes();
-    for node in &nodes {
+async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Error> {
+    for node in nodes {
         println!("  {:<10} 127.0.0.1:{}", node.name, node.port);
     }
-    let mut probe = Probe::connect(&nodes).await?;
+    let mut probe = Probe::connect(nodes).await?;
     let mut csv = match &args.csv {
         Some(path) => Some(
             Csv::create(path)
@@ -148,7 +184,6 @@ async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
         ),
         None => None,
     };
-    let workload = Workload::start(&cluster.master_url(), &args.settings).await?;
     let s = &args.settings;
     println!(
         "\ntraffic: {} game servers write scores ({} ZADD/s); {} players read the top 10 \
@@ -169,6 +204,7 @@ async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
     let start = Instant::now();
     let first = probe.sample(&workload).await?;
     let mut previous = first.clone();
+    let mut previous_shards = workload.readers.shards();
     let surge_at = start + Duration::from_secs(args.calm_seconds);
     let end = start + Duration::from_secs(args.seconds);
     // The counters when the surge started (None while calm).
@@ -256,6 +292,11 @@ async fn run(cluster: &Cluster, args: &Args) -> Result<(), Error> {
                 let top = probe.top(5).await?;
                 let window = Window::between(&previous, &now);
                 print_second(start, &workload, &probe, &window, &top);
+                let shards = workload.readers.shards();
+                if args.cluster {
+                    print_shards(&previous_shards, &shards, window.secs);
+                }
+                previous_shards = shards;
                 if let Some(csv) = &mut csv {
                     let hot = workload.leaderboard_hot().is_some();
                     csv.row(start.elapsed(), &window, hot).map_err(|e| {
@@ -381,6 +422,34 @@ fn print_second(start: Instant, workload: &Workload, probe: &Probe, w: &Window, 
     }
 }
 
+/// A line per shard of the players' router: where the commands of its keys went this second.
+fn print_shards(previous: &[ShardView], now: &[ShardView], secs: f64) {
+    for shard in now {
+        let before = previous
+            .iter()
+            .find(|p| p.master == shard.master)
+            .map(|p| p.metrics)
+            .unwrap_or_default();
+        let m = &shard.metrics;
+        let slots: Vec<String> = shard
+            .slots
+            .iter()
+            .map(|r| format!("{}-{}", r.start, r.end))
+            .collect();
+        println!(
+            "       shard {} (slots {}): master {} cmd/s, replicas {} reads/s, cache {} hits/s",
+            shard.master,
+            slots.join(","),
+            rate(per_sec(m.master.saturating_sub(before.master), secs)),
+            rate(per_sec(m.replica.saturating_sub(before.replica), secs)),
+            rate(per_sec(
+                m.cache_hits.saturating_sub(before.cache_hits),
+                secs
+            ))
+        );
+    }
+}
+
 /// Where the reads went while the game was calm (all on the master) and after the detection.
 /// The moments between the surge and the detection (a fraction of a second, the reads piling
 /// onto the master) are left out: the detection is seen by polling, so a window ending there
@@ -468,6 +537,8 @@ mod tests {
             .unwrap();
         assert_eq!((args.seconds, args.replicas), (8, 1));
         assert!(!args.settings.cache);
+        assert!(!args.cluster);
+        assert!(parse(&["--cluster"]).unwrap().unwrap().cluster);
         assert!(parse(&["--help"]).unwrap().is_none());
     }
 

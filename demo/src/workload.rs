@@ -141,12 +141,21 @@ impl Workload {
     /// Connects the two routers to the master at `master_url` and starts the traffic, calm
     /// (call [`Workload::surge`] to let the readers loose).
     pub async fn start(master_url: &str, settings: &Settings) -> Result<Workload, Error> {
-        let reader_options = Options {
-            cache: settings.cache,
-            ..Options::default()
-        };
-        let readers = Router::connect(master_url, reader_options).await?;
+        let readers = Router::connect(master_url, reader_options(settings)).await?;
         let writers = Router::connect(master_url, Options::default()).await?;
+        Ok(Workload::run(readers, writers, settings))
+    }
+
+    /// Like [`Workload::start`], with both routers on the Redis Cluster at `seeds` (the
+    /// leaderboard on its slot's shard, the cold keys on every shard).
+    pub async fn start_cluster(seeds: &[String], settings: &Settings) -> Result<Workload, Error> {
+        let readers = Router::connect_cluster(seeds.to_vec(), reader_options(settings)).await?;
+        let writers = Router::connect_cluster(seeds.to_vec(), Options::default()).await?;
+        Ok(Workload::run(readers, writers, settings))
+    }
+
+    /// Starts the traffic through `readers` and `writers`.
+    fn run(readers: Router, writers: Router, settings: &Settings) -> Workload {
         let tally = Arc::new(Tally::default());
         let surge = Arc::new(AtomicBool::new(false));
         let mut tasks = JoinSet::new();
@@ -182,13 +191,13 @@ impl Workload {
                 ));
             }
         }
-        Ok(Workload {
+        Workload {
             readers,
             writers,
             tally,
             surge,
             _tasks: tasks,
-        })
+        }
     }
 
     /// From now on the readers read as fast as they can.
@@ -216,6 +225,14 @@ impl Workload {
             sleep(Duration::from_millis(5)).await;
         }
         None
+    }
+}
+
+/// The players' router's options: the cache as `settings` say.
+fn reader_options(settings: &Settings) -> Options {
+    Options {
+        cache: settings.cache,
+        ..Options::default()
     }
 }
 

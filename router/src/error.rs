@@ -3,6 +3,10 @@
 use hotkey_protocol::ProtocolError;
 use redis::RedisError;
 
+/// The words of [`Error::CrossSlot`]: the error a Redis Cluster gives a command whose keys are
+/// in different slots.
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
 /// What went wrong with a routed command or with connecting.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -21,12 +25,19 @@ pub enum Error {
     /// The module's reply or event could not be read.
     #[error("hotkey protocol: {0}")]
     Protocol(#[from] ProtocolError),
+    /// A cluster's layout (`CLUSTER SHARDS`, `CLUSTER SLOTS`) could not be read.
+    #[error("cluster layout: {0}")]
+    Topology(String),
     /// The reply came, but does not convert to the type asked for.
     #[error("the reply does not convert: {0}")]
     Conversion(String),
     /// The options or the address given cannot work.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// On a cluster: the command's keys are in different slots, so no node can run it (the
+    /// command was not sent). Not retryable: the same command fails the same way.
+    #[error("{CROSSSLOT}")]
+    CrossSlot,
 }
 
 /// The kind of an [`Error`], for callers that branch on it.
@@ -45,6 +56,8 @@ pub enum ErrorKind {
     Conversion,
     /// Bad options or address.
     Config,
+    /// On a cluster, keys of different slots in one command.
+    CrossSlot,
 }
 
 impl Error {
@@ -56,9 +69,10 @@ impl Error {
             }
             Error::Redis(e) if e.code().is_some() => ErrorKind::Server,
             Error::Redis(_) => ErrorKind::Io,
-            Error::Protocol(_) | Error::NoModule(_) => ErrorKind::Protocol,
+            Error::Protocol(_) | Error::NoModule(_) | Error::Topology(_) => ErrorKind::Protocol,
             Error::Conversion(_) => ErrorKind::Conversion,
             Error::Config(_) => ErrorKind::Config,
+            Error::CrossSlot => ErrorKind::CrossSlot,
         }
     }
 
@@ -80,9 +94,12 @@ impl Error {
                         )
                     )
             }
-            Error::Protocol(_) | Error::NoModule(_) | Error::Conversion(_) | Error::Config(_) => {
-                false
-            }
+            Error::Protocol(_)
+            | Error::NoModule(_)
+            | Error::Topology(_)
+            | Error::Conversion(_)
+            | Error::Config(_)
+            | Error::CrossSlot => false,
         }
     }
 

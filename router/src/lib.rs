@@ -21,27 +21,38 @@
 //! ```
 //!
 //! # Layout
-//! - [`Router`] (`router.rs`) — the handle: `query`, `route`, `metrics`.
+//! - [`Router`] (`router.rs`) — the handle: `query`, `route`, `metrics`; one master or a
+//!   cluster.
+//! - `shard.rs` — one master's state (connections, hot set, replicas, cache, reports) and how
+//!   a command is sent there.
 //! - `routing.rs` — where a command goes, from the command table and the hot set (pure).
 //! - `table.rs` — the hot set and replicas, kept in step with the events (pure).
-//! - `link.rs` — the background task: connections, subscription, resyncs, reports.
+//! - `link.rs` — a shard's background task: connections, subscription, resyncs, reports.
+//! - `topology.rs` — a cluster's layout, slot map, command slots and redirections (pure);
+//!   `cluster.rs` — the shards of a cluster, kept in step with its layout.
+//! - `locks.rs` — the one policy for poisoned locks.
 //! - `cache.rs` — the local cache (moka); `replicas.rs` — the replica rotation.
 //! - [`Options`], [`Metrics`], [`Error`].
 
 mod cache;
+mod cluster;
 mod error;
 mod link;
+mod locks;
 mod metrics;
 mod options;
 mod replicas;
 mod router;
 mod routing;
+mod shard;
 mod table;
+mod topology;
 
-pub use error::{Error, ErrorKind};
+pub use cluster::ShardView;
+pub use error::{CROSSSLOT, Error, ErrorKind};
 pub use metrics::Metrics;
 pub use options::Options;
-pub use router::{HotKeyView, Router};
+pub use router::{HotKeyView, NO_SINGLE_MASTER, Router};
 pub use routing::Target;
 
 pub use hotkey_protocol::{Advice, ReadsTo};

@@ -34,6 +34,26 @@ pub struct Metrics {
     pub report_errors: u64,
 }
 
+impl Metrics {
+    /// The sum of two sets of counters (a cluster's shards, or its shards and those it
+    /// dropped).
+    pub fn plus(&self, other: &Metrics) -> Metrics {
+        Metrics {
+            master: self.master + other.master,
+            replica: self.replica + other.replica,
+            cache_hits: self.cache_hits + other.cache_hits,
+            cache_misses: self.cache_misses + other.cache_misses,
+            hot_reads_to_master: self.hot_reads_to_master + other.hot_reads_to_master,
+            invalidations: self.invalidations + other.invalidations,
+            resyncs: self.resyncs + other.resyncs,
+            connects: self.connects + other.connects,
+            replica_errors: self.replica_errors + other.replica_errors,
+            reports: self.reports + other.reports,
+            report_errors: self.report_errors + other.report_errors,
+        }
+    }
+}
+
 /// `master=… replica=… cache_hits=…`: every counter as `name=value`, for logs.
 impl std::fmt::Display for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -42,6 +42,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Longest wait between two attempts to reconnect to the master. Default: 1 s.
     pub reconnect_max_delay: Duration,
+    /// On a cluster: how often the layout (`CLUSTER SHARDS`) is read again when nothing asked
+    /// for it (a `MOVED`, a lost link and a failover make it read at once). Default: 10 s.
+    pub topology_refresh: Duration,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             master_timeout: None,
             connect_timeout: Duration::from_secs(2),
             reconnect_max_delay: Duration::from_secs(1),
+            topology_refresh: Duration::from_secs(10),
         }
     }
 }

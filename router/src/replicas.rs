@@ -10,6 +10,8 @@ use hotkey_protocol::Replica;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo};
 
+use crate::locks::{lock, read, write};
+
 /// One replica.
 #[derive(Debug)]
 pub struct ReplicaNode {
@@ -20,13 +22,11 @@ pub struct ReplicaNode {
 
 impl ReplicaNode {
     fn connection(&self) -> Option<MultiplexedConnection> {
-        self.conn.lock().ok()?.clone()
+        lock(&self.conn).clone()
     }
 
     fn set(&self, conn: Option<MultiplexedConnection>) {
-        if let Ok(mut slot) = self.conn.lock() {
-            *slot = conn;
-        }
+        *lock(&self.conn) = conn;
     }
 
     pub fn address(&self) -> String {
@@ -44,17 +44,20 @@ pub struct ReplicaPool {
     base: RwLock<Option<ConnectionInfo>>,
     timeout: Duration,
     connect_timeout: Duration,
+    /// Replicas of a cluster answer reads only after `READONLY` (else `MOVED` to the master).
+    readonly: bool,
     probing: AtomicBool,
 }
 
 impl ReplicaPool {
-    pub fn new(timeout: Duration, connect_timeout: Duration) -> ReplicaPool {
+    pub fn new(timeout: Duration, connect_timeout: Duration, readonly: bool) -> ReplicaPool {
         ReplicaPool {
             nodes: RwLock::new(Vec::new()),
             next: AtomicUsize::new(0),
             base: RwLock::new(None),
             timeout,
             connect_timeout,
+            readonly,
             probing: AtomicBool::new(false),
         }
     }
@@ -62,14 +65,10 @@ impl ReplicaPool {
     /// The replicas are now `replicas` (the module's healthy list) and are reached with the
     /// settings of `base`. Known replicas keep their connection; others wait for a probe.
     pub fn set(&self, replicas: &[Replica], base: Option<&ConnectionInfo>) {
-        if let Some(base) = base
-            && let Ok(mut slot) = self.base.write()
-        {
-            *slot = Some(base.clone());
+        if let Some(base) = base {
+            *write(&self.base) = Some(base.clone());
         }
-        let Ok(mut nodes) = self.nodes.write() else {
-            return;
-        };
+        let mut nodes = write(&self.nodes);
         let kept: Vec<Arc<ReplicaNode>> = replicas
             .iter()
             .map(|r| {
@@ -91,7 +90,7 @@ impl ReplicaPool {
 
     /// The next replica in rotation with its connection, if any is up.
     pub fn pick(&self) -> Option<(Arc<ReplicaNode>, MultiplexedConnection)> {
-        let nodes = self.nodes.read().ok()?;
+        let nodes = read(&self.nodes);
         let n = nodes.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n).find_map(|i| {
@@ -107,22 +106,18 @@ impl ReplicaPool {
 
     /// Replicas in rotation now.
     pub fn up(&self) -> usize {
-        self.nodes
-            .read()
-            .map(|n| n.iter().filter(|x| x.connection().is_some()).count())
-            .unwrap_or(0)
+        read(&self.nodes)
+            .iter()
+            .filter(|x| x.connection().is_some())
+            .count()
     }
 
     /// Every replica, with whether it is in rotation.
     pub fn all(&self) -> Vec<(String, bool)> {
-        self.nodes
-            .read()
-            .map(|n| {
-                n.iter()
-                    .map(|x| (x.address(), x.connection().is_some()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        read(&self.nodes)
+            .iter()
+            .map(|x| (x.address(), x.connection().is_some()))
+            .collect()
     }
 
     /// Connects to every replica out of rotation and puts back the ones that answer PING.
@@ -131,17 +126,12 @@ impl ReplicaPool {
         if self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let down: Vec<Arc<ReplicaNode>> = self
-            .nodes
-            .read()
-            .map(|n| {
-                n.iter()
-                    .filter(|x| x.connection().is_none())
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let base = self.base.read().ok().and_then(|b| b.clone());
+        let down: Vec<Arc<ReplicaNode>> = read(&self.nodes)
+            .iter()
+            .filter(|x| x.connection().is_none())
+            .cloned()
+            .collect();
+        let base = read(&self.base).clone();
         if let Some(base) = base {
             for node in down {
                 if let Some(conn) = self.connect(&base, &node).await {
@@ -168,6 +158,10 @@ impl ReplicaPool {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .ok()?;
+        if self.readonly {
+            let ok: redis::RedisResult<()> = redis::cmd("READONLY").query_async(&mut conn).await;
+            ok.ok()?;
+        }
         let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
         pong.ok().map(|_| conn)
     }

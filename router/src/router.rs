@@ -1,36 +1,47 @@
-//! The [`Router`]: sends each command where the hot set says, and keeps the books (cache,
+//! The [`Router`]: sends each command where the hot set says, to one master (and its
+//! replicas) or to the shard of its slot on a cluster, and keeps the books (cache,
 //! read-your-writes, reports, metrics).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{Arg, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, Value};
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, Value};
 use tokio::task::JoinHandle;
 
-use crate::cache::Cached;
+use crate::cluster::{Cluster, ShardView};
 use crate::error::Error;
-use crate::link::{self, MasterConnection, MasterSource, Shared};
-use crate::metrics::{Metrics, bump};
+use crate::link::{self, MasterSource};
+use crate::metrics::Metrics;
 use crate::options::Options;
-use crate::routing::{self, HotRead, Plan, Target};
+use crate::routing::Target;
+use crate::shard::{Reply, Shard, arguments};
 
-/// A router to one master (and its replicas). Cheap to clone; clones share connections, cache
-/// and metrics. The background link stops when the last clone is dropped.
+/// A router to one master (and its replicas), or to every master of a Redis Cluster. Cheap to
+/// clone; clones share connections, cache and metrics. The background tasks stop when the
+/// last clone is dropped.
 #[derive(Clone)]
 pub struct Router {
     inner: Arc<Inner>,
 }
 
+/// What the router talks to.
+enum Backend {
+    /// One master: its shard.
+    Single(Arc<Shard>),
+    /// A cluster: a shard per master, picked by slot.
+    Cluster(Arc<Cluster>),
+}
+
 struct Inner {
-    shared: Arc<Shared>,
-    link: JoinHandle<()>,
+    backend: Backend,
+    /// The link task (one master) or the topology task (a cluster).
+    task: JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.link.abort();
+        self.task.abort();
     }
 }
 
@@ -82,14 +93,7 @@ impl Router {
     }
 
     async fn start(source: MasterSource, options: Options) -> Result<Router, Error> {
-        if options.report_interval.is_zero()
-            || options.probe_interval.is_zero()
-            || options.heartbeat_timeout.is_zero()
-        {
-            return Err(Error::Config(
-                "report_interval, probe_interval and heartbeat_timeout must be above zero".into(),
-            ));
-        }
+        validate(&options)?;
         let db = match &source {
             MasterSource::Direct(info) => info.redis_settings().db(),
             MasterSource::Sentinel(client) => client
@@ -102,16 +106,50 @@ impl Router {
                 .db(),
         };
         let db = u32::try_from(db).map_err(|_| Error::Config(format!("bad database {db}")))?;
-        let shared = Arc::new(Shared::new(options, source, db));
-        let session = link::connect(&shared, true).await?;
-        let link = tokio::spawn(link::run(shared.clone(), session));
+        let shard = Arc::new(Shard::new(options, source, db, None));
+        let session = link::connect(&shard, true).await?;
+        let task = tokio::spawn(link::run(shard.clone(), session));
         Ok(Router {
-            inner: Arc::new(Inner { shared, link }),
+            inner: Arc::new(Inner {
+                backend: Backend::Single(shard),
+                task,
+            }),
         })
     }
 
-    fn shared(&self) -> &Shared {
-        &self.inner.shared
+    /// Connects to a Redis Cluster through `seeds` (`redis://` URLs or connection info of any
+    /// of its nodes; the first one's user, password and protocol apply to every connection),
+    /// reads its layout (`CLUSTER SHARDS`) and follows every master as [`Router::connect`]
+    /// follows one. Each command goes to the master of its keys' slot (a hot read to that
+    /// shard's replicas or the cache); a command whose keys are in different slots fails with
+    /// [`Error::CrossSlot`]; `MOVED` and `ASK` are followed. Fails when no seed answers or a
+    /// master does not run the hotkey module.
+    pub async fn connect_cluster<T: IntoConnectionInfo>(
+        seeds: Vec<T>,
+        options: Options,
+    ) -> Result<Router, Error> {
+        validate(&options)?;
+        let seeds = seeds
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()?;
+        let cluster = Arc::new(Cluster::connect(seeds, options).await?);
+        let task = tokio::spawn(cluster.clone().maintain());
+        Ok(Router {
+            inner: Arc::new(Inner {
+                backend: Backend::Cluster(cluster),
+                task,
+            }),
+        })
+    }
+
+    /// Every shard followed now: the shard of a standalone master, or one per master of a
+    /// cluster.
+    fn all_shards(&self) -> Vec<Arc<Shard>> {
+        match &self.inner.backend {
+            Backend::Single(shard) => vec![shard.clone()],
+            Backend::Cluster(cluster) => cluster.shards(),
+        }
     }
 
     /// Sends `cmd` where the hot set says and converts the reply.
@@ -141,242 +179,119 @@ impl Router {
     }
 
     async fn send(&self, cmd: &Cmd) -> Result<Reply, Error> {
-        let args = arguments(cmd);
-        let plan = self.plan(&args);
-        match plan {
-            Plan::Master => self.on_master(cmd).await.map(Reply::Owned),
-            Plan::Blocking(keys) => {
-                let reply = self.blocking(cmd).await;
-                self.shared().wrote(&keys);
-                reply.map(Reply::Owned)
-            }
-            Plan::Write(keys) => {
-                let reply = self.on_master(cmd).await;
-                // Even when the reply is lost, the write may have happened.
-                self.shared().wrote(&keys);
-                reply.map(Reply::Owned)
-            }
-            Plan::HotRead(read) => self.hot_read(cmd, &read).await,
+        match &self.inner.backend {
+            Backend::Single(shard) => shard.send(cmd, &arguments(cmd)).await,
+            Backend::Cluster(cluster) => cluster.send(cmd).await,
         }
     }
 
     /// Sends a pipeline (or a transaction, `redis::pipe().atomic()`) to the master, as one
-    /// unit; the keys its commands write are invalidated like single writes.
+    /// unit; the keys its commands write are invalidated like single writes. On a cluster its
+    /// keys must share one slot (else [`Error::CrossSlot`]); a redirection is returned, not
+    /// followed.
     pub async fn query_pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {
-        let MasterConnection { mut conn, session } = self.shared().data()?;
-        bump(&self.shared().counters.master);
-        let reply = pipeline.query_async(&mut conn).await;
-        for cmd in pipeline.cmd_iter() {
-            let args = arguments(cmd);
-            if let Plan::Write(keys) | Plan::Blocking(keys) = self.plan(&args) {
-                self.shared().wrote(&keys);
-            }
-        }
-        reply.map_err(|e| self.master_error(e, session))
+        let value = match &self.inner.backend {
+            Backend::Single(shard) => shard.send_pipeline(pipeline).await?,
+            Backend::Cluster(cluster) => cluster.send_pipeline(pipeline).await?,
+        };
+        T::from_redis_value(value).map_err(|e| Error::Conversion(e.to_string()))
     }
 
-    /// Where `cmd` would go now, without sending it (no I/O).
+    /// Where `cmd` would go now, without sending it (no I/O). On a cluster, `Master` is the
+    /// master of the command's slot (and a cross-slot command's, which is not sent).
     pub fn route(&self, cmd: &Cmd) -> Target {
         let args = arguments(cmd);
-        match self.plan(&args) {
-            Plan::Master | Plan::Write(_) | Plan::Blocking(_) => Target::Master,
-            Plan::HotRead(read) => self.target(&read),
+        match &self.inner.backend {
+            Backend::Single(shard) => shard.route(&args),
+            Backend::Cluster(cluster) => cluster
+                .shard_of(&args)
+                .map_or(Target::Master, |shard| shard.route(&args)),
         }
     }
 
-    /// The counters since the router connected.
+    /// The counters since the router connected (on a cluster, of every shard it followed).
     pub fn metrics(&self) -> Metrics {
-        self.shared().counters.snapshot()
+        match &self.inner.backend {
+            Backend::Single(shard) => shard.metrics(),
+            Backend::Cluster(cluster) => cluster.metrics(),
+        }
     }
 
-    /// The hot keys of the router's database, as last heard from the module.
+    /// The shards the router follows, each with its master, slots, link state and counters:
+    /// one for a standalone master (no slots), one per master of a cluster.
+    pub fn shards(&self) -> Vec<ShardView> {
+        match &self.inner.backend {
+            Backend::Single(shard) => vec![ShardView {
+                master: shard.master_address(),
+                slots: Vec::new(),
+                connected: shard.is_connected(),
+                metrics: shard.metrics(),
+            }],
+            Backend::Cluster(cluster) => cluster.views(),
+        }
+    }
+
+    /// The hot keys of the router's database, as last heard from the module (of every shard).
     pub fn hot_keys(&self) -> Vec<HotKeyView> {
-        self.shared()
-            .table
-            .read()
-            .map(|t| {
-                t.hot_keys()
-                    .map(|(key, e)| HotKeyView {
-                        key: key.to_vec(),
-                        advice: e.advice,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.all_shards()
+            .iter()
+            .flat_map(|shard| shard.hot_keys())
+            .map(|(key, advice)| HotKeyView { key, advice })
+            .collect()
     }
 
-    /// True while the router follows the module's hot set (false while reconnecting).
+    /// True while the router follows the module's hot set (of every shard; false while one
+    /// reconnects).
     pub fn is_synced(&self) -> bool {
-        self.shared().table.read().is_ok_and(|t| t.is_synced())
+        let shards = self.all_shards();
+        !shards.is_empty() && shards.iter().all(|s| s.is_synced())
     }
 
     /// The replicas the router knows (`host:port`) and whether each is in rotation.
     pub fn replicas(&self) -> Vec<(String, bool)> {
-        self.shared().replicas.all()
+        self.all_shards()
+            .iter()
+            .flat_map(|s| s.replica_pool().all())
+            .collect()
     }
 
     /// A new connection of its own to the current master, for what the router does not route:
     /// `WATCH`…`MULTI`…`EXEC` (keep it to one task), `SUBSCRIBE`, long blocking loops. Writes
     /// sent on it skip the read-your-writes window; the cache still learns of them from the
-    /// server (tracking).
+    /// server (tracking). On a cluster, use [`Router::master_connection_for`].
     pub async fn master_connection(&self) -> Result<MultiplexedConnection, Error> {
-        self.shared()
-            .dedicated(self.shared().options.master_timeout)
-            .await
+        match &self.inner.backend {
+            Backend::Single(shard) => shard.dedicated(shard.options().master_timeout).await,
+            Backend::Cluster(_) => Err(Error::Config(NO_SINGLE_MASTER.into())),
+        }
     }
 
-    fn plan<'a>(&self, args: &[&'a [u8]]) -> Plan<'a> {
-        let shared = self.shared();
-        let (Ok(commands), Ok(table)) = (shared.commands.read(), shared.table.read()) else {
-            return Plan::Master;
+    /// Like [`Router::master_connection`], to the master serving `key` (on a cluster, the
+    /// master of its slot; it answers `MOVED` for keys of other slots).
+    pub async fn master_connection_for(&self, key: &[u8]) -> Result<MultiplexedConnection, Error> {
+        let shard = match &self.inner.backend {
+            Backend::Single(shard) => shard.clone(),
+            Backend::Cluster(cluster) => cluster.shard_for_key(key)?,
         };
-        routing::plan(&commands, &table, args)
-    }
-
-    /// Where a read of hot keys goes: the master inside the read-your-writes window, else the
-    /// cache when advised and enabled, else a replica when advised and one is up.
-    fn target(&self, read: &HotRead<'_>) -> Target {
-        let shared = self.shared();
-        if read
-            .keys
-            .iter()
-            .any(|k| shared.recent_writes.contains_key(*k))
-        {
-            return Target::Master;
-        }
-        if shared.cache.is_some() && read.cache.is_some() {
-            return Target::Cache;
-        }
-        if read.replicas && shared.replicas.up() > 0 {
-            return Target::Replica;
-        }
-        Target::Master
-    }
-
-    async fn hot_read(&self, cmd: &Cmd, read: &HotRead<'_>) -> Result<Reply, Error> {
-        let shared = self.shared();
-        match self.target(read) {
-            Target::Cache => return self.read_cached(cmd, read).await,
-            Target::Replica => {
-                if let Some(reply) = self.on_replica(cmd, read).await {
-                    return reply.map(Reply::Owned);
-                }
-            }
-            Target::Master => {}
-        }
-        bump(&shared.counters.hot_reads_to_master);
-        self.on_master(cmd).await.map(Reply::Owned)
-    }
-
-    async fn read_cached(&self, cmd: &Cmd, read: &HotRead<'_>) -> Result<Reply, Error> {
-        let shared = self.shared();
-        let (Some(cache), Some((ttl, epoch))) = (&shared.cache, read.cache) else {
-            return self.on_master(cmd).await.map(Reply::Owned);
-        };
-        let packed = cmd.get_packed_command();
-        if let Some(hit) = cache.get(&packed, epoch).await {
-            bump(&shared.counters.cache_hits);
-            shared.served_elsewhere(&read.keys);
-            // A hit never waits on I/O: without this, tasks reading hot keys in a loop would
-            // keep their worker thread and starve the link task (events, invalidations).
-            tokio::task::coop::consume_budget().await;
-            return Ok(Reply::Cached(hit));
-        }
-        // Concurrent misses share one fill; only the caller whose fill ran read the master.
-        let filled = AtomicBool::new(false);
-        let fill = async {
-            filled.store(true, Ordering::Relaxed);
-            let MasterConnection { mut conn, session } = shared.fill()?;
-            let value = cmd
-                .query_async::<Value>(&mut conn)
-                .await
-                .map_err(|e| self.master_error(e, session))?;
-            Ok::<_, Error>(Arc::new(Cached { value, epoch, ttl }))
-        };
-        let result = cache.get_or_fill(packed.into_boxed_slice(), fill).await;
-        if filled.load(Ordering::Relaxed) {
-            bump(&shared.counters.cache_misses);
-            bump(&shared.counters.master);
-            bump(&shared.counters.hot_reads_to_master);
-        } else if result.is_ok() {
-            bump(&shared.counters.cache_hits);
-            shared.served_elsewhere(&read.keys);
-        }
-        match result {
-            Ok(cached) => Ok(Reply::Cached(cached)),
-            Err(e) => Err((*e).clone()),
-        }
-    }
-
-    /// Tries the replicas in rotation; None when none could answer (the read then goes to the
-    /// master). A replica that fails or times out leaves the rotation until a probe succeeds;
-    /// an error reply (`WRONGTYPE`…) is the answer.
-    async fn on_replica(&self, cmd: &Cmd, read: &HotRead<'_>) -> Option<Result<Value, Error>> {
-        let shared = self.shared();
-        while let Some((node, mut conn)) = shared.replicas.pick() {
-            match cmd.query_async::<Value>(&mut conn).await {
-                Ok(value) => {
-                    bump(&shared.counters.replica);
-                    shared.served_elsewhere(&read.keys);
-                    return Some(Ok(value));
-                }
-                Err(e) if e.code().is_some() && !Error::is_unavailable_reply(&e) => {
-                    bump(&shared.counters.replica);
-                    return Some(Err(Error::Redis(e)));
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "hotkey router: replica {} failed ({e}); out of rotation",
-                        node.address()
-                    );
-                    bump(&shared.counters.replica_errors);
-                    shared.replicas.fail(&node);
-                }
-            }
-        }
-        None
-    }
-
-    async fn on_master(&self, cmd: &Cmd) -> Result<Value, Error> {
-        let shared = self.shared();
-        let MasterConnection { mut conn, session } = shared.data()?;
-        bump(&shared.counters.master);
-        cmd.query_async::<Value>(&mut conn)
-            .await
-            .map_err(|e| self.master_error(e, session))
-    }
-
-    /// A command that may block (`BLPOP`, `WAIT`, `XREAD … BLOCK`) on a connection of its
-    /// own: on the shared one, every other command would wait behind it.
-    async fn blocking(&self, cmd: &Cmd) -> Result<Value, Error> {
-        let shared = self.shared();
-        let mut conn = shared.dedicated(None).await?;
-        bump(&shared.counters.master);
-        Ok(cmd.query_async::<Value>(&mut conn).await?)
-    }
-
-    /// Wraps a master error; a broken connection wakes the link to reconnect.
-    fn master_error(&self, e: RedisError, session: u64) -> Error {
-        if Error::breaks_connection(&e) {
-            self.shared().report_broken(session);
-        }
-        Error::Redis(e)
+        shard.dedicated(shard.options().master_timeout).await
     }
 }
 
-/// A reply: the caller's own, or shared with the cache (converted without a copy).
-enum Reply {
-    Owned(Value),
-    Cached(Arc<Cached>),
-}
+/// The words of the error `master_connection` gives on a cluster.
+pub const NO_SINGLE_MASTER: &str =
+    "a cluster has one master per shard: use master_connection_for(key)";
 
-/// The arguments of `cmd`, the command name first.
-fn arguments(cmd: &Cmd) -> Vec<&[u8]> {
-    cmd.args_iter()
-        .map(|a| match a {
-            Arg::Simple(bytes) => bytes,
-            // A cursor (`SCAN`) is never a key.
-            _ => b"0".as_slice(),
-        })
-        .collect()
+fn validate(options: &Options) -> Result<(), Error> {
+    if options.report_interval.is_zero()
+        || options.probe_interval.is_zero()
+        || options.heartbeat_timeout.is_zero()
+        || options.topology_refresh.is_zero()
+    {
+        return Err(Error::Config(
+            "report_interval, probe_interval, heartbeat_timeout and topology_refresh must be \
+             above zero"
+                .into(),
+        ));
+    }
+    Ok(())
 }

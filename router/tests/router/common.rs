@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotkey_router::{Options, Router, Target};
-use hotkey_testkit::Server;
+use hotkey_testkit::{Cluster, Server};
 use redis::{Cmd, Connection};
 
 /// Deadline for anything that takes a tick, an event or a probe to show (~100 ms to ~1 s).
@@ -63,6 +63,18 @@ fn with_args(builder: hotkey_testkit::Builder, args: &[(&str, &str)]) -> hotkey_
         .server_args(&["--repl-diskless-sync-delay", "0"]);
     args.iter()
         .fold(builder, |b, (name, value)| b.module_arg(name, value))
+}
+
+/// A cluster of 3 masters with a replica each, every node with the module as [`master`] has
+/// it (detection off) and `args`, and the server arguments `server_args`.
+pub fn cluster(args: &[(&str, &str)], server_args: &[&str]) -> Cluster {
+    let builder = Cluster::builder(3, 1)
+        .module_arg(NO_DETECTION.0, NO_DETECTION.1)
+        .server_args(&["--repl-diskless-sync-delay", "0"])
+        .server_args(server_args);
+    args.iter()
+        .fold(builder, |b, (name, value)| b.module_arg(name, value))
+        .start()
 }
 
 /// The module arguments `master` and `replicated` pass, with `args`, for `MODULE LOAD`.

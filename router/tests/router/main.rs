@@ -17,8 +17,11 @@
 //! - `failures`: a replica killed, the subscriber killed, the module reloaded, the master
 //!   killed and restarted, a server without the module.
 //! - `sentinel`: a failover under a write load.
+//! - `cluster`: a Redis Cluster (3 masters × 1 replica): routing by slot, hot keys on two
+//!   shards, failovers, a slot moving under reads.
 
 mod cache;
+mod cluster;
 mod common;
 mod failures;
 mod report;

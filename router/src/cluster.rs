@@ -1,0 +1,467 @@
+//! The router on a Redis Cluster: one [`Shard`] (with its own link task) per master, the slot
+//! map that picks the shard of a command, and the task that keeps both in step with the
+//! cluster — on `MOVED`, when a shard's link drops (a failover), and periodically.
+//!
+//! A shard is the same per-master state a standalone router has. A shard whose master stays
+//! master across a refresh is kept (its connections, hot set and cache); one whose master
+//! left is dropped with its link, cache and subscription; one that gained or lost slots keeps
+//! its link but drops its cache.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hotkey_protocol::cluster::SlotRange;
+use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, Value};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::link::{self, MasterSource};
+use crate::locks::{lock, read, write};
+use crate::metrics::Metrics;
+use crate::options::Options;
+use crate::shard::{Reply, Shard, arguments};
+use crate::topology::{
+    AMBIGUOUS, NodeAddr, Redirect, ShardLayout, SlotMap, SlotOf, command_slot, parse_shards,
+    parse_slots,
+};
+
+/// Redirections followed for one command before its last error is returned: a slot moves at
+/// most once or twice while a command is in flight.
+const MAX_REDIRECTS: usize = 5;
+/// How soon the layout is read again while a shard is down or a slot has no master: a
+/// failover shows only once a replica won its election.
+const DOWN_REFRESH: Duration = Duration::from_millis(200);
+
+/// The link task of a shard, stopped when the last layout naming the shard is dropped.
+struct LinkTask(JoinHandle<()>);
+
+impl Drop for LinkTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One master of the layout.
+struct ShardEntry {
+    master: NodeAddr,
+    slots: Vec<SlotRange>,
+    shard: Arc<Shard>,
+    link: Arc<LinkTask>,
+}
+
+/// The cluster as last read: the shards and which serves each slot.
+struct Layout {
+    shards: Vec<ShardEntry>,
+    map: SlotMap,
+}
+
+impl Layout {
+    fn shard_for(&self, slot: u16) -> Option<&Arc<Shard>> {
+        self.map.get(slot).map(|i| &self.shards[i].shard)
+    }
+
+    fn by_address(&self, address: &str) -> Option<&Arc<Shard>> {
+        self.shards
+            .iter()
+            .find(|e| e.master.address() == address)
+            .map(|e| &e.shard)
+    }
+
+    /// True when a shard is disconnected or a slot has no master.
+    fn degraded(&self) -> bool {
+        self.shards.iter().any(|e| !e.shard.is_connected())
+            || (0..hotkey_protocol::cluster::SLOTS).any(|s| self.map.get(s).is_none())
+    }
+}
+
+/// A shard as the application sees it (see [`crate::Router::shards`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ShardView {
+    /// The master, `host:port`.
+    pub master: String,
+    /// The slots it serves (empty on a standalone server).
+    pub slots: Vec<SlotRange>,
+    /// True while its link to the master is up.
+    pub connected: bool,
+    /// Its counters since it joined the router.
+    pub metrics: Metrics,
+}
+
+/// Everything a cluster router shares between its handles and its topology task.
+pub(crate) struct Cluster {
+    options: Options,
+    seeds: Vec<ConnectionInfo>,
+    layout: RwLock<Arc<Layout>>,
+    /// Woken by a shard whose link dropped, and by a `MOVED`.
+    refresh_wanted: Arc<Notify>,
+    /// One refresh at a time; the count tells a waiting caller that one ran meanwhile.
+    refreshing: tokio::sync::Mutex<()>,
+    refreshes: AtomicU64,
+    /// The counters of shards no longer in the layout, so the totals never go back.
+    retired: Mutex<Metrics>,
+    /// Why the last master that could not be followed was not, for the errors of its slots.
+    last_failure: Mutex<String>,
+}
+
+impl Cluster {
+    /// Reads the layout from the first seed that answers and connects to every master. Fails
+    /// when no seed answers or a master cannot be followed (no module, no connection).
+    pub async fn connect(seeds: Vec<ConnectionInfo>, options: Options) -> Result<Cluster, Error> {
+        let Some(first) = seeds.first() else {
+            return Err(Error::Config(
+                "connect_cluster needs at least one seed".into(),
+            ));
+        };
+        if first.redis_settings().db() != 0 {
+            return Err(Error::Config(
+                "a Redis Cluster has only database 0: leave the database out of the seed URL"
+                    .into(),
+            ));
+        }
+        let cluster = Cluster {
+            options,
+            seeds,
+            layout: RwLock::new(Arc::new(Layout {
+                shards: Vec::new(),
+                map: SlotMap::new(&[]),
+            })),
+            refresh_wanted: Arc::new(Notify::new()),
+            refreshing: tokio::sync::Mutex::new(()),
+            refreshes: AtomicU64::new(0),
+            retired: Mutex::new(Metrics::default()),
+            last_failure: Mutex::new(String::new()),
+        };
+        cluster.refresh(true).await?;
+        Ok(cluster)
+    }
+
+    fn layout(&self) -> Arc<Layout> {
+        read(&self.layout).clone()
+    }
+
+    /// The topology task: reads the layout again when a shard asks (its link dropped), after a
+    /// `MOVED`, and every `topology_refresh` (every 200 ms while degraded).
+    pub async fn maintain(self: Arc<Self>) {
+        loop {
+            let wait = if self.layout().degraded() {
+                DOWN_REFRESH
+            } else {
+                self.options.topology_refresh
+            };
+            tokio::select! {
+                () = self.refresh_wanted.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            if let Err(e) = self.refresh(false).await {
+                tracing::warn!("hotkey router: cannot read the cluster's layout: {e}");
+            }
+        }
+    }
+
+    /// Reads the layout again now, unless a refresh ran while this one waited for its turn
+    /// (many commands meeting the same `MOVED` read it once).
+    async fn refresh_now(&self) {
+        let seen = self.refreshes.load(Ordering::Acquire);
+        let _turn = self.refreshing.lock().await;
+        if self.refreshes.load(Ordering::Acquire) != seen {
+            return;
+        }
+        if let Err(e) = self.install(false).await {
+            tracing::warn!("hotkey router: cannot read the cluster's layout: {e}");
+        }
+    }
+
+    /// Reads the layout and installs it, one refresh at a time.
+    async fn refresh(&self, first: bool) -> Result<(), Error> {
+        let _turn = self.refreshing.lock().await;
+        self.install(first).await
+    }
+
+    /// Reads the layout and installs it: masters kept keep their shard (and drop their cache
+    /// when their slots changed), new masters get a shard and a link, the others are dropped.
+    /// `first`: a master that cannot be followed is an error (else it is skipped, its slots
+    /// unserved, and tried again at the next refresh). The caller holds `refreshing`.
+    async fn install(&self, first: bool) -> Result<(), Error> {
+        let mut layouts = self.read_layout().await?;
+        // In slot order, whatever order the node answered in: shards list the same way.
+        layouts.sort_by_key(|l| l.slots.first().map(|r| r.start));
+        let old = self.layout();
+        let mut shards = Vec::with_capacity(layouts.len());
+        let mut served = Vec::with_capacity(layouts.len());
+        for ShardLayout { master, slots } in layouts {
+            let kept = old
+                .shards
+                .iter()
+                .find(|e| e.master.address() == master.address() && e.master.id == master.id);
+            let (shard, link) = match kept {
+                Some(e) => {
+                    if e.slots != slots {
+                        e.shard.clear_cache();
+                    }
+                    (e.shard.clone(), e.link.clone())
+                }
+                None => match self.start_shard(&master).await {
+                    Ok(started) => started,
+                    Err(e) if first => return Err(e),
+                    Err(e) => {
+                        let why = format!("cannot follow master {}: {e}", master.address());
+                        tracing::warn!("hotkey router: {why}");
+                        *lock(&self.last_failure) = why;
+                        continue;
+                    }
+                },
+            };
+            served.push(ShardLayout {
+                master: master.clone(),
+                slots: slots.clone(),
+            });
+            shards.push(ShardEntry {
+                master,
+                slots,
+                shard,
+                link,
+            });
+        }
+        {
+            let mut retired = lock(&self.retired);
+            for gone in old
+                .shards
+                .iter()
+                .filter(|e| !shards.iter().any(|n| Arc::ptr_eq(&n.shard, &e.shard)))
+            {
+                *retired = retired.plus(&gone.shard.metrics());
+            }
+        }
+        let map = SlotMap::new(&served);
+        *write(&self.layout) = Arc::new(Layout { shards, map });
+        self.refreshes.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// A shard following `master`, connected and synced, with its link task running.
+    async fn start_shard(&self, master: &NodeAddr) -> Result<(Arc<Shard>, Arc<LinkTask>), Error> {
+        let info = self.info_for(master);
+        let shard = Arc::new(Shard::new(
+            self.options.clone(),
+            MasterSource::Direct(info),
+            0,
+            Some(self.refresh_wanted.clone()),
+        ));
+        let session = link::connect(&shard, true).await?;
+        let task = tokio::spawn(link::run(shard.clone(), session));
+        Ok((shard, Arc::new(LinkTask(task))))
+    }
+
+    /// The first seed's settings (user, password, protocol) at `node`'s address.
+    fn info_for(&self, node: &NodeAddr) -> ConnectionInfo {
+        self.seeds[0]
+            .clone()
+            .set_addr(ConnectionAddr::Tcp(node.host.clone(), node.port))
+    }
+
+    /// `CLUSTER SHARDS` (`CLUSTER SLOTS` on servers without it) from the first node that
+    /// answers: the masters known now, then the seeds.
+    async fn read_layout(&self) -> Result<Vec<ShardLayout>, Error> {
+        let known: Vec<ConnectionInfo> = self
+            .layout()
+            .shards
+            .iter()
+            .filter(|e| e.shard.is_connected())
+            .map(|e| self.info_for(&e.master))
+            .collect();
+        let mut last = Error::Config("no seed".into());
+        for info in known.iter().chain(&self.seeds) {
+            match self.layout_from(info).await {
+                Ok(layouts) if !layouts.is_empty() => return Ok(layouts),
+                Ok(_) => last = Error::MasterUnavailable("the cluster serves no slot".into()),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn layout_from(&self, info: &ConnectionInfo) -> Result<Vec<ShardLayout>, Error> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.options.connect_timeout))
+            .set_response_timeout(Some(self.options.connect_timeout));
+        let mut conn = Client::open(info.clone())?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let shards: Result<Value, _> = redis::cmd("CLUSTER")
+            .arg("SHARDS")
+            .query_async(&mut conn)
+            .await;
+        match shards {
+            Ok(reply) => match parse_shards(&reply) {
+                Err(e) if e.contains(AMBIGUOUS) => {}
+                parsed => return parsed.map_err(Error::Topology),
+            },
+            // A server without CLUSTER SHARDS (before 7.0) answers an error.
+            Err(e) if e.code().is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let reply: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await?;
+        parse_slots(&reply).map_err(Error::Topology)
+    }
+
+    /// The shard `args` goes to, or the error a cluster gives.
+    fn pick(&self, layout: &Layout, args: &[&[u8]]) -> Result<(u16, Arc<Shard>), Error> {
+        let Some(any) = layout.shards.first() else {
+            return Err(Error::MasterUnavailable(
+                "no master of the cluster is followed".into(),
+            ));
+        };
+        let slot = match command_slot(&any.shard.commands(), args) {
+            SlotOf::Cross => return Err(Error::CrossSlot),
+            SlotOf::Slot(slot) => slot,
+            // Keyless commands go to the master of slot 0.
+            SlotOf::Anywhere => 0,
+        };
+        let shard = layout.shard_for(slot).ok_or_else(|| self.unserved(slot))?;
+        Ok((slot, shard.clone()))
+    }
+
+    /// The error for a slot no followed master serves, with the last master that could not be
+    /// followed and why.
+    fn unserved(&self, slot: u16) -> Error {
+        let why = lock(&self.last_failure);
+        if why.is_empty() {
+            Error::MasterUnavailable(format!("no master serves slot {slot}"))
+        } else {
+            Error::MasterUnavailable(format!("no master serves slot {slot} ({why})"))
+        }
+    }
+
+    /// Like `pick`, but while the slot has no master (a failover or a move is being read),
+    /// reads the layout again for up to `connect_timeout` before giving up.
+    async fn pick_waiting(&self, args: &[&[u8]]) -> Result<Arc<Shard>, Error> {
+        let deadline = tokio::time::Instant::now() + self.options.connect_timeout;
+        loop {
+            match self.pick(&self.layout(), args) {
+                Err(Error::MasterUnavailable(_)) if tokio::time::Instant::now() < deadline => {
+                    self.refresh_now().await;
+                    tokio::time::sleep(DOWN_REFRESH / 4).await;
+                }
+                picked => return picked.map(|(_, shard)| shard),
+            }
+        }
+    }
+
+    /// Sends `cmd` to the shard of its slot, following `MOVED` (after reading the layout
+    /// again) and `ASK` (with `ASKING`, layout unchanged).
+    pub async fn send(&self, cmd: &Cmd) -> Result<Reply, Error> {
+        let args = arguments(cmd);
+        let mut shard = self.pick_waiting(&args).await?;
+        let mut last = None;
+        for _ in 0..MAX_REDIRECTS {
+            let e = match shard.send(cmd, &args).await {
+                Err(Error::Redis(e)) => e,
+                other => return other,
+            };
+            match Redirect::from_error(&e) {
+                Some(Redirect::Moved { address, .. }) => {
+                    self.refresh_now().await;
+                    let layout = self.layout();
+                    shard = match layout.by_address(&address) {
+                        Some(s) => s.clone(),
+                        None => self.pick_waiting(&args).await?,
+                    };
+                }
+                Some(Redirect::Ask { address, .. }) => {
+                    let layout = self.layout();
+                    let Some(target) = layout.by_address(&address) else {
+                        self.refresh_wanted.notify_one();
+                        return Err(Error::Redis(e));
+                    };
+                    return target.send_asking(cmd).await.map(Reply::Owned);
+                }
+                None => return Err(Error::Redis(e)),
+            }
+            last = Some(e);
+        }
+        Err(last.map_or_else(
+            || Error::MasterUnavailable("too many redirections".into()),
+            Error::Redis,
+        ))
+    }
+
+    /// Sends `pipeline` to the shard of its commands' slot (all in one slot, or keyless). A
+    /// redirection is returned, after reading the layout again.
+    pub async fn send_pipeline(&self, pipeline: &Pipeline) -> Result<Value, Error> {
+        let layout = self.layout();
+        let mut chosen: Option<(u16, Arc<Shard>)> = None;
+        for cmd in pipeline.cmd_iter() {
+            let args = arguments(cmd);
+            let (slot, shard) = self.pick(&layout, &args)?;
+            if command_slot(&shard.commands(), &args) == SlotOf::Anywhere {
+                continue;
+            }
+            match &chosen {
+                Some((s, _)) if *s != slot => return Err(Error::CrossSlot),
+                _ => chosen = Some((slot, shard)),
+            }
+        }
+        let shard = match chosen {
+            Some((_, shard)) => shard,
+            None => self.pick(&layout, &[b"PING"])?.1,
+        };
+        let reply = shard.send_pipeline(pipeline).await;
+        if let Err(Error::Redis(e)) = &reply
+            && Redirect::from_error(e).is_some()
+        {
+            self.refresh_now().await;
+        }
+        reply
+    }
+
+    /// The shard `args` would go to, or None for a cross-slot command or an unserved slot.
+    pub fn shard_of(&self, args: &[&[u8]]) -> Option<Arc<Shard>> {
+        self.pick(&read(&self.layout), args).ok().map(|(_, s)| s)
+    }
+
+    /// The shard serving `key`.
+    pub fn shard_for_key(&self, key: &[u8]) -> Result<Arc<Shard>, Error> {
+        let slot = hotkey_protocol::cluster::key_slot(key);
+        self.layout()
+            .shard_for(slot)
+            .cloned()
+            .ok_or_else(|| self.unserved(slot))
+    }
+
+    /// Every shard followed now.
+    pub fn shards(&self) -> Vec<Arc<Shard>> {
+        self.layout()
+            .shards
+            .iter()
+            .map(|e| e.shard.clone())
+            .collect()
+    }
+
+    /// Every shard with its master and slots.
+    pub fn views(&self) -> Vec<ShardView> {
+        self.layout()
+            .shards
+            .iter()
+            .map(|e| ShardView {
+                master: e.master.address(),
+                slots: e.slots.clone(),
+                connected: e.shard.is_connected(),
+                metrics: e.shard.metrics(),
+            })
+            .collect()
+    }
+
+    /// The counters of every shard, past ones included.
+    pub fn metrics(&self) -> Metrics {
+        self.layout()
+            .shards
+            .iter()
+            .fold(*lock(&self.retired), |sum, e| sum.plus(&e.shard.metrics()))
+    }
+}

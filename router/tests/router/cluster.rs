@@ -1,0 +1,404 @@
+//! The router on a Redis Cluster (3 masters × 1 replica, the testkit's `Cluster`): commands
+//! by slot, hot keys of two shards each served by its own shard, failovers under load, and a
+//! slot moving while its hot key is read.
+
+use std::time::{Duration, Instant};
+
+use hotkey_router::{CROSSSLOT, Error, ErrorKind, Options, Router, Target};
+use hotkey_testkit::{Cluster, Node};
+
+use crate::common::{WAIT, cluster, get, incr, no_cache, set, wait_for_route, wait_until};
+
+/// A router on every master of `cluster`, seeded with all its nodes.
+async fn connect(cluster: &Cluster, options: Options) -> Router {
+    Router::connect_cluster(cluster.urls(), options)
+        .await
+        .unwrap_or_else(|e| panic!("connect a router to the cluster: {e}"))
+}
+
+/// `HOTKEY.PIN key` on the master serving it: the key is read-hot there at once.
+fn pin(cluster: &Cluster, key: &[u8]) {
+    let () = redis::cmd("HOTKEY.PIN")
+        .arg(key)
+        .query(&mut cluster.node_for_key(key).conn())
+        .unwrap_or_else(|e| panic!("HOTKEY.PIN {}: {e}", String::from_utf8_lossy(key)));
+}
+
+/// Calls of `command` (lower case) `node` has executed (`INFO commandstats`).
+fn calls(node: &Node, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut node.conn())
+        .expect("INFO commandstats");
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Two keys named `<prefix>:<n>` served by different masters.
+fn keys_on_two_shards(cluster: &Cluster, prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    let first = format!("{prefix}:0").into_bytes();
+    let owner = cluster.node_for_key(&first).id.clone();
+    let second = (1..)
+        .map(|n| format!("{prefix}:{n}").into_bytes())
+        .find(|k| cluster.node_for_key(k).id != owner)
+        .expect("a key of another shard");
+    (first, second)
+}
+
+/// The value of `key` on the master serving it, read directly.
+fn direct_get(cluster: &Cluster, key: &[u8]) -> Option<Vec<u8>> {
+    redis::cmd("GET")
+        .arg(key)
+        .query(&mut cluster.node_for_key(key).conn())
+        .expect("GET on the key's master")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_go_to_the_master_of_their_slot_and_cross_slot_ones_are_refused() {
+    let cluster = cluster(&[], &[]);
+    let router = connect(&cluster, Options::default()).await;
+
+    let shards = router.shards();
+    assert_eq!(shards.len(), 3, "{shards:?}");
+    let served: u32 = shards
+        .iter()
+        .flat_map(|s| &s.slots)
+        .map(|r| u32::from(r.end - r.start) + 1)
+        .sum();
+    assert_eq!(served, 16384, "{shards:?}");
+
+    // Keys on every shard (binary names too) land on their slot's master.
+    let keys: Vec<Vec<u8>> = (0..30u8)
+        .map(|n| [b"key:\xff".as_slice(), &[n]].concat())
+        .collect();
+    for key in &keys {
+        let () = router.query(&set(key, key)).await.expect("SET");
+    }
+    for key in &keys {
+        assert_eq!(direct_get(&cluster, key).as_deref(), Some(key.as_slice()));
+        let value: Vec<u8> = router.query(&get(key)).await.expect("GET");
+        assert_eq!(&value, key);
+    }
+    for master in cluster.masters() {
+        assert!(calls(master, "set") > 0, "no SET reached {}", master.port);
+    }
+
+    // Keys of one slot (a hash tag) go together; of different slots, never leave.
+    let () = router
+        .query(
+            redis::cmd("MSET")
+                .arg("{user1}.a")
+                .arg(1)
+                .arg("{user1}.b")
+                .arg(2),
+        )
+        .await
+        .expect("MSET in one slot");
+    let crossed = router
+        .query::<()>(redis::cmd("MSET").arg("a").arg(1).arg("b").arg(2))
+        .await
+        .expect_err("MSET across slots");
+    assert!(matches!(crossed, Error::CrossSlot), "{crossed:?}");
+    assert_eq!(crossed.kind(), ErrorKind::CrossSlot);
+    assert!(!crossed.is_retryable());
+    assert_eq!(crossed.to_string(), CROSSSLOT);
+
+    // A keyless command goes to a master.
+    let pong: String = router.query(&redis::cmd("PING")).await.expect("PING");
+    assert_eq!(pong, "PONG");
+    assert_eq!(
+        router.metrics().master,
+        router
+            .shards()
+            .iter()
+            .map(|s| s.metrics.master)
+            .sum::<u64>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hot_keys_of_two_shards_are_each_served_by_their_own_shard() {
+    let cluster = cluster(&[("cache-ttl-ms", "60000")], &[]);
+    let (a, b) = keys_on_two_shards(&cluster, "hot");
+    for key in [&a, &b] {
+        let () = redis::cmd("SET")
+            .arg(key.as_slice())
+            .arg(key.as_slice())
+            .query(&mut cluster.node_for_key(key).conn())
+            .expect("SET");
+    }
+    let to_replicas = connect(&cluster, no_cache()).await;
+    let cached = connect(&cluster, Options::default()).await;
+    pin(&cluster, &a);
+    pin(&cluster, &b);
+    for key in [&a, &b] {
+        wait_for_route(&to_replicas, &get(key.as_slice()), Target::Replica).await;
+        wait_for_route(&cached, &get(key.as_slice()), Target::Cache).await;
+    }
+
+    let before: Vec<(u64, u64)> = [&a, &b]
+        .iter()
+        .map(|k| {
+            let master = cluster.node_for_key(k);
+            (
+                calls(master, "get"),
+                calls(cluster.replicas(master)[0], "get"),
+            )
+        })
+        .collect();
+    for _ in 0..100 {
+        for key in [&a, &b] {
+            let via_replica: Vec<u8> = to_replicas.query(&get(key.as_slice())).await.expect("GET");
+            assert_eq!(&via_replica, key);
+            let via_cache: Vec<u8> = cached.query(&get(key.as_slice())).await.expect("GET");
+            assert_eq!(&via_cache, key);
+        }
+    }
+    for (key, (master_before, replica_before)) in [&a, &b].iter().zip(before) {
+        let master = cluster.node_for_key(key);
+        let replica = cluster.replicas(master)[0];
+        assert!(
+            calls(replica, "get") >= replica_before + 100,
+            "the replica of {} served fewer than 100 reads of its hot key",
+            master.port
+        );
+        // The cache's one fill at most reached the master.
+        assert!(
+            calls(master, "get") <= master_before + 1,
+            "master {} served hot reads",
+            master.port
+        );
+    }
+    let m = to_replicas.metrics();
+    assert!(m.replica >= 200, "{m}");
+    let m = cached.metrics();
+    assert!(m.cache_hits >= 198, "{m}");
+    let shards_with_hits = cached
+        .shards()
+        .iter()
+        .filter(|s| s.metrics.cache_hits > 0)
+        .count();
+    assert_eq!(shards_with_hits, 2, "{:?}", cached.shards());
+    // Each shard with a hot key sends its own reports, on its own master's connection.
+    wait_until("a report from each shard of a hot key", WAIT, || {
+        cached
+            .shards()
+            .iter()
+            .filter(|s| s.metrics.reports > 0)
+            .count()
+            == 2
+    })
+    .await;
+    assert_eq!(cached.metrics().report_errors, 0, "{}", cached.metrics());
+}
+
+/// INCRs `key` through `router` every 5 ms until `stop`; every outcome.
+async fn write_until(
+    router: &Router,
+    key: &[u8],
+    stop: impl Fn() -> bool,
+) -> Vec<Result<i64, Error>> {
+    let mut outcomes = Vec::new();
+    while !stop() {
+        outcomes.push(router.query::<i64>(&incr(key)).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failovers_under_load_are_followed_to_the_new_master() {
+    // Fail detection after 1 s.
+    let cluster = cluster(&[], &["--cluster-node-timeout", "1000"]);
+    let key = b"counter".as_slice();
+    let router = connect(
+        &cluster,
+        Options {
+            reconnect_max_delay: Duration::from_millis(200),
+            ..Options::default()
+        },
+    )
+    .await;
+    let _: i64 = router.query(&incr(key)).await.expect("INCR");
+
+    // A manual failover: the old master hands over; writes wait, get MOVED, and follow it.
+    let old = cluster.node_for_key(key);
+    let replica = cluster.replicas(old)[0];
+    let writer = {
+        let router = router.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let task = tokio::spawn(async move {
+            write_until(&router, b"counter", move || {
+                stop.load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .await
+        });
+        (task, done)
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let () = redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query(&mut replica.conn())
+        .expect("CLUSTER FAILOVER");
+    let new = cluster.wait_for_failover(old);
+    assert_eq!(new.id, replica.id);
+    wait_until("the router follows the new master", WAIT, || {
+        router
+            .shards()
+            .iter()
+            .any(|s| s.master == format!("127.0.0.1:{}", new.port))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.1.store(true, std::sync::atomic::Ordering::Relaxed);
+    let outcomes = writer.0.await.expect("writer");
+    let errors: Vec<&Error> = outcomes.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        errors.is_empty(),
+        "a manual failover leaks errors: {errors:?}"
+    );
+    let acked: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    assert!(acked.windows(2).all(|w| w[0] < w[1]), "{acked:?}");
+
+    // A killed master: commands fail (never a false success) until the replica takes over,
+    // then go to it.
+    let victim = cluster.node_for_key(key);
+    let heir = cluster.replicas(victim)[0];
+    cluster.kill(victim);
+    let killed_at = Instant::now();
+    let mut errors = Vec::new();
+    let recovered = loop {
+        match router.query::<i64>(&incr(key)).await {
+            Ok(n) => {
+                if Instant::now() > killed_at + Duration::from_millis(500) {
+                    break n;
+                }
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e.kind(), ErrorKind::MasterUnavailable | ErrorKind::Io),
+                    "{e:?}"
+                );
+                errors.push(e);
+            }
+        }
+        assert!(
+            Instant::now() < killed_at + WAIT,
+            "no recovery; errors: {errors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let promoted = cluster.wait_for_failover(victim);
+    assert_eq!(promoted.id, heir.id);
+    assert!(
+        !errors.is_empty(),
+        "no command failed while the master was down"
+    );
+    let on_heir: i64 = redis::cmd("GET")
+        .arg(key)
+        .query(&mut heir.conn())
+        .expect("GET on the new master");
+    assert_eq!(
+        on_heir, recovered,
+        "the router's write is on the new master"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_moving_under_reads_of_its_cached_key_is_followed() {
+    let cluster = cluster(&[("cache-ttl-ms", "60000")], &[]);
+    let key = b"moving:hot".as_slice();
+    let slot = hotkey_protocol::cluster::key_slot(key);
+    let from = cluster.node_for_key(key);
+    let to = cluster
+        .masters()
+        .into_iter()
+        .find(|m| m.id != from.id)
+        .expect("another master");
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg("v1")
+        .query(&mut from.conn())
+        .expect("SET");
+    let router = connect(&cluster, Options::default()).await;
+    pin(&cluster, key);
+    wait_for_route(&router, &get(key), Target::Cache).await;
+
+    let reader = {
+        let router = router.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let task = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                outcomes.push(router.query::<Option<String>>(&get(b"moving:hot")).await);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            outcomes
+        });
+        (task, done)
+    };
+
+    // Migrating: the key still on `from`, then on `to` (`ASK` for it); a write through the
+    // router in between follows `ASK`.
+    cluster.begin_migration(slot, from, to);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cluster.move_keys(slot, from, to);
+    let () = router
+        .query(&set(key, "v2"))
+        .await
+        .expect("SET during the migration");
+    let on_target: Option<String> = redis::cmd("GET")
+        .arg(key)
+        .query(&mut {
+            let mut c = to.conn();
+            let () = redis::cmd("ASKING").query(&mut c).expect("ASKING");
+            c
+        })
+        .expect("GET on the importing master");
+    assert_eq!(on_target.as_deref(), Some("v2"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cluster.finish_migration(slot, from, to);
+
+    // Once the new owner has a value, the router reads it (or newer), never the old one.
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg("v3")
+        .query(&mut to.conn())
+        .expect("SET on the new owner");
+    let read: Option<String> = router.query(&get(key)).await.expect("GET after the move");
+    assert_eq!(read.as_deref(), Some("v3"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    reader.1.store(true, std::sync::atomic::Ordering::Relaxed);
+    let outcomes = reader.0.await.expect("reader");
+    let errors: Vec<&Error> = outcomes.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        errors.is_empty(),
+        "MOVED/ASK reached the caller: {errors:?}"
+    );
+    let values: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|r| r.as_ref().ok().and_then(|v| v.as_deref()))
+        .collect();
+    assert!(values.contains(&"v1"), "{values:?}");
+    assert_eq!(
+        values.last(),
+        Some(&"v3"),
+        "the last read is the new owner's value"
+    );
+    assert_eq!(
+        router
+            .shards()
+            .iter()
+            .find(|s| s.slots.iter().any(|r| r.contains(slot)))
+            .map(|s| s.master.clone()),
+        Some(format!("127.0.0.1:{}", to.port))
+    );
+}
