@@ -199,7 +199,7 @@ fn run(config: &Config) -> Result<Row, String> {
             })
             .collect();
         let row = runtime.block_on(async {
-            let workload = Workload::start_cluster(&cluster.urls(), &settings).await;
+            let workload = Workload::start_cluster(&cluster.urls(), &settings, None).await;
             measure(&nodes, workload).await
         });
         drop(runtime);

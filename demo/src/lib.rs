@@ -21,4 +21,4 @@ pub mod workload;
 
 pub use cluster::{Cluster, Node};
 pub use stats::{Calls, Probe, Sample, Shares, Window};
-pub use workload::{LEADERBOARD, Settings, Tally, Workload, top_ten};
+pub use workload::{CHAMPION_PREFIX, LEADERBOARD, Settings, Tally, Workload, top_ten};

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
 use hotkey_demo::stats::per_sec;
-use hotkey_demo::{Cluster, LEADERBOARD, Node, Probe, Sample, Settings, Window, Workload, top_ten};
+use hotkey_demo::{
+    CHAMPION_PREFIX, Cluster, LEADERBOARD, Node, Probe, Sample, Settings, Window, Workload, top_ten,
+};
 use hotkey_router::{Error, Metrics, ShardView, Target};
 use hotkey_testkit::Cluster as RedisCluster;
 use hotkey_testkit::{Entry, module_path};
@@ -25,7 +27,8 @@ usage: leaderboard [options]
   --calm-seconds N    the calm before the surge (default 5)
   --replicas N        replicas of the master, 0 to 2 (default 2)
   --cluster           a Redis Cluster of 3 masters with a replica each instead (the players'
-                      router follows every shard; a line per shard each second)
+                      router follows every shard; a line per shard each second; the players
+                      also read a second hot key, champion:<n>, on another shard)
   --no-cache          the readers' router does not cache: hot reads go to the replicas
   --readers N         reader tasks (default 16)
   --writes-per-sec N  leaderboard writes per second (default 100)
@@ -131,9 +134,40 @@ fn main() -> ExitCode {
             )
             .map(|(name, n)| Node { name, port: n.port })
             .collect();
+        // The second hot key: the first champion:<n> on another shard than the leaderboard.
+        let champion = (0..)
+            .map(|i| format!("{CHAMPION_PREFIX}{i}"))
+            .find(|k| cluster.node_for_key(k.as_bytes()).id != master.id)
+            .expect("a key on another shard");
+        let champion_port = cluster.node_for_key(champion.as_bytes()).port;
+        println!(
+            "{LEADERBOARD} lives on the master at port {}, {champion} on the one at port {champion_port}",
+            master.port
+        );
         let result = runtime.block_on(async {
-            let workload = Workload::start_cluster(&cluster.urls(), &args.settings).await?;
-            run(&nodes, workload, &args).await
+            let workload =
+                Workload::start_cluster(&cluster.urls(), &args.settings, Some(&champion)).await?;
+            let result = run(&nodes, &workload, &args).await;
+            let hot = workload
+                .readers
+                .hot_keys()
+                .iter()
+                .any(|h| h.key == champion.as_bytes());
+            println!(
+                "  second hot key {champion} (shard at port {champion_port}): {} reads, {}",
+                thousands(
+                    workload
+                        .tally
+                        .champion
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                ),
+                if hot {
+                    "hot at the end: its shard's line shows where they went"
+                } else {
+                    "not hot at the end"
+                }
+            );
+            result
         });
         // The routers stop before the servers do.
         drop(runtime);
@@ -147,7 +181,7 @@ fn main() -> ExitCode {
         let cluster = Cluster::start(args.replicas);
         let result = runtime.block_on(async {
             let workload = Workload::start(&cluster.master_url(), &args.settings).await?;
-            run(&cluster.nodes(), workload, &args).await
+            run(&cluster.nodes(), &workload, &args).await
         });
         drop(runtime);
         result
@@ -172,7 +206,7 @@ struct Detection {
     left: u32,
 }
 
-async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Error> {
+async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Error> {
     for node in nodes {
         println!("  {:<10} 127.0.0.1:{}", node.name, node.port);
     }
@@ -202,7 +236,7 @@ async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Erro
     );
 
     let start = Instant::now();
-    let first = probe.sample(&workload).await?;
+    let first = probe.sample(workload).await?;
     let mut previous = first.clone();
     let mut previous_shards = workload.readers.shards();
     let surge_at = start + Duration::from_secs(args.calm_seconds);
@@ -243,7 +277,7 @@ async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Erro
             }
             _ = sleep_until(end) => break,
             _ = sleep_until(surge_at), if surged.is_none() => {
-                surged = Some(probe.sample(&workload).await?);
+                surged = Some(probe.sample(workload).await?);
                 workload.surge();
                 banner(start, Instant::now(), &format!(
                     "the tournament ends: {} players read the top 10 as fast as they can",
@@ -269,7 +303,7 @@ async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Erro
                             view.advice.cache_ttl_ms
                         ));
                         if detection.first.is_none() {
-                            detection.first = Some((now, probe.sample(&workload).await?));
+                            detection.first = Some((now, probe.sample(workload).await?));
                             if workload.readers.route(&top_ten()) != Target::Master {
                                 println!(
                                     "    (HOTKEY.TOP now counts the reads the router served \
@@ -288,10 +322,10 @@ async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Erro
                 detection.hot = hot.is_some();
             }
             _ = second.tick() => {
-                let now = probe.sample(&workload).await?;
+                let now = probe.sample(workload).await?;
                 let top = probe.top(5).await?;
                 let window = Window::between(&previous, &now);
-                print_second(start, &workload, &probe, &window, &top);
+                print_second(start, workload, &probe, &window, &top);
                 let shards = workload.readers.shards();
                 if args.cluster {
                     print_shards(&previous_shards, &shards, window.secs);
@@ -308,7 +342,7 @@ async fn run(nodes: &[Node], workload: Workload, args: &Args) -> Result<(), Erro
         }
     }
     // After a Ctrl-C from a terminal the servers got the SIGINT too and may be gone already.
-    let last = match probe.sample(&workload).await {
+    let last = match probe.sample(workload).await {
         Ok(last) => last,
         Err(e) => {
             println!("(the servers no longer answer: {e}; the summary ends at the last second)");

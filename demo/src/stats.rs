@@ -88,7 +88,8 @@ impl Probe {
         Ok(all)
     }
 
-    /// `HOTKEY.TOP COUNT <count>` on the master.
+    /// `HOTKEY.TOP COUNT <count> WINDOW 1` on the master: the detector's window, so that the
+    /// per-second table follows the surge as it happens (TOP's default, 60 s, would smooth it).
     pub async fn top(&mut self, count: usize) -> Result<Vec<Entry>, Error> {
         let Some((_, master)) = self.nodes.first_mut() else {
             return Ok(Vec::new());
@@ -96,6 +97,8 @@ impl Probe {
         let reply: Value = redis::cmd("HOTKEY.TOP")
             .arg("COUNT")
             .arg(count)
+            .arg("WINDOW")
+            .arg(1)
             .query_async(master)
             .await?;
         Ok(parse_top(&reply))

@@ -22,6 +22,10 @@ use tokio::time::{Instant, sleep, sleep_until};
 /// The hot key of the story.
 pub const LEADERBOARD: &str = "leaderboard:global";
 
+/// On a cluster, the second hot key: the champion's profile, which every player opens too. The
+/// demo picks the first `champion:<n>` that lives on another shard than the leaderboard.
+pub const CHAMPION_PREFIX: &str = "champion:";
+
 /// Error messages kept for printing between two [`Tally::take_errors`]; the rest are only
 /// counted.
 const KEPT_ERRORS: usize = 10;
@@ -79,6 +83,8 @@ pub struct Tally {
     pub writes: AtomicU64,
     /// Cold-key commands answered.
     pub cold: AtomicU64,
+    /// Reads of the second hot key answered (on a cluster).
+    pub champion: AtomicU64,
     /// Commands that failed, of any kind.
     pub errors: AtomicU64,
     /// The first few error messages since the last `take_errors`.
@@ -148,10 +154,34 @@ impl Workload {
 
     /// Like [`Workload::start`], with both routers on the Redis Cluster at `seeds` (the
     /// leaderboard on its slot's shard, the cold keys on every shard).
-    pub async fn start_cluster(seeds: &[String], settings: &Settings) -> Result<Workload, Error> {
+    /// `champion`, when given, is a second hot key on another shard: the players read it as
+    /// well (a `GET`), so two shards offload at once, each to its own replica or the cache.
+    pub async fn start_cluster(
+        seeds: &[String],
+        settings: &Settings,
+        champion: Option<&str>,
+    ) -> Result<Workload, Error> {
         let readers = Router::connect_cluster(seeds.to_vec(), reader_options(settings)).await?;
         let writers = Router::connect_cluster(seeds.to_vec(), Options::default()).await?;
-        Ok(Workload::run(readers, writers, settings))
+        let Some(champion) = champion else {
+            return Ok(Workload::run(readers, writers, settings));
+        };
+        let mut set = redis::cmd("SET");
+        set.arg(champion)
+            .arg("{\"name\":\"the champion\",\"wins\":42}");
+        writers.query::<()>(&set).await?;
+        let mut workload = Workload::run(readers, writers, settings);
+        let calm_each = settings.calm_reads_per_sec / settings.readers.max(1) as f64;
+        for _ in 0..settings.readers {
+            workload._tasks.spawn(read_champion(
+                workload.readers.clone(),
+                workload.tally.clone(),
+                workload.surge.clone(),
+                Pacer::new(calm_each),
+                champion.to_owned(),
+            ));
+        }
+        Ok(workload)
     }
 
     /// Starts the traffic through `readers` and `writers`.
@@ -277,6 +307,33 @@ async fn read_top(router: Router, tally: Arc<Tally>, surge: Arc<AtomicBool>, mut
             }
             Err(e) => {
                 tally.error("ZREVRANGE", &e);
+                sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// A player on a cluster: reads the champion's profile like the top 10, calm then as fast as
+/// it can.
+async fn read_champion(
+    router: Router,
+    tally: Arc<Tally>,
+    surge: Arc<AtomicBool>,
+    mut pacer: Pacer,
+    key: String,
+) {
+    let mut cmd = redis::cmd("GET");
+    cmd.arg(&key);
+    loop {
+        if !surge.load(Ordering::Relaxed) {
+            pacer.wait().await;
+        }
+        match router.query::<Option<String>>(&cmd).await {
+            Ok(_) => {
+                tally.champion.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tally.error("GET", &e);
                 sleep(ERROR_PAUSE).await;
             }
         }
