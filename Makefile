@@ -1,5 +1,6 @@
 # hotkey — see README.md.
-# Arguments for `make run`, e.g. ARGS="--seconds 60 --no-cache" (see `leaderboard --help`).
+# Arguments for `make run`, e.g. ARGS="--seconds 60 --no-cache", or ARGS="--cluster" for the
+# story on a Redis Cluster (see `leaderboard --help`).
 ARGS ?=
 
 .PHONY: all build deps run run-python test test-python test-valkey lint bench bench-python clean
