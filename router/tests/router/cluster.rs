@@ -124,11 +124,19 @@ async fn hot_keys_of_two_shards_are_each_served_by_their_own_shard() {
     let cluster = cluster(&[("cache-ttl-ms", "60000")], &[]);
     let (a, b) = keys_on_two_shards(&cluster, "hot");
     for key in [&a, &b] {
+        let mut conn = cluster.node_for_key(key).conn();
         let () = redis::cmd("SET")
             .arg(key.as_slice())
             .arg(key.as_slice())
-            .query(&mut cluster.node_for_key(key).conn())
+            .query(&mut conn)
             .expect("SET");
+        // The replica must have it before reads go there (a loaded machine lags).
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query(&mut conn)
+            .expect("WAIT");
+        assert_eq!(acked, 1, "the replica acknowledged the SET");
     }
     let to_replicas = connect(&cluster, no_cache()).await;
     let cached = connect(&cluster, Options::default()).await;
