@@ -278,6 +278,21 @@ async fn failovers_under_load_are_followed_to_the_new_master() {
     // A killed master: commands fail (never a false success) until the replica takes over,
     // then go to it.
     let victim = cluster.node_for_key(key);
+    // The old master rejoins as the new one's replica, and must be in sync before it can take
+    // over (on a loaded machine that takes a moment).
+    wait_until(
+        "the old master is a synced replica of the new one",
+        WAIT,
+        || {
+            cluster.replicas(victim).first().is_some_and(|r| {
+                redis::cmd("INFO")
+                    .arg("replication")
+                    .query::<String>(&mut r.conn())
+                    .is_ok_and(|info| info.contains("master_link_status:up"))
+            })
+        },
+    )
+    .await;
     let heir = cluster.replicas(victim)[0];
     cluster.kill(victim);
     let killed_at = Instant::now();
