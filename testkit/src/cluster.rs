@@ -209,9 +209,7 @@ impl Node {
     }
 
     fn connect(&self, url: &str) -> Connection {
-        redis::Client::open(url)
-            .and_then(|c| c.get_connection())
-            .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", self.log_tail()))
+        crate::process::connect(url, || self.log_tail())
     }
 
     /// A RESP2 connection (no cluster redirections followed: a key of another shard gets

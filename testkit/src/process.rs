@@ -228,3 +228,10 @@ impl Drop for Process {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A connection to `url`, or a panic that shows the server's log (`log`, read only then).
+pub(crate) fn connect(url: &str, log: impl FnOnce() -> String) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", log()))
+}

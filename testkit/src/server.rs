@@ -202,9 +202,7 @@ impl Server {
     }
 
     fn connect(&self, url: &str) -> Connection {
-        redis::Client::open(url)
-            .and_then(|c| c.get_connection())
-            .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", self.log_tail()))
+        crate::process::connect(url, || self.log_tail())
     }
 
     /// A RESP2 connection as the default user, db 0.
