@@ -1,5 +1,7 @@
 //! Where a command goes, decided from the server's command table and the route table alone
-//! (no I/O), so it is unit-tested and benchmarked without a server.
+//! (no I/O), so it is unit-tested and benchmarked without a server, and checked with the
+//! Python router's rule against one corpus (`protocol/testdata/routing*.json`, run over every
+//! recorded `COMMAND` table by `routing/corpus.rs`).
 //!
 //! The rule, in order:
 //! 1. Commands the table does not know, keyless commands, scripts and transactions, and
@@ -146,5 +148,7 @@ fn may_block(name: &str, args: &[&[u8]]) -> bool {
     }
 }
 
+#[cfg(test)]
+mod corpus;
 #[cfg(test)]
 mod tests;
