@@ -130,6 +130,21 @@ fn expected(e: &Value) -> (&str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64) {
     )
 }
 
+/// A plan for a failure message: keys as text.
+fn show(plan: &(&str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64)) -> String {
+    let keys = |ks: &[Vec<u8>]| -> Vec<String> {
+        ks.iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
+    };
+    let (target, blocking, reads, writes, ttl) = plan;
+    format!(
+        "{target} blocking={blocking} reads={:?} writes={:?} cache_ttl_ms={ttl}",
+        keys(reads),
+        keys(writes)
+    )
+}
+
 fn applies_to(case: &Value, server: &str) -> bool {
     case["only"]
         .as_array()
@@ -156,8 +171,10 @@ fn the_rule_passes_the_routing_corpus_on_every_recorded_server() {
             let want = expected(&case["expect"]);
             if got != (want.0, want.1, want.2.clone(), want.3.clone(), want.4) {
                 failures.push(format!(
-                    "{server}: {}: got {got:?}, want {want:?}",
-                    case["name"]
+                    "{server}: {}: got {}, want {}",
+                    case["name"],
+                    show(&got),
+                    show(&want)
                 ));
             }
             if let Some(group) = case["expect"]["keyless"].as_str() {
