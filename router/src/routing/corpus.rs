@@ -101,9 +101,11 @@ fn route_table(case: &Value) -> RouteTable {
     table
 }
 
-/// The plan in the corpus's terms: target, blocking, keys read off the master, keys written,
+/// A plan in the corpus's terms: target, blocking, keys read off the master, keys written,
 /// cache TTL.
-fn observed(plan: &Plan<'_>) -> (&'static str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64) {
+type Observed<'a> = (&'a str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64);
+
+fn observed(plan: &Plan<'_>) -> Observed<'static> {
     let owned = |keys: &[&[u8]]| keys.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
     match plan {
         Plan::Master => ("master", false, vec![], vec![], 0),
@@ -120,7 +122,7 @@ fn observed(plan: &Plan<'_>) -> (&'static str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>,
     }
 }
 
-fn expected(e: &Value) -> (&str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64) {
+fn expected(e: &Value) -> Observed<'_> {
     (
         e["target"].as_str().expect("target"),
         e["blocking"].as_bool().unwrap_or(false),
@@ -131,7 +133,7 @@ fn expected(e: &Value) -> (&str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64) {
 }
 
 /// A plan for a failure message: keys as text.
-fn show(plan: &(&str, bool, Vec<Vec<u8>>, Vec<Vec<u8>>, u64)) -> String {
+fn show(plan: &Observed<'_>) -> String {
     let keys = |ks: &[Vec<u8>]| -> Vec<String> {
         ks.iter()
             .map(|k| String::from_utf8_lossy(k).into_owned())
@@ -169,7 +171,7 @@ fn the_rule_passes_the_routing_corpus_on_every_recorded_server() {
             let table = route_table(case);
             let got = observed(&plan(&commands, &table, &args));
             let want = expected(&case["expect"]);
-            if got != (want.0, want.1, want.2.clone(), want.3.clone(), want.4) {
+            if got != want {
                 failures.push(format!(
                     "{server}: {}: got {}, want {}",
                     case["name"],
