@@ -32,7 +32,7 @@ class Unlaid(Exception):
 
 
 def fields(flat: list[Any]) -> dict[str, Any]:
-    return dict(zip(flat[::2], flat[1::2]))
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def walk(entries: list[Any]) -> Any:
@@ -77,7 +77,7 @@ def layout(entry: list[Any]) -> tuple[list[str], list[tuple[str, bool]]]:
         else:
             raise Unlaid(name)
 
-        def key(pos: int) -> None:
+        def key(pos: int, written: bool = written) -> None:
             k = f"k{len(keys) + 1}"
             put(pos, k)
             keys.append((k, written))
@@ -135,8 +135,12 @@ def blocks(entry: list[Any], argv: list[str]) -> bool:
     return entry[0] not in ("wait", "waitaof")
 
 
-def expect(entry: list[Any], argv: list[str], keys: list[tuple[str, bool]], hot: bool) -> dict[str, Any]:
-    once = lambda ks: list(dict.fromkeys(ks))  # noqa: E731
+def expect(
+    entry: list[Any], argv: list[str], keys: list[tuple[str, bool]], hot: bool
+) -> dict[str, Any]:
+    def once(ks: Any) -> list[str]:
+        return list(dict.fromkeys(ks))
+
     if movable(entry):
         return {"target": "master", "blocking": blocks(entry, argv), "writes": []}
     writes = once(k for k, w in keys if w)
@@ -198,7 +202,10 @@ def main() -> None:
     )
     print(f"routing-table.json: {len(cases)} cases from {', '.join(servers)}")
     if unlaid:
-        print(f"left to routing.json (specs not laid out): {' '.join(sorted(unlaid))}", file=sys.stderr)
+        print(
+            f"left to routing.json (specs not laid out): {' '.join(sorted(unlaid))}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

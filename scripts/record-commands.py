@@ -4,8 +4,8 @@
 The routing corpus (protocol/testdata/routing.json) is checked against these tables in Rust and
 in Python, so the recording is language-neutral JSON: an array stays an array, an integer a
 number, a nil ``null``, and a string a JSON string when it is UTF-8 (else ``{"b64": ...}``).
-RESP2, as the routers read it (key specs as flat field-value arrays). Entries are sorted by
-name so a re-recording diffs cleanly.
+RESP2, as the routers read it (key specs as flat field-value arrays). Entries and subcommands
+are sorted by name (the server lists them in hash order), so a re-recording diffs cleanly.
 
     scripts/record-commands.py                       # every server below that is installed
     scripts/record-commands.py redis-7.2.4           # just one
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "protocol" / "testdata" / "command"
@@ -89,12 +90,32 @@ def to_json(value: object) -> object:
     return value
 
 
+def sort_by_name(entries: list[Any]) -> list[Any]:
+    """Entries, and their subcommands, by name: the server lists them in hash order, which
+    changes from run to run."""
+    for e in entries:
+        if len(e) > 9 and isinstance(e[9], list):
+            e[9] = sort_by_name(e[9])
+    return sorted(entries, key=lambda e: str(e[0]))
+
+
 def record(name: str, binary: str) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         server = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", scratch],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                scratch,
+            ],
             stdout=subprocess.DEVNULL,
         )
         try:
@@ -115,7 +136,7 @@ def record(name: str, binary: str) -> None:
             server.wait(timeout=10)
     if not isinstance(reply, list):
         raise RuntimeError(f"{name}: COMMAND replied {reply!r}")
-    entries = sorted((to_json(e) for e in reply), key=lambda e: str(e[0]))  # type: ignore[index]
+    entries = sort_by_name([to_json(e) for e in reply])
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
     lines = (json.dumps(e, separators=(",", ":")) for e in entries)
