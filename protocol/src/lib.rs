@@ -6,7 +6,8 @@
 //!   [`Routes`], and the names in [`field`]), parsed from the `redis` crate's `Value` with the
 //!   `redis` feature;
 //! - which arguments of a command are **keys**, read or written ([`command_table`]), from the
-//!   server's `COMMAND` reply: the module counts and the router routes by the same rule.
+//!   server's `COMMAND` reply: the module counts and the router routes by the same rule;
+//! - where a command that names no key goes among several masters ([`keyless`]).
 //!
 //! Format version [`VERSION`]: later versions add fields and events, never change the meaning
 //! of one. A reader ignores fields it does not know and reads an unknown event as
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 pub mod cluster;
 pub mod command_table;
 pub mod frame;
+pub mod keyless;
 #[cfg(feature = "redis")]
 mod resp;
 

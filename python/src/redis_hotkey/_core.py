@@ -2,13 +2,19 @@
 table and the hot set alone, no I/O), the cache, the read-your-writes window, the counts for
 ``HOTKEY.REPORT`` and the replicas in rotation.
 
-The rule, as in the Rust router (README, "Where a command goes"):
+The rule, as in the Rust router (README, "Where a command goes"; both are checked against
+``protocol/testdata/routing*.json`` by ``tests/test_corpus.py`` and ``routing/corpus.rs``):
 1. Commands the table does not know, keyless commands, scripts and transactions, and commands
-   whose keys only the server can find go to the master. (Scripts that may write — ``EVAL``,
-   ``EVALSHA``, ``FCALL`` — count their declared keys as written.)
-2. A command that writes any key, or is not flagged ``readonly``, goes to the master; the keys
-   it writes are invalidated in the cache and enter the read-your-writes window.
-3. A read goes off the master only when every key it reads is hot and none was written by this
+   whose keys only the server can find go to the master. So do calls that may block
+   (``_commands.may_block``: not ``XREAD`` without ``BLOCK``, which is a read).
+2. A script whose key specs say ``RW`` (``EVAL``, ``EVALSHA``, ``FCALL``) writes every key it
+   declares: nobody but the script knows which ones it touches, and a key left out would be
+   served stale from the cache right after this client's own write. ``_RO`` scripts write
+   nothing.
+3. A command that writes any key, or is not flagged ``readonly``, goes to the master; the keys
+   it writes (all its keys for ``XREADGROUP``: ``writes_its_read_keys``) are invalidated in the
+   cache and enter the read-your-writes window.
+4. A read goes off the master only when every key it reads is hot and none was written by this
    client within the window: to the cache when it reads exactly one key, its reply is
    deterministic and the advice gives a TTL; to a replica when every key's advice says
    ``reads_to: replicas`` and one is in rotation; else to the master.
@@ -22,7 +28,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from ._commands import WRITING_SCRIPTS, CommandTable, Kind
+from ._commands import CommandTable, Kind, may_block
 from ._options import Counters, Options
 from ._routes import Replica, RouteTable
 
@@ -173,9 +179,10 @@ class Core:
         spec = self.commands.lookup(args)
         if spec is None:
             return (MASTER, ())
+        if spec.kind is Kind.SCRIPT:
+            written = tuple(dict.fromkeys(k for k, w in spec.keys(args) if w))
+            return (WRITE, written) if written else (MASTER, ())
         if spec.kind is not Kind.KEYS or spec.movable:
-            if spec.kind is Kind.SCRIPT and spec.name in WRITING_SCRIPTS:
-                return (WRITE, tuple(k for k, _ in spec.keys(args)))
             return (MASTER, ())
         table = self.table
         single = spec.single_key
@@ -186,7 +193,7 @@ class Core:
                 return (MASTER, ())
             key = args[pos]
             if write or not spec.readonly:
-                return (WRITE, (key,) if write else ())
+                return (WRITE, (key,) if write or spec.writes_its_read_keys else ())
             entry = table.keys.get(key) if table.synced else None
             if entry is None:
                 return (MASTER, ())
@@ -194,8 +201,11 @@ class Core:
             ttl = advice.cache_ttl_ms / 1000.0 if spec.deterministic else 0.0
             return (HOT, HotRead((key,), ttl, epoch, advice.replicas))
         keys = spec.keys(args)
-        writes = tuple(k for k, w in keys if w)
-        if writes or not spec.readonly or spec.blocking:
+        if spec.writes_its_read_keys:
+            writes = tuple(dict.fromkeys(k for k, _ in keys))
+        else:
+            writes = tuple(dict.fromkeys(k for k, w in keys if w))
+        if writes or not spec.readonly or may_block(spec, args):
             return (WRITE, writes)
         if not table.synced or not keys:
             return (MASTER, ())
