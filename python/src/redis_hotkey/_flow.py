@@ -540,6 +540,8 @@ class Link:
             yield from self._sync()
             return True
         applied = self.core.table.apply(event)
+        if applied is Applied.OTHER_NODE:
+            return False
         if applied is Applied.IN_ORDER:
             if event.kind is EventKind.REPLICAS:
                 yield from self.router.set_replicas(event.replicas)
