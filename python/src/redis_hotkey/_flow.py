@@ -28,7 +28,7 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -76,6 +76,12 @@ def report_args(counts: Mapping[bytes, int]) -> list[Any]:
     for key, n in counts.items():
         args += [key, n]
     return args
+
+
+class Served(NamedTuple):
+    """The reply of a call answered without I/O."""
+
+    value: Any
 
 
 class TrackedPool:
@@ -156,64 +162,91 @@ class Flavour(ABC):
 
     # Routing.
 
-    def call(self, base: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Steps[Any]:
-        """Runs one call where the hot set says; ``base`` runs it on the caller's own pool."""
+    def call(
+        self, base: Any, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Steps[Any] | Served:
+        """One call where the hot set says (``base`` runs it on the caller's own pool): the
+        steps to drive, or the reply when no I/O is needed (a cache hit, the common hot read,
+        answered without the cost of driving steps)."""
         core = self.core
         argv = self._args(args)
         kind, what = core.plan(argv)
         if kind == MASTER:
             core.counters.bump("master")
-            return (yield base(*args, **options))
+            return self._on_master(base, args, options)
         if kind == WRITE:
             assert not isinstance(what, HotRead)
             core.counters.bump("master")
-            try:
-                return (yield base(*args, **options))
-            finally:
-                # Even when the reply is lost, the write may have happened.
-                core.wrote(what)
+            return self._write(what, base, args, options)
         assert isinstance(what, HotRead)
         if not core.recently_written(what.keys):
             # Without a control connection a fill would not be tracked: no caching then.
             if what.cache_ttl > 0 and self.options.cache and self.control_id is not None:
                 ckey = cache_key(argv, options)
                 if ckey is not None:
-                    return (yield from self._cached(ckey, what, args, options))
+                    hit, value = core.cache_get(ckey, what.keys[0])
+                    if hit:
+                        return Served(self._hit(what, value))
+                    return self._fill(ckey, what, args, options)
             if what.replicas:
-                answered, reply = yield from self._on_replica(what, args, options)
-                if answered:
-                    return reply
-        core.counters.bump("hot_reads_to_master")
-        core.counters.bump("master")
+                return self._off_master(what, base, args, options)
+        return self._hot_on_master(base, args, options)
+
+    def _on_master(self, base: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Steps[Any]:
         return (yield base(*args, **options))
 
-    def _cached(
+    def _write(
+        self, keys: tuple[bytes, ...], base: Any, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Steps[Any]:
+        try:
+            return (yield base(*args, **options))
+        finally:
+            # Even when the reply is lost, the write may have happened.
+            self.core.wrote(keys)
+
+    def _hot_on_master(
+        self, base: Any, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Steps[Any]:
+        self.core.counters.bump("hot_reads_to_master")
+        self.core.counters.bump("master")
+        return (yield base(*args, **options))
+
+    def _off_master(
+        self, read: HotRead, base: Any, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Steps[Any]:
+        answered, reply = yield from self._on_replica(read, args, options)
+        if answered:
+            return reply
+        return (yield from self._hot_on_master(base, args, options))
+
+    def _hit(self, read: HotRead, value: Any) -> Any:
+        self.core.counters.bump("cache_hits")
+        self.core.served_elsewhere(read.keys)
+        return value
+
+    def _fill(
         self, ckey: Hashable, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]
     ) -> Steps[Any]:
         core = self.core
         key = read.keys[0]
-        hit, value = core.cache_get(ckey, key)
-        if not hit:
-            # Concurrent misses of one reply make one fill: the others wait for it and hit.
-            lock = core.fill_lock(ckey, self._new_lock)
-            yield lock.acquire()
+        # Concurrent misses of one reply make one fill: the others wait for it and hit.
+        lock = core.fill_lock(ckey, self._new_lock)
+        yield lock.acquire()
+        try:
+            hit, value = core.cache_get(ckey, key)
+            if hit:
+                return self._hit(read, value)
             try:
-                hit, value = core.cache_get(ckey, key)
-                if not hit:
-                    try:
-                        core.counters.bump("cache_misses")
-                        core.counters.bump("hot_reads_to_master")
-                        core.counters.bump("master")
-                        value = yield self.fill.execute_command(*args, **options)
-                        core.cache_put(ckey, key, read, value)
-                        return value
-                    finally:
-                        core.fill_done(ckey)
+                core.counters.bump("cache_misses")
+                core.counters.bump("hot_reads_to_master")
+                core.counters.bump("master")
+                value = yield self.fill.execute_command(*args, **options)
+                core.cache_put(ckey, key, read, value)
+                return value
             finally:
-                lock.release()
-        core.counters.bump("cache_hits")
-        core.served_elsewhere(read.keys)
-        return value
+                core.fill_done(ckey)
+        finally:
+            lock.release()
 
     def _on_replica(
         self, read: HotRead, args: tuple[Any, ...], options: dict[str, Any]

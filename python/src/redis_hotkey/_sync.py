@@ -12,7 +12,7 @@ import redis
 
 from ._connections import node_kwargs
 from ._core import Core, ReplicaPool
-from ._flow import Flavour, Steps, T, TrackedPool, follow_module
+from ._flow import Flavour, Served, Steps, T, TrackedPool, follow_module
 from ._options import Options
 from ._routes import Replica
 
@@ -134,4 +134,5 @@ class Router(Flavour):
         """Runs one call where the hot set says; ``base`` runs it on the caller's own pool."""
         if self._thread is None:
             self.ensure_started()
-        return drive(self.call(base, args, options))
+        steps = self.call(base, args, options)
+        return steps.value if isinstance(steps, Served) else drive(steps)

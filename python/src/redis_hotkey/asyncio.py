@@ -15,7 +15,7 @@ from redis.asyncio.connection import Connection as AsyncConnection
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
 from ._connections import node_kwargs
-from ._flow import Flavour, Steps, T, TrackedPool, Views, follow_module
+from ._flow import Flavour, Served, Steps, T, TrackedPool, Views, follow_module
 from ._options import Options
 from ._routes import Replica
 
@@ -105,7 +105,8 @@ class _Router(Flavour):
     async def execute(self, base: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         if self.task is None or self.task.done():
             self.ensure_started()
-        return await drive(self.call(base, args, options))
+        steps = self.call(base, args, options)
+        return steps.value if isinstance(steps, Served) else await drive(steps)
 
 
 # A second base makes mypy compare redis-py's own command mixins, which disagree on one method.
