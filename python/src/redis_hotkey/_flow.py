@@ -1,7 +1,7 @@
 """What the sync and asyncio routers do, written once: the route of each call and the link that
 follows the module.
 
-Each piece is a generator that ``yield``\\ s every I/O it makes and gets the result back: in the
+Each piece is a generator that yields every I/O it makes and gets the result back: in the
 sync router the I/O has already run when it is yielded (``conn.read_response()`` is the reply),
 in the asyncio one it is an awaitable (``conn.read_response()`` is a coroutine) that the driver
 awaits, sending the result or throwing the error back in at the ``yield``. redis-py's sync and
@@ -116,8 +116,8 @@ class TrackedPool:
 
 
 class Flavour(ABC):
-    """One router (sync or asyncio): the route of each call, the
-    replicas in rotation, and what the two flavours do differently."""
+    """One router (sync or asyncio): the route of each call, the replicas in rotation, and
+    what the two flavours do differently."""
 
     def __init__(self, client: Any, options: Options, cluster: bool = False) -> None:
         self.cluster = cluster
