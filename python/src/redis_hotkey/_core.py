@@ -161,8 +161,10 @@ class Core:
         self.commands = CommandTable()
         self.table = RouteTable(db)
         self.counters = Counters()
-        # command (args, options) → (reply, key, epoch, expires at).
-        self._cache: dict[Hashable, tuple[Any, bytes, int, float]] = {}
+        # command (args, options) → (reply, key, epoch, expires at, size).
+        self._cache: dict[Hashable, tuple[Any, bytes, int, float, int]] = {}
+        self.cache_bytes = 0
+        """The sizes (``reply_size``) of the cached commands and replies, summed."""
         self._cache_lock = threading.Lock()
         # command → the lock of its fill in progress (a threading.Lock or an asyncio.Lock).
         self._fill_locks: dict[Hashable, Any] = {}
@@ -268,25 +270,38 @@ class Core:
         entry = self._cache.get(ckey)
         if entry is None:
             return False, None
-        value, _, epoch, expires = entry
+        value, _, epoch, expires, size = entry
         current = self.table.keys.get(key)
         if current is None or current[1] != epoch or expires <= time.monotonic():
             with self._cache_lock:
                 if self._cache.get(ckey) is entry:
                     del self._cache[ckey]
+                    self.cache_bytes -= size
             return False, None
         return True, copy_reply(value)
 
     def cache_put(self, ckey: Hashable, key: bytes, read: HotRead, value: Any) -> None:
         """Keeps the reply of a fill read under ``read.epoch`` (served only while the key keeps
-        that epoch)."""
-        entry = (copy_reply(value), key, read.epoch, time.monotonic() + read.cache_ttl)
+        that epoch). The oldest replies go to keep the cache within ``cache_capacity_bytes``
+        (and ``cache_max_entries`` when set); a reply larger than the whole cache is not kept."""
+        size = reply_size(ckey) + reply_size(value)
+        bound = self.options.cache_capacity_bytes
+        max_entries = self.options.cache_max_entries
         with self._cache_lock:
             cache = self._cache
-            cache.pop(ckey, None)
-            cache[ckey] = entry
-            while len(cache) > self.options.cache_max_entries:
-                del cache[next(iter(cache))]
+            old = cache.pop(ckey, None)
+            if old is not None:
+                self.cache_bytes -= old[4]
+            if size > bound:
+                return
+            expires = time.monotonic() + read.cache_ttl
+            cache[ckey] = (copy_reply(value), key, read.epoch, expires, size)
+            self.cache_bytes += size
+            # Oldest first: dicts keep insertion order.
+            while self.cache_bytes > bound or (
+                max_entries is not None and len(cache) > max_entries
+            ):
+                self.cache_bytes -= cache.pop(next(iter(cache)))[4]
 
     def fill_lock(self, ckey: Hashable, make: Callable[[], L]) -> L:
         """The lock that callers missing the same reply share while one of them fills it."""
@@ -304,6 +319,7 @@ class Core:
     def cache_clear(self) -> None:
         with self._cache_lock:
             self._cache = {}
+            self.cache_bytes = 0
 
     # Reports.
 
@@ -329,6 +345,23 @@ class Core:
         """Forgets the hot set and the cache: everything goes to the master."""
         self.table.unsync()
         self.cache_clear()
+
+
+# What a value costs besides its strings' lengths (a reference and a small object), as the Rust
+# router counts a fixed size per reply value: a reply of many small numbers is not free.
+VALUE_COST = 16
+
+
+def reply_size(value: Any) -> int:
+    """Roughly the bytes a reply (or a cache key: the call's arguments) holds, counted as the
+    Rust router counts them: the lengths of its strings, and ``VALUE_COST`` per value."""
+    if isinstance(value, (bytes, str, bytearray, memoryview)):
+        return VALUE_COST + len(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return VALUE_COST + sum(reply_size(v) for v in value)
+    if isinstance(value, dict):
+        return VALUE_COST + sum(reply_size(k) + reply_size(v) for k, v in value.items())
+    return VALUE_COST
 
 
 def cache_key(args: tuple[bytes, ...], options: dict[str, Any]) -> Hashable | None:
