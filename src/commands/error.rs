@@ -210,6 +210,26 @@ mod tests {
             CommandError::NoAddress,
         ];
         for error in every {
+            // No wildcard: a new variant stops this compiling, which sends whoever adds it here
+            // to put it in the list above.
+            match error {
+                CommandError::NotLoaded
+                | CommandError::NoPermission
+                | CommandError::WrongArity { .. }
+                | CommandError::UnknownOption { .. }
+                | CommandError::GivenTwice { .. }
+                | CommandError::NeedsValue { .. }
+                | CommandError::BadDb { .. }
+                | CommandError::BothOps
+                | CommandError::BadTopCount
+                | CommandError::BadOrder
+                | CommandError::BadWindow
+                | CommandError::BadTtl
+                | CommandError::BadReportCount
+                | CommandError::KeyTooLong { .. }
+                | CommandError::PinsFull { .. }
+                | CommandError::NoAddress => {}
+            }
             assert!(
                 readme.contains(&format!("`{}`", error.as_str())),
                 "the README's error table lacks `{}`",
