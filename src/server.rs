@@ -95,27 +95,24 @@ pub fn publish(ctx: &Context, messages: &[Message]) {
 /// INFO shows it; on the master, the address the caller reached it at (`laddr` of its TCP
 /// connection), since a server does not know the name clients use for it. A caller without
 /// one (a script, a unix socket) gets the address the server is bound to, when it is bound to
-/// one; else an error that says so.
-pub fn master_address(ctx: &Context) -> Result<(String, u16), String> {
+/// one; else None.
+pub fn master_address(ctx: &Context) -> Option<(String, u16)> {
     if let Some(Some(addr)) = state::with(|s| s.master_address()) {
-        return Ok(addr);
+        return Some(addr);
     }
     let id = ffi::client_id(ctx).to_string();
     let caller = call_text(ctx, "CLIENT", &["LIST", "ID", id.as_str()]);
     if let Some(addr) = caller.as_deref().and_then(parse_laddr) {
-        return Ok(addr);
+        return Some(addr);
     }
     let bound = config_get_text(ctx, "bind")
         .as_deref()
         .and_then(specific_address);
     match (bound, config_get_u32(ctx, "port")) {
-        (Some(host), Some(port)) if port > 0 => Ok((host, port as u16)),
-        _ => Err(NO_ADDRESS.to_owned()),
+        (Some(host), Some(port)) if port > 0 => Some((host, port as u16)),
+        _ => None,
     }
 }
-
-const NO_ADDRESS: &str = "ERR this node cannot tell its address to this caller (it reached the \
-    node without TCP, and the server is bound to every interface): call over TCP";
 
 /// The first address of a `bind` value that is one interface, not a wildcard.
 fn specific_address(bind: &str) -> Option<String> {

@@ -182,7 +182,9 @@ impl State {
 
     /// The filter's path. The common case — a command skipped by sampling — is a counter, a
     /// flag and the sampler's decrement; a counted one adds a table lookup and one tracker
-    /// update per key. Nothing here allocates, locks, or makes a syscall.
+    /// update per key. Nothing here allocates, locks, or makes a syscall, except for a counted
+    /// command with movable keys (`SORT`, `ZUNION`, `XREAD`, …): only the server can find its
+    /// keys, so it is asked, and it allocates the positions it answers with.
     #[inline]
     pub fn on_command<C: Command>(&mut self, cmd: &C) {
         self.stats.commands_seen += 1;

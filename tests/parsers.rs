@@ -105,8 +105,11 @@ fn slices(args: &[Vec<u8>]) -> Vec<&[u8]> {
 }
 
 /// Fails the case unless `result` is a value or a short printable-ASCII error.
-fn check_error<T>(parser: &str, result: Result<T, String>) -> Result<(), TestCaseError> {
-    if let Err(e) = result {
+fn check_error<T, E: std::fmt::Display>(
+    parser: &str,
+    result: Result<T, E>,
+) -> Result<(), TestCaseError> {
+    if let Err(e) = result.map_err(|e| e.to_string()) {
         prop_assert!(
             e.bytes().all(|b| (0x20..=0x7e).contains(&b)),
             "{parser}: error text with a byte outside printable ASCII: {e:?}"

@@ -16,7 +16,7 @@ use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::error::Error;
+use crate::error::{Error, Unavailable};
 use crate::link::{self, MasterSource};
 use crate::locks::{lock, read, write};
 use crate::metrics::Metrics;
@@ -102,8 +102,9 @@ pub(crate) struct Cluster {
     refreshes: AtomicU64,
     /// The counters of shards no longer in the layout, so the totals never go back.
     retired: Mutex<Metrics>,
-    /// Why the last master that could not be followed was not, for the errors of its slots.
-    last_failure: Mutex<String>,
+    /// The last master that could not be followed (its address) and why, for the errors of
+    /// its slots.
+    last_failure: Mutex<Option<(String, Error)>>,
 }
 
 impl Cluster {
@@ -132,7 +133,7 @@ impl Cluster {
             refreshing: tokio::sync::Mutex::new(()),
             refreshes: AtomicU64::new(0),
             retired: Mutex::new(Metrics::default()),
-            last_failure: Mutex::new(String::new()),
+            last_failure: Mutex::new(None),
         };
         cluster.refresh(true).await?;
         Ok(cluster)
@@ -207,9 +208,9 @@ impl Cluster {
                     Ok(started) => started,
                     Err(e) if first => return Err(e),
                     Err(e) => {
-                        let why = format!("cannot follow master {}: {e}", master.address());
-                        tracing::warn!("hotkey router: {why}");
-                        *lock(&self.last_failure) = why;
+                        let address = master.address();
+                        tracing::warn!("hotkey router: cannot follow master {address}: {e}");
+                        *lock(&self.last_failure) = Some((address, e));
                         continue;
                     }
                 },
@@ -276,7 +277,7 @@ impl Cluster {
         for info in known.iter().chain(&self.seeds) {
             match self.layout_from(info).await {
                 Ok(layouts) if !layouts.is_empty() => return Ok(layouts),
-                Ok(_) => last = Error::MasterUnavailable("the cluster serves no slot".into()),
+                Ok(_) => last = Error::MasterUnavailable(Unavailable::NoSlots),
                 Err(e) => last = e,
             }
         }
@@ -297,7 +298,7 @@ impl Cluster {
         match shards {
             Ok(reply) => match parse_shards(&reply) {
                 Err(e) if e.contains(AMBIGUOUS) => {}
-                parsed => return parsed.map_err(Error::Topology),
+                parsed => return parsed.map_err(|reason| topology_error(info, reason)),
             },
             // A server without CLUSTER SHARDS (before 7.0) answers an error.
             Err(e) if e.code().is_some() => {}
@@ -307,15 +308,13 @@ impl Cluster {
             .arg("SLOTS")
             .query_async(&mut conn)
             .await?;
-        parse_slots(&reply).map_err(Error::Topology)
+        parse_slots(&reply).map_err(|reason| topology_error(info, reason))
     }
 
     /// The shard `args` goes to, or the error a cluster gives.
     fn pick(&self, layout: &Layout, args: &[&[u8]]) -> Result<(u16, Arc<Shard>), Error> {
         let Some(any) = layout.shards.first() else {
-            return Err(Error::MasterUnavailable(
-                "no master of the cluster is followed".into(),
-            ));
+            return Err(Error::MasterUnavailable(Unavailable::NoMasters));
         };
         let slot = match command_slot(&any.shard.commands(), args) {
             SlotOf::Cross => return Err(Error::CrossSlot),
@@ -330,12 +329,14 @@ impl Cluster {
     /// The error for a slot no followed master serves, with the last master that could not be
     /// followed and why.
     fn unserved(&self, slot: u16) -> Error {
-        let why = lock(&self.last_failure);
-        if why.is_empty() {
-            Error::MasterUnavailable(format!("no master serves slot {slot}"))
-        } else {
-            Error::MasterUnavailable(format!("no master serves slot {slot} ({why})"))
-        }
+        Error::MasterUnavailable(match &*lock(&self.last_failure) {
+            None => Unavailable::Unserved { slot },
+            Some((master, e)) => Unavailable::Unfollowed {
+                slot,
+                master: master.clone(),
+                error: Box::new(e.clone()),
+            },
+        })
     }
 
     /// Like `pick`, but while the slot has no master (a failover or a move is being read),
@@ -386,7 +387,7 @@ impl Cluster {
             last = Some(e);
         }
         Err(last.map_or_else(
-            || Error::MasterUnavailable("too many redirections".into()),
+            || Error::MasterUnavailable(Unavailable::TooManyRedirections),
             Error::Redis,
         ))
     }
@@ -463,5 +464,13 @@ impl Cluster {
             .shards
             .iter()
             .fold(*lock(&self.retired), |sum, e| sum.plus(&e.shard.metrics()))
+    }
+}
+
+/// A layout from `info` that could not be read, and why.
+fn topology_error(info: &ConnectionInfo, reason: String) -> Error {
+    Error::Topology {
+        node: info.addr().to_string(),
+        reason,
     }
 }

@@ -49,7 +49,7 @@ mod table;
 mod topology;
 
 pub use cluster::ShardView;
-pub use error::{CROSSSLOT, Error, ErrorKind};
+pub use error::{CROSSSLOT, Error, ErrorKind, LinkLost, Unavailable};
 pub use metrics::Metrics;
 pub use options::Options;
 pub use router::{HotKeyView, NO_SINGLE_MASTER, Router};

@@ -26,7 +26,7 @@ use redis::{
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval, sleep_until};
 
-use crate::error::Error;
+use crate::error::{Error, LinkLost, Unavailable};
 use crate::metrics::bump;
 use crate::shard::{Connections, Shard};
 use crate::table::Applied;
@@ -121,9 +121,9 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
     let commands: Value = redis::cmd("COMMAND").query_async(&mut control).await?;
     let commands = CommandTable::from_command_reply(&Reply::from_redis(&commands));
     if commands.is_empty() {
-        return Err(Error::Config(
-            "the master's COMMAND reply has no commands the router can read".into(),
-        ));
+        return Err(Error::NoCommands {
+            node: base.addr().to_string(),
+        });
     }
     let id = shard.next_session();
     let mut session = Session {
@@ -144,12 +144,12 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
     });
     match sync(shard, &mut session).await {
         Ok(()) => {}
-        Err(Error::NoModule(e)) if !first => {
+        Err(e @ Error::NoModule { .. }) if !first => {
             tracing::warn!("hotkey router: {e}; routing everything to the master");
             shard.forget();
         }
         Err(e) => {
-            shard.disconnect(&e.to_string());
+            shard.disconnect(Unavailable::ConnectFailed(Box::new(e.clone())));
             return Err(e);
         }
     }
@@ -162,7 +162,7 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
 /// the subscription and the snapshot (events the snapshot already holds are skipped by their
 /// `seq`), then installs the snapshot and drops the cache.
 async fn sync(shard: &Shard, session: &mut Session) -> Result<(), Error> {
-    let mut snapshot = routes(&mut session.control).await?;
+    let mut snapshot = routes(&mut session.control, &session.base).await?;
     let wanted = (snapshot.channel.clone(), snapshot.sharded);
     if session.channel.as_ref() != Some(&wanted) {
         if let Some((old, sharded)) = session.channel.take() {
@@ -170,7 +170,7 @@ async fn sync(shard: &Shard, session: &mut Session) -> Result<(), Error> {
         }
         subscribe(&mut session.control, &wanted.0, wanted.1).await?;
         session.channel = Some(wanted);
-        snapshot = routes(&mut session.control).await?;
+        snapshot = routes(&mut session.control, &session.base).await?;
     }
     session.node_id = snapshot.cluster.as_ref().map(|c| c.node_id.clone());
     shard.load(&snapshot, Some(&session.base));
@@ -212,14 +212,27 @@ async fn unsubscribe(
     Ok(())
 }
 
-/// `HOTKEY.ROUTES`, parsed. An error reply means the module does not answer.
-async fn routes(control: &mut MultiplexedConnection) -> Result<Routes, Error> {
+/// `HOTKEY.ROUTES` of the master at `base`, parsed. An error reply means the module does not
+/// answer.
+async fn routes(
+    control: &mut MultiplexedConnection,
+    base: &ConnectionInfo,
+) -> Result<Routes, Error> {
     let reply: Value = match redis::cmd("HOTKEY.ROUTES").query_async(control).await {
         Ok(v) => v,
-        Err(e) if e.code().is_some() => return Err(Error::NoModule(e)),
+        Err(source) if source.code().is_some() => {
+            return Err(Error::NoModule {
+                node: base.addr().to_string(),
+                source,
+            });
+        }
         Err(e) => return Err(e.into()),
     };
-    Ok(Routes::from_redis(&reply)?)
+    Routes::from_redis(&reply).map_err(|source| Error::Protocol {
+        node: base.addr().to_string(),
+        reply: "HOTKEY.ROUTES",
+        source,
+    })
 }
 
 /// The link task: follows the hot set while the link lasts, then reconnects, forever (on a
@@ -228,20 +241,25 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
     loop {
         let reason = follow(&shard, &mut session).await;
         tracing::warn!("hotkey router: link to the master lost ({reason}); reconnecting");
-        shard.disconnect(&reason);
+        shard.disconnect(reason.clone().into());
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(50))
             .with_max_delay(shard.options().reconnect_max_delay)
             .without_max_times();
         session = match (|| connect(&shard, false))
             .retry(backoff)
-            .notify(|e, _| shard.set_down_reason(&format!("{reason}; reconnecting: {e}")))
+            .notify(|e, _| {
+                shard.set_down_reason(Unavailable::Reconnecting {
+                    lost: reason.clone(),
+                    error: Box::new(e.clone()),
+                });
+            })
             .await
         {
             Ok(s) => s,
             // Unreachable with no attempt limit; keep the router failing fast if it happens.
             Err(e) => {
-                shard.disconnect(&e.to_string());
+                shard.disconnect(Unavailable::ConnectFailed(Box::new(e)));
                 return;
             }
         };
@@ -250,7 +268,7 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
 }
 
 /// Applies events and invalidations until the link breaks; returns why.
-async fn follow(shard: &Arc<Shard>, session: &mut Session) -> String {
+async fn follow(shard: &Arc<Shard>, session: &mut Session) -> LinkLost {
     let options = shard.options();
     let mut heard = Instant::now();
     let mut report = interval(options.report_interval);
@@ -259,10 +277,10 @@ async fn follow(shard: &Arc<Shard>, session: &mut Session) -> String {
         tokio::select! {
             push = session.pushes.recv() => {
                 let Some(push) = push else {
-                    return "the control connection closed".into();
+                    return LinkLost::ControlClosed;
                 };
                 match push.kind {
-                    PushKind::Disconnection => return "the control connection closed".into(),
+                    PushKind::Disconnection => return LinkLost::ControlClosed,
                     PushKind::Message | PushKind::SMessage => {
                         heard = Instant::now();
                         if let Err(reason) = on_message(shard, session, &push.data).await {
@@ -277,15 +295,15 @@ async fn follow(shard: &Arc<Shard>, session: &mut Session) -> String {
                     "hotkey router: no message from the module for {:?}; re-reading the hot set",
                     options.heartbeat_timeout
                 );
-                if let Err(reason) = resync_or_forget(shard, session).await {
-                    return format!("missed heartbeats, and {reason}");
+                if let Err(e) = resync_or_forget(shard, session).await {
+                    return LinkLost::MissedHeartbeats(Box::new(e));
                 }
                 heard = Instant::now();
             }
             _ = report.tick() => send_report(shard).await,
             _ = probe.tick() => probe_later(shard),
             () = shard.broken(session.id) => {
-                return "a command found the master connection broken".into();
+                return LinkLost::CommandFoundBroken;
             }
         }
     }
@@ -296,7 +314,7 @@ async fn on_message(
     shard: &Arc<Shard>,
     session: &mut Session,
     data: &[Value],
-) -> Result<(), String> {
+) -> Result<(), LinkLost> {
     let Some(Value::BulkString(payload)) = data.get(1) else {
         return Ok(());
     };
@@ -305,7 +323,7 @@ async fn on_message(
         Err(e) => {
             // An event this router cannot read may have changed the hot set.
             tracing::warn!("hotkey router: unreadable event ({e}); re-reading the hot set");
-            return resync_or_forget(shard, session).await;
+            return resync_or_lose(shard, session).await;
         }
     };
     if let (Some(from), Some(master)) = (&message.node_id, &session.node_id)
@@ -325,23 +343,30 @@ async fn on_message(
             tracing::warn!(
                 "hotkey router: events {expected}..{got} missed; re-reading the hot set"
             );
-            resync_or_forget(shard, session).await
+            resync_or_lose(shard, session).await
         }
-        Applied::NewRun | Applied::NotSynced => resync_or_forget(shard, session).await,
+        Applied::NewRun | Applied::NotSynced => resync_or_lose(shard, session).await,
     }
 }
 
-/// Re-reads the hot set; without the module, routes everything to the master. Err (with the
-/// reason) when the link is broken.
-async fn resync_or_forget(shard: &Arc<Shard>, session: &mut Session) -> Result<(), String> {
+/// [`resync_or_forget`], with a failure as the reason the link is lost.
+async fn resync_or_lose(shard: &Arc<Shard>, session: &mut Session) -> Result<(), LinkLost> {
+    resync_or_forget(shard, session)
+        .await
+        .map_err(|e| LinkLost::Resync(Box::new(e)))
+}
+
+/// Re-reads the hot set; without the module, routes everything to the master. Err (why the
+/// hot set could not be read) when the link is broken.
+async fn resync_or_forget(shard: &Arc<Shard>, session: &mut Session) -> Result<(), Error> {
     match resync(shard, session).await {
         Ok(()) => Ok(()),
-        Err(Error::NoModule(e)) => {
+        Err(e @ Error::NoModule { .. }) => {
             tracing::warn!("hotkey router: {e}; routing everything to the master");
             shard.forget();
             Ok(())
         }
-        Err(e) => Err(format!("HOTKEY.ROUTES failed: {e}")),
+        Err(e) => Err(e),
     }
 }
 

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 
 use crate::cache::{Cache, Cached};
-use crate::error::Error;
+use crate::error::{Error, Unavailable};
 use crate::link::MasterSource;
 use crate::locks::{lock, read, write};
 use crate::metrics::{Counters, Metrics, bump};
@@ -59,7 +59,7 @@ pub(crate) struct Shard {
     /// The last session number given.
     sessions: AtomicU64,
     /// Why there are no connections, for the callers' errors.
-    down_reason: Mutex<String>,
+    down_reason: Mutex<Unavailable>,
 }
 
 impl Shard {
@@ -92,7 +92,7 @@ impl Shard {
             broken: AtomicU64::new(0),
             wake: Notify::new(),
             sessions: AtomicU64::new(0),
-            down_reason: Mutex::new("not connected yet".into()),
+            down_reason: Mutex::new(Unavailable::NotConnected),
         }
     }
 
@@ -190,8 +190,8 @@ impl Shard {
         Error::MasterUnavailable(lock(&self.down_reason).clone())
     }
 
-    pub fn set_down_reason(&self, reason: &str) {
-        *lock(&self.down_reason) = reason.to_string();
+    pub fn set_down_reason(&self, reason: Unavailable) {
+        *lock(&self.down_reason) = reason;
     }
 
     /// Counts reads of `keys` served off the master, for the next report.
@@ -269,7 +269,7 @@ impl Shard {
 
     /// Forgets the hot set and the connections: every command goes to the master, and fails
     /// at once with `reason` until the link is back. A cluster's topology hears of it.
-    pub fn disconnect(&self, reason: &str) {
+    pub fn disconnect(&self, reason: Unavailable) {
         self.set_down_reason(reason);
         *write(&self.connections) = None;
         self.forget();

@@ -7,8 +7,8 @@ use crate::ffi::{Arg, ArgKind, CommandDocs};
 use redis_module::Context;
 
 use super::{
-    CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db, parse_u64,
-    with_state,
+    CommandError, CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db,
+    parse_u64, with_state,
 };
 use crate::ffi;
 use crate::hot_set::PinError;
@@ -30,7 +30,6 @@ pub const DOCS: CommandDocs = CommandDocs {
 
 /// The longest TTL: ten years, so that milliseconds never overflow.
 pub const MAX_TTL_SECS: u64 = 315_360_000;
-pub const BAD_TTL: &str = "ERR TTL must be an integer from 1 to 315360000 (seconds)";
 
 /// A parsed `HOTKEY.PIN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +40,7 @@ pub struct Pin {
 }
 
 impl Pin {
-    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Pin, String> {
+    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Pin, CommandError> {
         let mut c = Cursor::new(args, "hotkey.pin");
         let mut pin = Pin {
             key: c.required()?.to_vec(),
@@ -49,10 +48,10 @@ impl Pin {
             db: None,
         };
         while let Some(name) = c.option(&["TTL", "DB"])? {
-            let value = c.value(&name)?;
+            let value = c.value(name)?;
             if name == "TTL" {
                 let ttl = parse_u64(value).filter(|t| (1..=MAX_TTL_SECS).contains(t));
-                pin.ttl_secs = Some(ttl.ok_or(BAD_TTL)?);
+                pin.ttl_secs = Some(ttl.ok_or(CommandError::BadTtl)?);
             } else {
                 pin.db = Some(parse_db(value, databases)?);
             }
@@ -68,10 +67,9 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     let until = pin.ttl_secs.map(|t| crate::clock::now_ms() + t * 1000);
     let messages = with_state(|s| {
         s.pin(db, &pin.key, until).map_err(|e| match e {
-            PinError::Full => format!(
-                "ERR the hot set is full of pinned keys (hotkey.max-hot is {})",
-                s.max_hot()
-            ),
+            PinError::Full => CommandError::PinsFull {
+                max_hot: s.max_hot(),
+            },
         })
     })??;
     crate::server::publish(ctx, &messages);
@@ -82,7 +80,7 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Pin, String> {
+    fn parse(args: &[&str]) -> Result<Pin, CommandError> {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         Pin::parse(&args, 16)
     }
@@ -104,15 +102,23 @@ mod tests {
         let err = |a: &[&str]| parse(a).unwrap_err();
         assert_eq!(
             err(&[]),
-            "ERR wrong number of arguments for 'hotkey.pin' command"
+            CommandError::WrongArity {
+                command: "hotkey.pin"
+            }
         );
-        assert_eq!(err(&["k", "TTL", "0"]), BAD_TTL);
-        assert_eq!(err(&["k", "TTL", "-5"]), BAD_TTL);
-        assert_eq!(err(&["k", "TTL", "315360001"]), BAD_TTL);
-        assert_eq!(err(&["k", "TTL"]), "ERR TTL needs a value");
+        assert_eq!(err(&["k", "TTL", "0"]), CommandError::BadTtl);
+        assert_eq!(err(&["k", "TTL", "-5"]), CommandError::BadTtl);
+        assert_eq!(err(&["k", "TTL", "315360001"]), CommandError::BadTtl);
+        assert_eq!(
+            err(&["k", "TTL"]),
+            CommandError::NeedsValue { option: "TTL" }
+        );
         assert_eq!(
             err(&["k", "EX", "5"]),
-            "ERR unknown option 'EX' for HOTKEY.PIN"
+            CommandError::UnknownOption {
+                option: b"EX".to_vec(),
+                command: "hotkey.pin"
+            }
         );
     }
 }

@@ -7,7 +7,7 @@
 use crate::ffi::{Arg, ArgKind, CommandDocs};
 use redis_module::Context;
 
-use super::{CommandResult, Frame, NO_PERMISSION, parse_u64, visible_to, with_state, wrong_arity};
+use super::{CommandError, CommandResult, Frame, parse_u64, visible_to, with_state};
 use crate::ffi;
 
 /// What `COMMAND DOCS` says. The keys are not declared as keys: one report carries keys of
@@ -31,23 +31,25 @@ pub const DOCS: CommandDocs = CommandDocs {
 
 /// The largest count one pair may carry (about what one process can serve in hours).
 pub const MAX_COUNT: u64 = 1_000_000_000_000;
-pub const BAD_COUNT: &str = "ERR count must be an integer from 1 to 1000000000000";
 
 /// Parses the pairs; `max_key_bytes` bounds key names, as for counted keys.
-pub fn parse<'a>(args: &[&'a [u8]], max_key_bytes: usize) -> Result<Vec<(&'a [u8], u64)>, String> {
+pub fn parse<'a>(
+    args: &[&'a [u8]],
+    max_key_bytes: usize,
+) -> Result<Vec<(&'a [u8], u64)>, CommandError> {
     if args.is_empty() || !args.len().is_multiple_of(2) {
-        return Err(wrong_arity("hotkey.report"));
+        return Err(CommandError::WrongArity {
+            command: "hotkey.report",
+        });
     }
     args.chunks_exact(2)
         .map(|pair| {
             let (key, count) = (pair[0], pair[1]);
             if key.len() > max_key_bytes {
-                return Err(format!(
-                    "ERR key longer than hotkey.max-key-bytes ({max_key_bytes})"
-                ));
+                return Err(CommandError::KeyTooLong { max_key_bytes });
             }
             let count = parse_u64(count).filter(|c| (1..=MAX_COUNT).contains(c));
-            Ok((key, count.ok_or(BAD_COUNT)?))
+            Ok((key, count.ok_or(CommandError::BadReportCount)?))
         })
         .collect()
 }
@@ -56,7 +58,7 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     let pairs = parse(args, with_state(|s| s.max_key_bytes())?)?;
     let visible = visible_to(ctx);
     if !pairs.iter().all(|(key, _)| visible(key)) {
-        return Err(NO_PERMISSION.to_owned());
+        return Err(CommandError::NoPermission.into());
     }
     let db = ffi::selected_db(ctx);
     let counted = with_state(|s| s.report_reads(db, &pairs))?;
@@ -75,20 +77,17 @@ mod tests {
             Ok(vec![(&b"a"[..], 10), (&b"\xffb"[..], 1)])
         );
         let err = |a: &[&[u8]]| parse(a, 4).unwrap_err();
-        assert_eq!(
-            err(&[]),
-            "ERR wrong number of arguments for 'hotkey.report' command"
-        );
-        assert_eq!(
-            err(&[b"a"]),
-            "ERR wrong number of arguments for 'hotkey.report' command"
-        );
-        assert_eq!(err(&[b"a", b"0"]), BAD_COUNT);
-        assert_eq!(err(&[b"a", b"1", b"b", b"x"]), BAD_COUNT);
-        assert_eq!(err(&[b"a", b"1000000000001"]), BAD_COUNT);
+        let arity = CommandError::WrongArity {
+            command: "hotkey.report",
+        };
+        assert_eq!(err(&[]), arity);
+        assert_eq!(err(&[b"a"]), arity);
+        assert_eq!(err(&[b"a", b"0"]), CommandError::BadReportCount);
+        assert_eq!(err(&[b"a", b"1", b"b", b"x"]), CommandError::BadReportCount);
+        assert_eq!(err(&[b"a", b"1000000000001"]), CommandError::BadReportCount);
         assert_eq!(
             err(&[b"longer", b"1"]),
-            "ERR key longer than hotkey.max-key-bytes (4)"
+            CommandError::KeyTooLong { max_key_bytes: 4 }
         );
     }
 }

@@ -8,7 +8,10 @@ use crate::ffi::{Arg, ArgKind, CommandDocs};
 use hotkey_protocol::Role;
 use redis_module::Context;
 
-use super::{CommandResult, Cursor, DB_ARG, KEY_ARG, check_read, databases, parse_db, with_state};
+use super::{
+    CommandError, CommandResult, Cursor, DB_ARG, KEY_ARG, check_read, databases, parse_db,
+    with_state,
+};
 use crate::ffi;
 
 /// The operation asked about.
@@ -27,7 +30,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Route, String> {
+    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Route, CommandError> {
         let mut c = Cursor::new(args, "hotkey.route");
         let mut route = Route {
             key: c.required()?.to_vec(),
@@ -36,9 +39,9 @@ impl Route {
         };
         let mut op_given = false;
         while let Some(name) = c.option(&["READ", "WRITE", "DB"])? {
-            match name.as_str() {
+            match name {
                 "DB" => route.db = Some(parse_db(c.value("DB")?, databases)?),
-                _ if op_given => return Err(BOTH_OPS.into()),
+                _ if op_given => return Err(CommandError::BothOps),
                 op => {
                     op_given = true;
                     route.op = if op == "READ" { Op::Read } else { Op::Write };
@@ -68,8 +71,6 @@ pub const DOCS: CommandDocs = CommandDocs {
     ],
 };
 
-pub const BOTH_OPS: &str = "ERR READ and WRITE are exclusive";
-
 pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     let route = Route::parse(args, databases()?)?;
     check_read(ctx, &route.key)?;
@@ -84,7 +85,7 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
             cache_ttl_ms: answer.cache_ttl_ms,
         },
         None => {
-            let (host, port) = crate::server::master_address(ctx)?;
+            let (host, port) = crate::server::master_address(ctx).ok_or(CommandError::NoAddress)?;
             hotkey_protocol::Route {
                 role: Role::Master,
                 host,
@@ -101,7 +102,7 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Route, String> {
+    fn parse(args: &[&str]) -> Result<Route, CommandError> {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         Route::parse(&args, 16)
     }
@@ -132,18 +133,26 @@ mod tests {
         let err = |a: &[&str]| parse(a).unwrap_err();
         assert_eq!(
             err(&[]),
-            "ERR wrong number of arguments for 'hotkey.route' command"
+            CommandError::WrongArity {
+                command: "hotkey.route"
+            }
         );
-        assert_eq!(err(&["k", "READ", "WRITE"]), BOTH_OPS);
-        assert_eq!(err(&["k", "READ", "READ"]), "ERR READ given twice");
-        assert_eq!(err(&["k", "DB"]), "ERR DB needs a value");
+        assert_eq!(err(&["k", "READ", "WRITE"]), CommandError::BothOps);
+        assert_eq!(
+            err(&["k", "READ", "READ"]),
+            CommandError::GivenTwice { option: "READ" }
+        );
+        assert_eq!(err(&["k", "DB"]), CommandError::NeedsValue { option: "DB" });
         assert_eq!(
             err(&["k", "DB", "16"]),
-            "ERR DB must be an integer from 0 to 15"
+            CommandError::BadDb { databases: 16 }
         );
         assert_eq!(
             err(&["k", "GET"]),
-            "ERR unknown option 'GET' for HOTKEY.ROUTE"
+            CommandError::UnknownOption {
+                option: b"GET".to_vec(),
+                command: "hotkey.route"
+            }
         );
     }
 }

@@ -6,7 +6,7 @@ use crate::ffi::CommandDocs;
 use hotkey_protocol::{Address, Routes};
 use redis_module::Context;
 
-use super::{CommandResult, visible_to, with_state, wrong_arity};
+use super::{CommandError, CommandResult, visible_to, with_state};
 use crate::config;
 
 /// What `COMMAND DOCS` says.
@@ -21,12 +21,15 @@ pub const DOCS: CommandDocs = CommandDocs {
 
 pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     if !args.is_empty() {
-        return Err(wrong_arity("hotkey.routes"));
+        return Err(CommandError::WrongArity {
+            command: "hotkey.routes",
+        }
+        .into());
     }
     let visible = visible_to(ctx);
     let base = config::CHANNEL.name();
     let snapshot = with_state(|s| s.routes(&base, visible))?;
-    let (host, port) = crate::server::master_address(ctx)?;
+    let (host, port) = crate::server::master_address(ctx).ok_or(CommandError::NoAddress)?;
     let routes = Routes {
         seq: snapshot.seq,
         run_id: snapshot.run_id,

@@ -5,7 +5,10 @@ use crate::ffi::{Arg, ArgKind, CommandDocs};
 use hotkey_protocol::TopEntry;
 use redis_module::Context;
 
-use super::{CommandResult, Cursor, Frame, databases, parse_db, parse_u64, visible_to, with_state};
+use super::{
+    CommandError, CommandResult, Cursor, Frame, databases, parse_db, parse_u64, visible_to,
+    with_state,
+};
 use crate::tracker::{Order, Window};
 
 /// What `COMMAND DOCS` says.
@@ -35,9 +38,6 @@ pub const DOCS: CommandDocs = CommandDocs {
     ],
 };
 
-pub const BAD_COUNT: &str = "ERR COUNT must be a positive integer";
-pub const BAD_BY: &str = "ERR BY must be one of total, reads, writes";
-pub const BAD_WINDOW: &str = "ERR WINDOW must be one of 1, 10, 60";
 const DEFAULT_COUNT: usize = 10;
 /// A ranking a person reads should not reshuffle from one call to the next: the 60 s window
 /// (see the README, `HOTKEY.TOP`). The hot set and its events keep the detector's window.
@@ -54,7 +54,7 @@ pub struct Top {
 
 impl Top {
     /// Parses the arguments after the command name; `databases` bounds `DB`.
-    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Top, String> {
+    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Top, CommandError> {
         let mut top = Top {
             count: DEFAULT_COUNT,
             order: Order::Total,
@@ -63,14 +63,14 @@ impl Top {
         };
         let mut c = Cursor::new(args, "hotkey.top");
         while let Some(name) = c.option(&["COUNT", "BY", "DB", "WINDOW"])? {
-            let value = c.value(&name)?;
-            match name.as_str() {
-                "COUNT" => top.count = parse_positive(value).ok_or(BAD_COUNT)?,
-                "BY" => top.order = parse_order(value).ok_or(BAD_BY)?,
+            let value = c.value(name)?;
+            match name {
+                "COUNT" => top.count = parse_positive(value).ok_or(CommandError::BadTopCount)?,
+                "BY" => top.order = parse_order(value).ok_or(CommandError::BadOrder)?,
                 "WINDOW" => {
                     top.window = parse_u64(value)
                         .and_then(Window::from_seconds)
-                        .ok_or(BAD_WINDOW)?;
+                        .ok_or(CommandError::BadWindow)?;
                 }
                 _ => top.db = Some(parse_db(value, databases)?),
             }
@@ -117,7 +117,7 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Top, String> {
+    fn parse(args: &[&str]) -> Result<Top, CommandError> {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         Top::parse(&args, 16)
     }
@@ -154,27 +154,30 @@ mod tests {
     #[test]
     fn every_bad_argument_names_the_problem() {
         let err = |a: &[&str]| parse(a).unwrap_err();
-        assert_eq!(err(&["COUNT", "0"]), BAD_COUNT);
-        assert_eq!(err(&["COUNT", "-1"]), BAD_COUNT);
-        assert_eq!(err(&["COUNT", "abc"]), BAD_COUNT);
-        assert_eq!(err(&["COUNT"]), "ERR COUNT needs a value");
-        assert_eq!(err(&["BY", "foo"]), BAD_BY);
-        assert_eq!(err(&["by"]), "ERR BY needs a value");
-        assert_eq!(err(&["DB", "16"]), "ERR DB must be an integer from 0 to 15");
-        assert_eq!(err(&["DB", "-1"]), "ERR DB must be an integer from 0 to 15");
-        assert_eq!(err(&["DB", "x"]), "ERR DB must be an integer from 0 to 15");
-        assert_eq!(err(&["COUNT", "1", "count", "2"]), "ERR COUNT given twice");
+        let needs_value = |option| CommandError::NeedsValue { option };
+        let twice = |option| CommandError::GivenTwice { option };
+        let bad_db = CommandError::BadDb { databases: 16 };
+        assert_eq!(err(&["COUNT", "0"]), CommandError::BadTopCount);
+        assert_eq!(err(&["COUNT", "-1"]), CommandError::BadTopCount);
+        assert_eq!(err(&["COUNT", "abc"]), CommandError::BadTopCount);
+        assert_eq!(err(&["COUNT"]), needs_value("COUNT"));
+        assert_eq!(err(&["BY", "foo"]), CommandError::BadOrder);
+        assert_eq!(err(&["by"]), needs_value("BY"));
+        assert_eq!(err(&["DB", "16"]), bad_db);
+        assert_eq!(err(&["DB", "-1"]), bad_db);
+        assert_eq!(err(&["DB", "x"]), bad_db);
+        assert_eq!(err(&["COUNT", "1", "count", "2"]), twice("COUNT"));
         for bad in ["0", "2", "30", "61", "-1", "1.0", "60s", "", "one"] {
-            assert_eq!(err(&["WINDOW", bad]), BAD_WINDOW, "{bad:?}");
+            assert_eq!(err(&["WINDOW", bad]), CommandError::BadWindow, "{bad:?}");
         }
-        assert_eq!(err(&["WINDOW"]), "ERR WINDOW needs a value");
-        assert_eq!(
-            err(&["WINDOW", "1", "window", "1"]),
-            "ERR WINDOW given twice"
-        );
+        assert_eq!(err(&["WINDOW"]), needs_value("WINDOW"));
+        assert_eq!(err(&["WINDOW", "1", "window", "1"]), twice("WINDOW"));
         assert_eq!(
             err(&["LIMIT", "2"]),
-            "ERR unknown option 'LIMIT' for HOTKEY.TOP"
+            CommandError::UnknownOption {
+                option: b"LIMIT".to_vec(),
+                command: "hotkey.top"
+            }
         );
     }
 }

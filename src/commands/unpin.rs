@@ -5,7 +5,8 @@ use crate::ffi::CommandDocs;
 use redis_module::Context;
 
 use super::{
-    CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db, with_state,
+    CommandError, CommandResult, Cursor, DB_ARG, Frame, KEY_ARG, check_read, databases, parse_db,
+    with_state,
 };
 use crate::ffi;
 
@@ -27,7 +28,7 @@ pub struct Unpin {
 }
 
 impl Unpin {
-    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Unpin, String> {
+    pub fn parse(args: &[&[u8]], databases: u32) -> Result<Unpin, CommandError> {
         let mut c = Cursor::new(args, "hotkey.unpin");
         let mut unpin = Unpin {
             key: c.required()?.to_vec(),
@@ -68,12 +69,17 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&[]).unwrap_err(),
-            "ERR wrong number of arguments for 'hotkey.unpin' command"
+            parse(&[]),
+            Err(CommandError::WrongArity {
+                command: "hotkey.unpin"
+            })
         );
         assert_eq!(
-            parse(&["k", "TTL", "1"]).unwrap_err(),
-            "ERR unknown option 'TTL' for HOTKEY.UNPIN"
+            parse(&["k", "TTL", "1"]),
+            Err(CommandError::UnknownOption {
+                option: b"TTL".to_vec(),
+                command: "hotkey.unpin"
+            })
         );
     }
 }

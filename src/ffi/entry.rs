@@ -20,6 +20,15 @@ pub(super) const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 /// The reply to a command whose handler panicked.
 pub const INTERNAL_ERROR: &str = "ERR hotkey: internal error (the server log says more)";
 
+/// The reply when the module is not loaded (between unload and the last command).
+pub const NOT_LOADED: &str = "ERR hotkey is not loaded";
+
+/// The reply to a call without a command name.
+const NO_COMMAND: &str = "ERR no command";
+
+/// The reply to a command the server routed here that the module does not have.
+const UNKNOWN_COMMAND: &str = "ERR unknown hotkey command";
+
 /// The loaded module; null before load and after unload.
 static MODULE: AtomicPtr<Module> = AtomicPtr::new(ptr::null_mut());
 
@@ -177,7 +186,7 @@ extern "C" fn run_command(
 ) -> c_int {
     // SAFETY: the server passes `argc` live strings for the duration of the call.
     let args = unsafe { args_of(argv, argc) };
-    let result = guard("a command", Err(INTERNAL_ERROR.to_owned()), || {
+    let result = guard("a command", Err(INTERNAL_ERROR.into()), || {
         dispatch(ctx, &args)
     });
     let written = guard("a reply", false, || {
@@ -185,27 +194,27 @@ extern "C" fn run_command(
         true
     });
     if !written {
-        reply(ctx, Err(INTERNAL_ERROR.to_owned()));
+        reply(ctx, Err(INTERNAL_ERROR.into()));
     }
     OK
 }
 
 fn dispatch(ctx: *mut raw::RedisModuleCtx, args: &[&[u8]]) -> CommandResult {
-    let module = module().ok_or("ERR hotkey is not loaded")?;
-    let (name, rest) = args.split_first().ok_or("ERR no command")?;
+    let module = module().ok_or(NOT_LOADED)?;
+    let (name, rest) = args.split_first().ok_or(NO_COMMAND)?;
     let spec = module
         .commands
         .iter()
         .find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
-        .ok_or("ERR unknown hotkey command")?;
+        .ok_or(UNKNOWN_COMMAND)?;
     (spec.run)(&Context::new(ctx), rest)
 }
 
 fn reply(ctx: *mut raw::RedisModuleCtx, result: CommandResult) {
     match result {
         Ok(frame) => write(ctx, &frame),
-        Err(text) => {
-            let text = cstring(&text);
+        Err(error) => {
+            let text = cstring(error.text());
             // SAFETY: the live command context; a valid C string.
             unsafe {
                 if let Some(error) = raw::RedisModule_ReplyWithError {

@@ -6,6 +6,16 @@ use std::ptr;
 use hotkey_protocol::command_table::{Access, Args};
 use redis_module::raw;
 
+use super::cell::MainThread;
+
+/// The argument vector handed to `GetCommandKeysWithFlags`, kept between calls so that a
+/// command with movable keys does not allocate one each time.
+static MOVABLE_ARGV: MainThread<Vec<*mut raw::RedisModuleString>> = MainThread::new(Vec::new());
+
+/// The most arguments [`MOVABLE_ARGV`] keeps room for after a call: one huge command must not
+/// hold its size for the life of the module.
+const MOVABLE_ARGV_KEPT: usize = 1024;
+
 /// The command a filter callback is looking at.
 pub struct FilterCommand {
     fctx: *mut raw::RedisModuleCommandFilterCtx,
@@ -25,7 +35,21 @@ impl FilterCommand {
 
     /// Asks the server for the key positions of the command: `f(position, access)` per key,
     /// with the access when the server gives one. For commands whose keys the table cannot find.
+    /// The server allocates the positions it returns; the argument vector is reused. Skipped
+    /// if re-entered.
     pub fn movable_keys(&self, f: &mut dyn FnMut(usize, Option<Access>)) {
+        MOVABLE_ARGV.with(|argv| {
+            self.movable_keys_with(argv, f);
+            argv.clear();
+            argv.shrink_to(MOVABLE_ARGV_KEPT);
+        });
+    }
+
+    fn movable_keys_with(
+        &self,
+        argv: &mut Vec<*mut raw::RedisModuleString>,
+        f: &mut dyn FnMut(usize, Option<Access>),
+    ) {
         let argc = self.count();
         // SAFETY: the strings come from the live filter context; GetCommandKeysWithFlags reads
         // them and returns two arrays of `num_keys` ints allocated with the module allocator,
@@ -43,8 +67,8 @@ impl FilterCommand {
             if ctx.is_null() {
                 return;
             }
-            let argv: Vec<*mut raw::RedisModuleString> =
-                (0..argc).map(|i| arg_get(self.fctx, i as c_int)).collect();
+            argv.clear();
+            argv.extend((0..argc).map(|i| arg_get(self.fctx, i as c_int)));
             if argv.iter().any(|a| a.is_null()) {
                 return;
             }

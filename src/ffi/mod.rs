@@ -36,10 +36,10 @@ pub use calls::{
     per_client_db_available, publish, selected_db,
 };
 pub use cell::MainThread;
-pub use entry::{on_load, on_unload};
+pub use entry::{NOT_LOADED, on_load, on_unload};
 pub use filter::FilterCommand;
 pub use guard::internal_errors;
 pub use module::{
-    Arg, ArgKind, CommandDocs, CommandResult, CommandSpec, ConfigSpec, ConfigValue, Flag, InfoSink,
-    Integer, Module, Text,
+    Arg, ArgKind, CommandDocs, CommandResult, CommandSpec, ConfigSpec, ConfigValue, ErrorReply,
+    Flag, InfoSink, Integer, Module, Text,
 };

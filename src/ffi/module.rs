@@ -44,9 +44,25 @@ pub struct Module {
     pub filter: fn(&FilterCommand),
 }
 
-/// A command's reply: a value, or an error text (`ERR …`, `NOPERM …`) that the boundary makes
-/// printable ASCII.
-pub type CommandResult = Result<Frame, String>;
+/// A command's reply: a value, or an error.
+pub type CommandResult = Result<Frame, ErrorReply>;
+
+/// An error reply (`ERR …`, `NOPERM …`): the text of any `Display`, which the boundary makes
+/// printable ASCII when it writes it. The boundary knows no command's errors, only their words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply(String);
+
+impl ErrorReply {
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for ErrorReply {
+    fn from(error: E) -> ErrorReply {
+        ErrorReply(error.to_string())
+    }
+}
 
 /// One command.
 pub struct CommandSpec {

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use hotkey::commands::CommandError;
 use hotkey_testkit::{Server, expect_error, find, info_hotkey, show, top, top_all};
 
 fn attribution(conn: &mut redis::Connection) -> String {
@@ -126,7 +127,7 @@ fn db_out_of_range_is_an_error() {
     for bad in ["16", "-1", "99999999999999999999"] {
         assert_eq!(
             expect_error(&mut conn, redis::cmd("HOTKEY.TOP").arg("DB").arg(bad)),
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 }.to_string(),
             "DB {bad}"
         );
     }
@@ -135,7 +136,7 @@ fn db_out_of_range_is_an_error() {
     let mut conn = small.conn();
     assert_eq!(
         expect_error(&mut conn, redis::cmd("HOTKEY.TOP").arg("DB").arg("4")),
-        "ERR DB must be an integer from 0 to 3"
+        CommandError::BadDb { databases: 4 }.to_string()
     );
     assert!(top(&mut conn, &["DB", "3"]).is_empty());
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use hotkey::commands::CommandError;
 use hotkey_protocol::{Advice, Event, KeyEvent, Message, ReadsTo, Routes, VERSION};
 use redis::Connection;
 
@@ -479,10 +480,7 @@ fn pin_and_unpin_are_announced() {
     pin(&mut conn, b"a", None);
     pin(&mut conn, b"b", None);
     let err = expect_error(&mut conn, redis::cmd("HOTKEY.PIN").arg("c"));
-    assert_eq!(
-        err,
-        "ERR the hot set is full of pinned keys (hotkey.max-hot is 2)"
-    );
+    assert_eq!(err, CommandError::PinsFull { max_hot: 2 }.to_string());
     let keys: BTreeSet<Vec<u8>> = routes(&mut conn).keys.into_iter().map(|h| h.key).collect();
     assert_eq!(keys, BTreeSet::from([b"a".to_vec(), b"b".to_vec()]));
     // A place freed by UNPIN takes the pin.

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use hotkey::commands::CommandError;
 use hotkey_protocol::{
     Address, Advice, DEFAULT_CHANNEL, Event, HotKey, Message, ReadsTo, Role, Route, Routes,
 };
@@ -27,8 +28,8 @@ const WAIT: Duration = Duration::from_secs(10);
 /// `hotkey.cache-ttl-ms`'s default: the TTL advised for read-hot keys that are not write-hot.
 const CACHE_TTL_MS: u64 = 100;
 
-/// The module's reply to a key the caller may not read (src/commands/mod.rs).
-const NO_PERMISSION: &str = "NOPERM this user has no permissions to read the key";
+/// The module's reply to a key the caller may not read.
+const NO_PERMISSION: &str = CommandError::NoPermission.as_str();
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1075,161 +1076,191 @@ fn bad_arguments_get_clear_errors() {
     let mut conn = server.conn();
     let long_key = vec![b'k'; 1025];
     let longest_key = vec![b'k'; 1024];
-    let cases: &[(&[&[u8]], &str)] = &[
+    let cases: &[(&[&[u8]], CommandError)] = &[
         // HOTKEY.ROUTE key [READ|WRITE] [DB n]
         (
             &[b"HOTKEY.ROUTE"],
-            "ERR wrong number of arguments for 'hotkey.route' command",
+            CommandError::WrongArity {
+                command: "hotkey.route",
+            },
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"READ", b"WRITE"],
-            "ERR READ and WRITE are exclusive",
+            CommandError::BothOps,
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"write", b"read"],
-            "ERR READ and WRITE are exclusive",
+            CommandError::BothOps,
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"READ", b"read"],
-            "ERR READ given twice",
+            CommandError::GivenTwice { option: "READ" },
         ),
-        (&[b"HOTKEY.ROUTE", b"k", b"DB"], "ERR DB needs a value"),
+        (
+            &[b"HOTKEY.ROUTE", b"k", b"DB"],
+            CommandError::NeedsValue { option: "DB" },
+        ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"DB", b"16"],
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 },
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"DB", b"-1"],
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 },
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"DB", b"one"],
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 },
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"DB", b"99999999999999999999"],
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 },
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"DB", b"1", b"db", b"2"],
-            "ERR DB given twice",
+            CommandError::GivenTwice { option: "DB" },
         ),
         (
             &[b"HOTKEY.ROUTE", b"k", b"GET"],
-            "ERR unknown option 'GET' for HOTKEY.ROUTE",
+            CommandError::UnknownOption {
+                option: b"GET".to_vec(),
+                command: "hotkey.route",
+            },
         ),
         (
             // The option is quoted as given, not upper-cased.
             &[b"HOTKEY.ROUTE", b"k", b"limit", b"1"],
-            "ERR unknown option 'limit' for HOTKEY.ROUTE",
+            CommandError::UnknownOption {
+                option: b"limit".to_vec(),
+                command: "hotkey.route",
+            },
         ),
         // HOTKEY.ROUTES takes nothing: a key name is never read as a subcommand.
         (
             &[b"HOTKEY.ROUTES", b"k"],
-            "ERR wrong number of arguments for 'hotkey.routes' command",
+            CommandError::WrongArity {
+                command: "hotkey.routes",
+            },
         ),
         (
             &[b"HOTKEY.ROUTES", b"k", b"READ"],
-            "ERR wrong number of arguments for 'hotkey.routes' command",
+            CommandError::WrongArity {
+                command: "hotkey.routes",
+            },
         ),
         // HOTKEY.PIN key [TTL seconds] [DB n]
         (
             &[b"HOTKEY.PIN"],
-            "ERR wrong number of arguments for 'hotkey.pin' command",
+            CommandError::WrongArity {
+                command: "hotkey.pin",
+            },
         ),
-        (
-            &[b"HOTKEY.PIN", b"k", b"TTL", b"0"],
-            "ERR TTL must be an integer from 1 to 315360000 (seconds)",
-        ),
-        (
-            &[b"HOTKEY.PIN", b"k", b"TTL", b"-5"],
-            "ERR TTL must be an integer from 1 to 315360000 (seconds)",
-        ),
+        (&[b"HOTKEY.PIN", b"k", b"TTL", b"0"], CommandError::BadTtl),
+        (&[b"HOTKEY.PIN", b"k", b"TTL", b"-5"], CommandError::BadTtl),
         (
             &[b"HOTKEY.PIN", b"k", b"TTL", b"315360001"],
-            "ERR TTL must be an integer from 1 to 315360000 (seconds)",
+            CommandError::BadTtl,
         ),
+        (&[b"HOTKEY.PIN", b"k", b"TTL", b"1.5"], CommandError::BadTtl),
         (
-            &[b"HOTKEY.PIN", b"k", b"TTL", b"1.5"],
-            "ERR TTL must be an integer from 1 to 315360000 (seconds)",
+            &[b"HOTKEY.PIN", b"k", b"TTL"],
+            CommandError::NeedsValue { option: "TTL" },
         ),
-        (&[b"HOTKEY.PIN", b"k", b"TTL"], "ERR TTL needs a value"),
         (
             &[b"HOTKEY.PIN", b"k", b"TTL", b"5", b"ttl", b"6"],
-            "ERR TTL given twice",
+            CommandError::GivenTwice { option: "TTL" },
         ),
         (
             &[b"HOTKEY.PIN", b"k", b"DB", b"16"],
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 },
         ),
         (
             &[b"HOTKEY.PIN", b"k", b"EX", b"5"],
-            "ERR unknown option 'EX' for HOTKEY.PIN",
+            CommandError::UnknownOption {
+                option: b"EX".to_vec(),
+                command: "hotkey.pin",
+            },
         ),
         (
             &[b"HOTKEY.PIN", b"k", b"WRITE"],
-            "ERR unknown option 'WRITE' for HOTKEY.PIN",
+            CommandError::UnknownOption {
+                option: b"WRITE".to_vec(),
+                command: "hotkey.pin",
+            },
         ),
         // HOTKEY.UNPIN key [DB n]
         (
             &[b"HOTKEY.UNPIN"],
-            "ERR wrong number of arguments for 'hotkey.unpin' command",
+            CommandError::WrongArity {
+                command: "hotkey.unpin",
+            },
         ),
         (
             &[b"HOTKEY.UNPIN", b"k", b"TTL", b"1"],
-            "ERR unknown option 'TTL' for HOTKEY.UNPIN",
+            CommandError::UnknownOption {
+                option: b"TTL".to_vec(),
+                command: "hotkey.unpin",
+            },
         ),
-        (&[b"HOTKEY.UNPIN", b"k", b"DB"], "ERR DB needs a value"),
+        (
+            &[b"HOTKEY.UNPIN", b"k", b"DB"],
+            CommandError::NeedsValue { option: "DB" },
+        ),
         (
             &[b"HOTKEY.UNPIN", b"k", b"DB", b"16"],
-            "ERR DB must be an integer from 0 to 15",
+            CommandError::BadDb { databases: 16 },
         ),
         (
             &[b"HOTKEY.UNPIN", b"k", b"DB", b"0", b"DB", b"0"],
-            "ERR DB given twice",
+            CommandError::GivenTwice { option: "DB" },
         ),
         // HOTKEY.REPORT key count [key count ...]
         (
             &[b"HOTKEY.REPORT"],
-            "ERR wrong number of arguments for 'hotkey.report' command",
+            CommandError::WrongArity {
+                command: "hotkey.report",
+            },
         ),
         (
             &[b"HOTKEY.REPORT", b"a"],
-            "ERR wrong number of arguments for 'hotkey.report' command",
+            CommandError::WrongArity {
+                command: "hotkey.report",
+            },
         ),
         (
             &[b"HOTKEY.REPORT", b"a", b"1", b"b"],
-            "ERR wrong number of arguments for 'hotkey.report' command",
+            CommandError::WrongArity {
+                command: "hotkey.report",
+            },
         ),
         (
             &[b"HOTKEY.REPORT", b"a", b"0"],
-            "ERR count must be an integer from 1 to 1000000000000",
+            CommandError::BadReportCount,
         ),
         (
             &[b"HOTKEY.REPORT", b"a", b"-1"],
-            "ERR count must be an integer from 1 to 1000000000000",
+            CommandError::BadReportCount,
         ),
         (
             &[b"HOTKEY.REPORT", b"a", b"1000000000001"],
-            "ERR count must be an integer from 1 to 1000000000000",
+            CommandError::BadReportCount,
         ),
-        (
-            &[b"HOTKEY.REPORT", b"a", b""],
-            "ERR count must be an integer from 1 to 1000000000000",
-        ),
+        (&[b"HOTKEY.REPORT", b"a", b""], CommandError::BadReportCount),
         (
             // All or nothing: a good pair first does not make the bad one pass.
             &[b"HOTKEY.REPORT", b"report:good", b"5", b"b", b"x"],
-            "ERR count must be an integer from 1 to 1000000000000",
+            CommandError::BadReportCount,
         ),
         (
             &[b"HOTKEY.REPORT", &long_key, b"1"],
-            "ERR key longer than hotkey.max-key-bytes (1024)",
+            CommandError::KeyTooLong {
+                max_key_bytes: 1024,
+            },
         ),
     ];
     for (args, expected) in cases {
         let err = error_of(&mut conn, args);
-        assert_eq!(&err, expected, "{}", shown(args));
+        assert_eq!(err, expected.to_string(), "{}", shown(args));
         assert_alive(&mut conn, &shown(args));
     }
     let snapshot = routes(&mut conn);
@@ -1267,10 +1298,7 @@ fn bad_arguments_get_clear_errors() {
     pin(&mut conn, b"full:a", &[]);
     pin(&mut conn, b"full:b", &[]);
     let err = error_of(&mut conn, &[b"HOTKEY.PIN", b"full:c"]);
-    assert_eq!(
-        err,
-        "ERR the hot set is full of pinned keys (hotkey.max-hot is 2)"
-    );
+    assert_eq!(err, CommandError::PinsFull { max_hot: 2 }.to_string());
     assert_alive(&mut conn, "PIN into a full hot set");
     assert_eq!(unpin(&mut conn, b"full:a") + unpin(&mut conn, b"full:b"), 2);
 
@@ -1290,7 +1318,10 @@ fn bad_arguments_get_clear_errors() {
         .query(&mut conn)
         .expect("CONFIG SET hotkey.max-key-bytes 8");
     let err = error_of(&mut conn, &[b"HOTKEY.REPORT", b"ninechars", b"1"]);
-    assert_eq!(err, "ERR key longer than hotkey.max-key-bytes (8)");
+    assert_eq!(
+        err,
+        CommandError::KeyTooLong { max_key_bytes: 8 }.to_string()
+    );
     assert_alive(&mut conn, "REPORT of a key over max-key-bytes");
 
     // The DB bound follows the server's `databases`.
@@ -1304,7 +1335,7 @@ fn bad_arguments_get_clear_errors() {
         let err = error_of(&mut small_conn, args);
         assert_eq!(
             err,
-            "ERR DB must be an integer from 0 to 3",
+            CommandError::BadDb { databases: 4 }.to_string(),
             "{} with databases 4",
             shown(args)
         );

@@ -1,5 +1,6 @@
 //! Every argument path of `HOTKEY.TOP`, with the README's exact error texts.
 
+use hotkey::commands::CommandError;
 use hotkey_testkit::{Entry, Server, expect_error, show, top};
 
 fn top_error(conn: &mut redis::Connection, args: &[&str]) -> String {
@@ -10,40 +11,47 @@ fn top_error(conn: &mut redis::Connection, args: &[&str]) -> String {
 fn bad_arguments_get_the_documented_errors() {
     let server = Server::start();
     let mut conn = server.conn();
-    let cases: &[(&[&str], &str)] = &[
-        (&["COUNT", "0"], "ERR COUNT must be a positive integer"),
-        (&["COUNT", "-1"], "ERR COUNT must be a positive integer"),
-        (&["COUNT", "abc"], "ERR COUNT must be a positive integer"),
-        (&["COUNT", "1.5"], "ERR COUNT must be a positive integer"),
-        (&["COUNT", ""], "ERR COUNT must be a positive integer"),
-        (&["COUNT"], "ERR COUNT needs a value"),
-        (&["BY", "foo"], "ERR BY must be one of total, reads, writes"),
-        (&["BY", ""], "ERR BY must be one of total, reads, writes"),
-        (&["BY"], "ERR BY needs a value"),
-        (&["DB", "-1"], "ERR DB must be an integer from 0 to 15"),
-        (&["DB", "16"], "ERR DB must be an integer from 0 to 15"),
-        (&["DB", "x"], "ERR DB must be an integer from 0 to 15"),
-        (&["DB"], "ERR DB needs a value"),
-        (&["WINDOW", "5"], "ERR WINDOW must be one of 1, 10, 60"),
-        (&["WINDOW", "0"], "ERR WINDOW must be one of 1, 10, 60"),
-        (&["WINDOW", "60s"], "ERR WINDOW must be one of 1, 10, 60"),
-        (&["WINDOW", "-1"], "ERR WINDOW must be one of 1, 10, 60"),
-        (&["WINDOW"], "ERR WINDOW needs a value"),
-        (&["WINDOW", "1", "window", "10"], "ERR WINDOW given twice"),
-        (&["COUNT", "1", "COUNT", "2"], "ERR COUNT given twice"),
-        (&["BY", "reads", "BY", "writes"], "ERR BY given twice"),
-        (&["DB", "0", "DB", "0"], "ERR DB given twice"),
-        (&["COUNT", "1", "DB"], "ERR DB needs a value"),
-        (&["bogus"], "ERR unknown option 'bogus' for HOTKEY.TOP"),
-        (
-            &["COUNT", "1", "bogus", "2"],
-            "ERR unknown option 'bogus' for HOTKEY.TOP",
-        ),
+    let count = CommandError::BadTopCount;
+    let by = CommandError::BadOrder;
+    let db = CommandError::BadDb { databases: 16 };
+    let window = CommandError::BadWindow;
+    let needs = |option| CommandError::NeedsValue { option };
+    let twice = |option| CommandError::GivenTwice { option };
+    let unknown = |option: &str| CommandError::UnknownOption {
+        option: option.into(),
+        command: "hotkey.top",
+    };
+    let cases: &[(&[&str], CommandError)] = &[
+        (&["COUNT", "0"], count.clone()),
+        (&["COUNT", "-1"], count.clone()),
+        (&["COUNT", "abc"], count.clone()),
+        (&["COUNT", "1.5"], count.clone()),
+        (&["COUNT", ""], count),
+        (&["COUNT"], needs("COUNT")),
+        (&["BY", "foo"], by.clone()),
+        (&["BY", ""], by),
+        (&["BY"], needs("BY")),
+        (&["DB", "-1"], db.clone()),
+        (&["DB", "16"], db.clone()),
+        (&["DB", "x"], db),
+        (&["DB"], needs("DB")),
+        (&["WINDOW", "5"], window.clone()),
+        (&["WINDOW", "0"], window.clone()),
+        (&["WINDOW", "60s"], window.clone()),
+        (&["WINDOW", "-1"], window),
+        (&["WINDOW"], needs("WINDOW")),
+        (&["WINDOW", "1", "window", "10"], twice("WINDOW")),
+        (&["COUNT", "1", "COUNT", "2"], twice("COUNT")),
+        (&["BY", "reads", "BY", "writes"], twice("BY")),
+        (&["DB", "0", "DB", "0"], twice("DB")),
+        (&["COUNT", "1", "DB"], needs("DB")),
+        (&["bogus"], unknown("bogus")),
+        (&["COUNT", "1", "bogus", "2"], unknown("bogus")),
     ];
     for (args, expected) in cases {
         assert_eq!(
             top_error(&mut conn, args),
-            *expected,
+            expected.to_string(),
             "HOTKEY.TOP {}",
             args.join(" ")
         );
