@@ -34,7 +34,8 @@ pub mod cluster;
 pub mod command_table;
 pub mod frame;
 #[cfg(feature = "redis")]
-mod resp;
+pub mod resp;
+pub mod sequence;
 
 /// The format version every message carries in `v`.
 pub const VERSION: u32 = 1;
@@ -317,8 +318,9 @@ pub struct TopEntry {
     pub error: f64,
     /// Whether the key is in the hot set.
     pub hot: bool,
-    /// The window the rates are taken over, in seconds (`WINDOW`): 1 (the detector's), 10, 60.
-    pub window_secs: u64,
+    /// The window the rates are taken over, in seconds (`WINDOW`): 1 (the detector's), 10, 60;
+    /// None from modules older than the `window` field.
+    pub window_secs: Option<u64>,
 }
 
 /// A host and port.
@@ -362,7 +364,7 @@ pub mod field {
 pub struct ProtocolError(String);
 
 impl ProtocolError {
-    fn new(text: impl Into<String>) -> ProtocolError {
+    pub(crate) fn new(text: impl Into<String>) -> ProtocolError {
         ProtocolError(text.into())
     }
 }

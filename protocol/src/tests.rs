@@ -294,7 +294,7 @@ mod resp {
                     writes_per_sec: 98.0,
                     error: 0.0,
                     hot: true,
-                    window_secs: 60,
+                    window_secs: Some(60),
                 },
                 TopEntry {
                     key: vec![0xc4, 0x80, 0],
@@ -303,7 +303,7 @@ mod resp {
                     writes_per_sec: 0.0,
                     error: 0.125,
                     hot: false,
-                    window_secs: 1,
+                    window_secs: None,
                 },
             ];
             let frame =
