@@ -140,7 +140,7 @@ impl NodeLine {
     /// list it) for a replica, none when the master is not listed.
     pub fn shard_slots(&self, lines: &[NodeLine]) -> Vec<SlotRange> {
         let owner = match &self.master_id {
-            Some(id) if !self.is_master() => lines.iter().find(|l| &l.id == id),
+            Some(id) if self.is_replica() => lines.iter().find(|l| &l.id == id),
             _ => Some(self),
         };
         let mut slots = owner.map(|o| o.slots.clone()).unwrap_or_default();
