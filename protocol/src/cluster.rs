@@ -698,7 +698,17 @@ aaaaaaaaaaaa :0@0 master,noaddr - 0 0 0 disconnected
                     address: "127.0.0.1:7003".into()
                 })
             );
-            assert_eq!(Redirect::from_redis(&error(b"-ERR no\r\n")), None);
+            assert_eq!(
+                Redirect::from_redis(&error(b"-MOVED 3999 127.0.0.1:7002\r\n")),
+                Some(Redirect::Moved {
+                    slot: 3999,
+                    address: "127.0.0.1:7002".into()
+                })
+            );
+            assert_eq!(
+                Redirect::from_redis(&error(b"-WRONGTYPE not a list\r\n")),
+                None
+            );
         }
     }
 

@@ -91,13 +91,19 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// An integer, a boolean, or a string holding an integer.
-pub(crate) fn int(v: &Value) -> Option<i64> {
+/// An integer, a boolean, or a string holding an integer: one element of a positional reply
+/// (`CLUSTER SLOTS`, `CLUSTER SHARDS`' slot bounds).
+pub fn int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
         Value::Boolean(b) => Some(i64::from(*b)),
         v => std::str::from_utf8(bytes(v)?).ok()?.parse().ok(),
     }
+}
+
+/// A string, lossy for bytes that are not UTF-8: names and addresses, never keys.
+pub fn text(v: &Value) -> Option<String> {
+    bytes(v).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 fn bytes(v: &Value) -> Option<&[u8]> {
