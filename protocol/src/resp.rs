@@ -24,13 +24,24 @@ impl<'a> Fields<'a> {
             }
             _ => return Err(ProtocolError::new(format!("{what}: not a map"))),
         };
-        let mut fields = Vec::with_capacity(pairs.len());
+        let mut fields: Vec<(&[u8], &Value)> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let name =
                 bytes(k).ok_or_else(|| ProtocolError::new(format!("{what}: bad field name")))?;
+            if fields.iter().any(|(n, _)| *n == name) {
+                return Err(ProtocolError::new(format!(
+                    "{what}: field '{}' twice",
+                    String::from_utf8_lossy(name)
+                )));
+            }
             fields.push((name, v));
         }
         Ok(Fields(fields))
+    }
+
+    /// The field names, in the order sent.
+    pub fn names(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.0.iter().map(|(n, _)| *n)
     }
 
     pub fn get(&self, name: &str) -> Result<&'a Value, ProtocolError> {
