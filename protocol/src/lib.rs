@@ -6,7 +6,11 @@
 //!   [`Routes`], and the names in [`field`]), parsed from the `redis` crate's `Value` with the
 //!   `redis` feature;
 //! - which arguments of a command are **keys**, read or written ([`command_table`]), from the
-//!   server's `COMMAND` reply: the module counts and the router routes by the same rule.
+//!   server's `COMMAND` reply: the module counts and the router routes by the same rule;
+//! - the server's descriptions of a **cluster** ([`cluster`]): `CLUSTER NODES` (text, for the
+//!   module too), `CLUSTER SHARDS` and the `MOVED`/`ASK` redirections;
+//! - the one accessor of RESP map replies, RESP2 or RESP3 (`resp::Fields`, `redis` feature);
+//! - the **order** of a node's events: in order, old, a gap or a restart ([`sequence`]).
 //!
 //! Format version [`VERSION`]: later versions add fields and events, never change the meaning
 //! of one. A reader ignores fields it does not know and reads an unknown event as
