@@ -315,6 +315,14 @@ impl Cluster {
         masters.iter().map(|l| self.node_by_id(&l.id)).collect()
     }
 
+    /// A master serving slots other than `node` (a shard that does not own `node`'s slots).
+    pub fn other_master(&self, node: &Node) -> &Node {
+        self.masters()
+            .into_iter()
+            .find(|m| m.id != node.id)
+            .unwrap_or_else(|| panic!("no master besides port {}", node.port))
+    }
+
     /// The replicas of `master` that are not failing, as a live node sees them.
     pub fn replicas(&self, master: &Node) -> Vec<&Node> {
         self.view()
