@@ -38,9 +38,14 @@ test-python: deps
 test-valkey: deps
 	scripts/test-valkey.sh
 
-lint:
+# rustfmt, clippy (-D warnings, on top of the workspace's [workspace.lints]) and, for the Python
+# router and the scripts, ruff (check and format) from the Python venv.
+lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python/test.sh --no-tests
+	cd python && .venv/bin/ruff check --config pyproject.toml src tests benchmarks examples ../scripts
+	cd python && .venv/bin/ruff format --config pyproject.toml --check src tests benchmarks examples ../scripts
 
 bench: build
 	cargo bench --bench tracker

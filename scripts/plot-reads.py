@@ -8,6 +8,7 @@ leaderboard reads per second (line, log scale on the right).
 
 Python 3 standard library only.
 """
+
 import csv
 import math
 import sys
@@ -25,17 +26,22 @@ def panel(rows, title, y0):
     out = []
     x1, x2 = LEFT, W - RIGHT
     t_max = max(r["seconds"] for r in rows)
-    x = lambda t: x1 + (x2 - x1) * t / t_max
-    y = lambda share: y0 + PANEL_H * (1 - share)
+
+    def x(t):
+        return x1 + (x2 - x1) * t / t_max
+
+    def y(share):
+        return y0 + PANEL_H * (1 - share)
+
     out.append(f'<text x="{x1}" y="{y0 - 10}" font-weight="bold">{title}</text>')
     # Each row is the second ending at its time: a step from t-1 to t.
     base = [0.0] * len(rows)
     for name in ("master", "replicas", "cache"):
-        upper = [b + r[name] for b, r in zip(base, rows)]
+        upper = [b + r[name] for b, r in zip(base, rows, strict=True)]
         pts = []
-        for r, u in zip(rows, upper):
+        for r, u in zip(rows, upper, strict=True):
             pts += [(x(max(r["seconds"] - 1, 0)), y(u)), (x(r["seconds"]), y(u))]
-        for r, b in reversed(list(zip(rows, base))):
+        for r, b in reversed(list(zip(rows, base, strict=True))):
             pts += [(x(r["seconds"]), y(b)), (x(max(r["seconds"] - 1, 0)), y(b))]
         d = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
         out.append(f'<polygon points="{d}" fill="{COLORS[name]}" fill-opacity="0.85"/>')
@@ -44,18 +50,19 @@ def panel(rows, title, y0):
     peak = max(r["reads_per_sec"] for r in rows)
     decades = range(0, max(1, math.ceil(math.log10(max(peak, 10)))) + 1)
     top_decade = decades[-1]
-    ly = lambda v: y0 + PANEL_H * (1 - math.log10(max(v, 1)) / top_decade)
+
+    def ly(v):
+        return y0 + PANEL_H * (1 - math.log10(max(v, 1)) / top_decade)
+
     line = " ".join(
-        f"{x(r['seconds'] - 0.5):.1f},{ly(r['reads_per_sec']):.1f}" for r in rows if r["seconds"] >= 1
+        f"{x(r['seconds'] - 0.5):.1f},{ly(r['reads_per_sec']):.1f}"
+        for r in rows
+        if r["seconds"] >= 1
     )
     out.append(f'<polyline points="{line}" fill="none" stroke="black" stroke-width="1.5"/>')
     for d in decades:
-        out.append(
-            f'<text x="{x2 + 6}" y="{ly(10 ** d) + 4:.1f}" font-size="11">{10 ** d:,}</text>'
-        )
-    out.append(
-        f'<text x="{x2 + 6}" y="{y0 - 10}" font-size="11">reads/s</text>'
-    )
+        out.append(f'<text x="{x2 + 6}" y="{ly(10**d) + 4:.1f}" font-size="11">{10**d:,}</text>')
+    out.append(f'<text x="{x2 + 6}" y="{y0 - 10}" font-size="11">reads/s</text>')
     # Axes: shares on the left, time below, the detection as a dashed line.
     for share in (0, 0.5, 1):
         out.append(
@@ -73,9 +80,7 @@ def panel(rows, title, y0):
             f'<line x1="{x(hot - 1):.1f}" x2="{x(hot - 1):.1f}" y1="{y0}" y2="{y0 + PANEL_H}" '
             'stroke="black" stroke-dasharray="4,3"/>'
         )
-        out.append(
-            f'<text x="{x(hot - 1) + 4:.1f}" y="{y0 + 14}" font-size="11">hot</text>'
-        )
+        out.append(f'<text x="{x(hot - 1) + 4:.1f}" y="{y0 + 14}" font-size="11">hot</text>')
     out.append(
         f'<rect x="{x1}" y="{y0}" width="{x2 - x1}" height="{PANEL_H}" fill="none" stroke="#444"/>'
     )
@@ -85,7 +90,7 @@ def panel(rows, title, y0):
 def main(argv):
     if len(argv) < 4 or len(argv) % 2 != 0:
         sys.exit(__doc__)
-    out_path, pairs = argv[1], list(zip(argv[2::2], argv[3::2]))
+    out_path, pairs = argv[1], list(zip(argv[2::2], argv[3::2], strict=True))
     height = TOP + len(pairs) * (PANEL_H + GAP) + 20
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" '

@@ -336,6 +336,15 @@ fn lower_into(buf: &mut [u8; MAX_NAME], at: usize, src: &[u8]) -> Option<usize> 
 }
 
 impl CommandSpec {
+    /// Flagged `write`, yet no key spec writes: the write is to the keys it names.
+    /// `XREADGROUP`'s stream is `RO` in its spec, but it moves the group's pending list, which
+    /// `XPENDING` and `XINFO` show.
+    pub fn writes_its_read_keys(&self) -> bool {
+        self.access == Access::Write
+            && !self.key_specs.is_empty()
+            && self.key_specs.iter().all(|k| k.access == Access::Read)
+    }
+
     /// Calls `f(argument index, access)` for each key of the command in `args`, found from the
     /// key specs. Must not be used for `movable` commands (the caller asks the server).
     /// Positions outside the arguments are skipped: a malformed command is counted for the keys

@@ -7,6 +7,7 @@
 //!   `redis` feature;
 //! - which arguments of a command are **keys**, read or written ([`command_table`]), from the
 //!   server's `COMMAND` reply: the module counts and the router routes by the same rule;
+//! - where a command that names no key goes among several masters ([`keyless`]);
 //! - the server's descriptions of a **cluster** ([`cluster`]): `CLUSTER NODES` (text, for the
 //!   module too), `CLUSTER SHARDS` and the `MOVED`/`ASK` redirections;
 //! - the one accessor of RESP map replies, RESP2 or RESP3 (`resp::Fields`, `redis` feature);
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub mod cluster;
 pub mod command_table;
 pub mod frame;
+pub mod keyless;
 #[cfg(feature = "redis")]
 pub mod resp;
 pub mod sequence;

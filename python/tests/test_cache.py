@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 import redis_hotkey
 from conftest import Servers, wait_until
 from helpers import CACHE_TTL, pin, routed, wait_for_route
@@ -154,3 +156,41 @@ def test_concurrent_misses_share_one_fill(servers: Servers, protocol: int) -> No
     assert master.calls("get") - before == 1
     m = client.hotkey_metrics()
     assert (m.cache_misses, m.cache_hits) == (1, readers - 1)
+
+
+def test_the_cache_stays_within_its_bound_in_bytes(servers: Servers, protocol: int) -> None:
+    capacity = 20_000
+    master = servers.master([CACHE_TTL])
+    master.client().set("big", "x" * 2_000)
+    client = routed(master, protocol, redis_hotkey.Options(cache_capacity_bytes=capacity))
+    pin(master, "big")
+    wait_for_route(client, "cache", "GETRANGE", "big", 0, 999)
+    core = client._hotkey.core
+    # 200 different replies of about 1 kB each: ten times what the cache may hold.
+    ends = range(999, 1199)
+    for end in ends:
+        assert client.getrange("big", 0, end) == b"x" * (end + 1)
+        assert 0 < core.cache_bytes <= capacity
+    assert client.hotkey_metrics().cache_misses == len(ends)
+    # The newest replies stayed, the oldest went.
+    assert client.getrange("big", 0, ends[-1]) == b"x" * (ends[-1] + 1)
+    assert client.hotkey_metrics().cache_hits == 1
+    assert client.getrange("big", 0, ends[0]) == b"x" * (ends[0] + 1)
+    assert client.hotkey_metrics().cache_misses == len(ends) + 1
+
+
+def test_a_reply_larger_than_the_cache_is_not_kept(servers: Servers, protocol: int) -> None:
+    master = servers.master([CACHE_TTL])
+    master.client().set("big", "x" * 2_000)
+    client = routed(master, protocol, redis_hotkey.Options(cache_capacity_bytes=1_000))
+    pin(master, "big")
+    wait_for_route(client, "cache", "GET", "big")
+    for _ in range(3):
+        assert client.get("big") == b"x" * 2_000
+    assert client.hotkey_metrics().cache_misses == 3
+    assert client._hotkey.core.cache_bytes == 0
+
+
+def test_the_entry_bound_is_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match="cache_capacity_bytes"):
+        redis_hotkey.Options(cache_max_entries=10)

@@ -3,12 +3,15 @@ the shard's sharded channel; hot reads served from the cache or the shard's repl
 
 from __future__ import annotations
 
+import json
+
 import redis
 from redis.cluster import RedisCluster as PlainCluster
 
 import redis_hotkey
 from conftest import Servers, wait_until
 from helpers import CACHE_TTL, NO_CACHE
+from redis_hotkey._routes import parse_routes
 from servers import Cluster
 
 
@@ -109,4 +112,34 @@ def test_the_router_follows_a_shard_failover(servers: Servers) -> None:
     wait_until("a cached again", lambda: routed.hotkey_route("GET", "a") == "cache")
     plain.set("a", "newer")
     wait_until("the newer value", lambda: routed.get("a") == b"newer")
+    routed.close()
+
+
+def test_events_of_another_node_are_not_applied(servers: Servers) -> None:
+    # No heartbeat for a minute, and no resync on silence: the router's seq stays where the
+    # test left it.
+    cluster = servers.cluster(3, 0, [("heartbeat-ms", "60000")])
+    plain, routed = clients(cluster, redis_hotkey.Options(heartbeat_timeout=60.0))
+    name = plain.nodes_manager.get_node_from_slot(plain.keyslot("a")).name
+    router = routed._hotkey_routers[name]
+    node = next(n for n in cluster.nodes if name.endswith(f":{n.port}"))
+    routes = parse_routes(node.client().execute_command("HOTKEY.ROUTES"))
+    assert routes.node_id is not None and routes.sharded
+    before = router.metrics().resyncs
+    seq = router.core.table.seq
+
+    def hot(key: str, node_id: str, run_id: str) -> str:
+        fields = {"v": 1, "seq": seq + 1, "run_id": run_id, "ts_ms": 0, "node_id": node_id}
+        advice = {"db": 0, "key": key, "reads_to": "master", "cache_ttl_ms": 0}
+        return json.dumps({**fields, "event": "hot", **advice})
+
+    publisher = node.client()
+    # Another node's count: a new run id and the next seq, neither of them this node's.
+    publisher.execute_command("SPUBLISH", routes.channel, hot("theirs", "0" * 40, "f" * 40))
+    publisher.execute_command(
+        "SPUBLISH", routes.channel, hot("mine", routes.node_id, routes.run_id)
+    )
+    wait_until("the node's own event applies", lambda: b"mine" in router.hot_keys())
+    assert b"theirs" not in router.hot_keys()
+    assert router.metrics().resyncs == before
     routed.close()

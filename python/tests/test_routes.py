@@ -77,6 +77,29 @@ def test_a_gap_or_a_new_run_asks_for_a_resync() -> None:
     assert table.keys == {}
 
 
+def test_in_a_cluster_only_the_followed_nodes_events_apply() -> None:
+    table = RouteTable(0)
+    table.load(parse_routes([*snapshot(), b"node_id", b"me", b"slots", [[0, 16383]]]))
+    assert table.node_id == "me"
+    # Another node's count of seq and run id: neither a gap nor a restart of this one.
+    other = parse_message(event(500, "hot", run_id="b" * 40, node_id="other", db=0, key="o"))
+    assert other.node_id == "other"
+    assert table.apply(other) is Applied.OTHER_NODE
+    assert b"o" not in table.keys and table.seq == 10
+    mine = parse_message(event(11, "hot", node_id="me", db=0, key="m", reads_to="master"))
+    assert table.apply(mine) is Applied.IN_ORDER
+    assert b"m" in table.keys and table.seq == 11
+
+
+def test_outside_a_cluster_events_name_no_node() -> None:
+    table = synced()
+    assert table.node_id is None
+    assert parse_message(hot(11)).node_id is None
+    # A node id on one side only: the event is taken as the followed node's.
+    named = parse_message(event(11, "heartbeat", node_id="me"))
+    assert table.apply(named) is Applied.IN_ORDER
+
+
 def test_an_invalidation_changes_the_epoch_of_a_hot_key_only() -> None:
     table = synced()
     before = table.keys[b"k"][1]

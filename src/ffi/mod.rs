@@ -4,7 +4,7 @@
 //! guard, so that a panic (ours or a dependency's) becomes an error reply, a skipped event or
 //! a log line, never an abort of the server.
 //!
-//! The rest of the crate is `#![deny(unsafe_code)]`; each `unsafe` block here says why the
+//! The workspace denies `unsafe_code` everywhere else; each `unsafe` block here says why the
 //! pointers it touches are valid.
 //!
 //! # Layout

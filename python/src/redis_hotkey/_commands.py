@@ -17,8 +17,6 @@ from enum import Enum
 SCRIPT_COMMANDS = frozenset(
     {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "exec", "multi"}
 )
-# Scripts that may write the keys they declare: the router treats those keys as written.
-WRITING_SCRIPTS = frozenset({"eval", "evalsha", "fcall"})
 
 
 class Kind(Enum):
@@ -72,6 +70,10 @@ class CommandSpec:
     has_subcommands: bool
     key_specs: tuple[_KeySpec, ...] = ()
     single_key: tuple[int, bool] | None = field(default=None)
+    writes_its_read_keys: bool = False
+    """Flagged ``write``, yet no key spec writes: the write is to the keys it names.
+    ``XREADGROUP``'s stream is ``RO`` in its spec, but it moves the group's pending list, which
+    ``XPENDING`` and ``XINFO`` show."""
 
     def keys(self, args: Sequence[bytes]) -> list[tuple[bytes, bool]]:
         """The keys of ``args`` (the command name first) with their access (True = write).
@@ -115,6 +117,49 @@ class CommandSpec:
                     out.append((args[i], spec.write))
                     i += max(find.key_step, 1)
         return out
+
+
+def may_block(spec: CommandSpec, args: Sequence[bytes]) -> bool:
+    """Whether the call needs a connection of its own, as in the Rust rule: flagged
+    ``blocking``, but ``XREAD`` and ``XREADGROUP`` only with ``BLOCK``, and never ``WAIT`` or
+    ``WAITAOF`` (flagged ``blocking`` by Valkey 9), which wait for the writes of the connection
+    they are sent on. (redis-py's pool gives every call a connection of its own anyway.)"""
+    if not spec.blocking:
+        return False
+    if spec.name in ("xread", "xreadgroup"):
+        return any(a.lower() == b"block" for a in args)
+    return spec.name not in ("wait", "waitaof")
+
+
+# Keyless groups (``hotkey_protocol::keyless``): where a command that names no key goes among
+# several masters. A standalone router sends them all to its master.
+ALL_MASTERS_SUM = "all_masters:sum"
+ALL_MASTERS_CONCAT = "all_masters:concat"
+ALL_MASTERS_ALL_OK = "all_masters:all_ok"
+ALL_NODES = "all_nodes"
+RANDOM_MASTER = "random_master"
+REFUSED = "refused"
+_KEYLESS_BY_NAME = {
+    b"dbsize": ALL_MASTERS_SUM,
+    b"keys": ALL_MASTERS_CONCAT,
+    b"flushall": ALL_MASTERS_ALL_OK,
+    b"flushdb": ALL_MASTERS_ALL_OK,
+    b"ping": ALL_NODES,
+    b"randomkey": RANDOM_MASTER,
+    **{name.encode(): RANDOM_MASTER for name in SCRIPT_COMMANDS - {"exec", "multi"}},
+}
+
+
+def keyless_group(args: Sequence[bytes]) -> str:
+    """The group of a keyless command, from its name and (for ``SCRIPT``) subcommand, as
+    ``hotkey_protocol::keyless::group`` decides it. Anything not listed is refused: a wrong
+    node would answer it silently, a refusal says so."""
+    if not args:
+        return REFUSED
+    name = args[0].lower()
+    if name == b"script" and len(args) > 1 and args[1].lower() in (b"load", b"flush"):
+        return ALL_NODES
+    return _KEYLESS_BY_NAME.get(name, REFUSED)
 
 
 def _count(args: Sequence[bytes], i: int) -> int | None:
@@ -278,6 +323,7 @@ def _parse_entry(entry: object) -> CommandSpec | None:
         has_subcommands=has_subcommands,
         key_specs=tuple(key_specs),
         single_key=single_key,
+        writes_its_read_keys=writes and bool(key_specs) and not any(k.write for k in key_specs),
     )
 
 

@@ -2,13 +2,19 @@
 table and the hot set alone, no I/O), the cache, the read-your-writes window, the counts for
 ``HOTKEY.REPORT`` and the replicas in rotation.
 
-The rule, as in the Rust router (README, "Where a command goes"):
+The rule, as in the Rust router (README, "Where a command goes"; both are checked against
+``protocol/testdata/routing*.json`` by ``tests/test_corpus.py`` and ``routing/corpus.rs``):
 1. Commands the table does not know, keyless commands, scripts and transactions, and commands
-   whose keys only the server can find go to the master. (Scripts that may write — ``EVAL``,
-   ``EVALSHA``, ``FCALL`` — count their declared keys as written.)
-2. A command that writes any key, or is not flagged ``readonly``, goes to the master; the keys
-   it writes are invalidated in the cache and enter the read-your-writes window.
-3. A read goes off the master only when every key it reads is hot and none was written by this
+   whose keys only the server can find go to the master. So do calls that may block
+   (``_commands.may_block``: not ``XREAD`` without ``BLOCK``, which is a read).
+2. A script whose key specs say ``RW`` (``EVAL``, ``EVALSHA``, ``FCALL``) writes every key it
+   declares: nobody but the script knows which ones it touches, and a key left out would be
+   served stale from the cache right after this client's own write. ``_RO`` scripts write
+   nothing.
+3. A command that writes any key, or is not flagged ``readonly``, goes to the master; the keys
+   it writes (all its keys for ``XREADGROUP``: ``writes_its_read_keys``) are invalidated in the
+   cache and enter the read-your-writes window.
+4. A read goes off the master only when every key it reads is hot and none was written by this
    client within the window: to the cache when it reads exactly one key, its reply is
    deterministic and the advice gives a TTL; to a replica when every key's advice says
    ``reads_to: replicas`` and one is in rotation; else to the master.
@@ -22,7 +28,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from ._commands import WRITING_SCRIPTS, CommandTable, Kind
+from ._commands import CommandTable, Kind, may_block
 from ._options import Counters, Options
 from ._routes import Replica, RouteTable
 
@@ -155,8 +161,10 @@ class Core:
         self.commands = CommandTable()
         self.table = RouteTable(db)
         self.counters = Counters()
-        # command (args, options) → (reply, key, epoch, expires at).
-        self._cache: dict[Hashable, tuple[Any, bytes, int, float]] = {}
+        # command (args, options) → (reply, key, epoch, expires at, size).
+        self._cache: dict[Hashable, tuple[Any, bytes, int, float, int]] = {}
+        self.cache_bytes = 0
+        """The sizes (``reply_size``) of the cached commands and replies, summed."""
         self._cache_lock = threading.Lock()
         # command → the lock of its fill in progress (a threading.Lock or an asyncio.Lock).
         self._fill_locks: dict[Hashable, Any] = {}
@@ -173,9 +181,10 @@ class Core:
         spec = self.commands.lookup(args)
         if spec is None:
             return (MASTER, ())
+        if spec.kind is Kind.SCRIPT:
+            written = tuple(dict.fromkeys(k for k, w in spec.keys(args) if w))
+            return (WRITE, written) if written else (MASTER, ())
         if spec.kind is not Kind.KEYS or spec.movable:
-            if spec.kind is Kind.SCRIPT and spec.name in WRITING_SCRIPTS:
-                return (WRITE, tuple(k for k, _ in spec.keys(args)))
             return (MASTER, ())
         table = self.table
         single = spec.single_key
@@ -186,7 +195,7 @@ class Core:
                 return (MASTER, ())
             key = args[pos]
             if write or not spec.readonly:
-                return (WRITE, (key,) if write else ())
+                return (WRITE, (key,) if write or spec.writes_its_read_keys else ())
             entry = table.keys.get(key) if table.synced else None
             if entry is None:
                 return (MASTER, ())
@@ -194,8 +203,11 @@ class Core:
             ttl = advice.cache_ttl_ms / 1000.0 if spec.deterministic else 0.0
             return (HOT, HotRead((key,), ttl, epoch, advice.replicas))
         keys = spec.keys(args)
-        writes = tuple(k for k, w in keys if w)
-        if writes or not spec.readonly or spec.blocking:
+        if spec.writes_its_read_keys:
+            writes = tuple(dict.fromkeys(k for k, _ in keys))
+        else:
+            writes = tuple(dict.fromkeys(k for k, w in keys if w))
+        if writes or not spec.readonly or may_block(spec, args):
             return (WRITE, writes)
         if not table.synced or not keys:
             return (MASTER, ())
@@ -258,25 +270,38 @@ class Core:
         entry = self._cache.get(ckey)
         if entry is None:
             return False, None
-        value, _, epoch, expires = entry
+        value, _, epoch, expires, size = entry
         current = self.table.keys.get(key)
         if current is None or current[1] != epoch or expires <= time.monotonic():
             with self._cache_lock:
                 if self._cache.get(ckey) is entry:
                     del self._cache[ckey]
+                    self.cache_bytes -= size
             return False, None
         return True, copy_reply(value)
 
     def cache_put(self, ckey: Hashable, key: bytes, read: HotRead, value: Any) -> None:
         """Keeps the reply of a fill read under ``read.epoch`` (served only while the key keeps
-        that epoch)."""
-        entry = (copy_reply(value), key, read.epoch, time.monotonic() + read.cache_ttl)
+        that epoch). The oldest replies go to keep the cache within ``cache_capacity_bytes``
+        (and ``cache_max_entries`` when set); a reply larger than the whole cache is not kept."""
+        size = reply_size(ckey) + reply_size(value)
+        bound = self.options.cache_capacity_bytes
+        max_entries = self.options.cache_max_entries
         with self._cache_lock:
             cache = self._cache
-            cache.pop(ckey, None)
-            cache[ckey] = entry
-            while len(cache) > self.options.cache_max_entries:
-                del cache[next(iter(cache))]
+            old = cache.pop(ckey, None)
+            if old is not None:
+                self.cache_bytes -= old[4]
+            if size > bound:
+                return
+            expires = time.monotonic() + read.cache_ttl
+            cache[ckey] = (copy_reply(value), key, read.epoch, expires, size)
+            self.cache_bytes += size
+            # Oldest first: dicts keep insertion order.
+            while self.cache_bytes > bound or (
+                max_entries is not None and len(cache) > max_entries
+            ):
+                self.cache_bytes -= cache.pop(next(iter(cache)))[4]
 
     def fill_lock(self, ckey: Hashable, make: Callable[[], L]) -> L:
         """The lock that callers missing the same reply share while one of them fills it."""
@@ -294,6 +319,7 @@ class Core:
     def cache_clear(self) -> None:
         with self._cache_lock:
             self._cache = {}
+            self.cache_bytes = 0
 
     # Reports.
 
@@ -319,6 +345,23 @@ class Core:
         """Forgets the hot set and the cache: everything goes to the master."""
         self.table.unsync()
         self.cache_clear()
+
+
+# What a value costs besides its strings' lengths (a reference and a small object), as the Rust
+# router counts a fixed size per reply value: a reply of many small numbers is not free.
+VALUE_COST = 16
+
+
+def reply_size(value: Any) -> int:
+    """Roughly the bytes a reply (or a cache key: the call's arguments) holds, counted as the
+    Rust router counts them: the lengths of its strings, and ``VALUE_COST`` per value."""
+    if isinstance(value, (bytes, str, bytearray, memoryview)):
+        return VALUE_COST + len(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return VALUE_COST + sum(reply_size(v) for v in value)
+    if isinstance(value, dict):
+        return VALUE_COST + sum(reply_size(k) + reply_size(v) for k, v in value.items())
+    return VALUE_COST
 
 
 def cache_key(args: tuple[bytes, ...], options: dict[str, Any]) -> Hashable | None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass, fields
+
+CACHE_MAX_ENTRIES_DEPRECATED = (
+    "Options.cache_max_entries is deprecated: the cache is bounded in bytes by "
+    "cache_capacity_bytes (as in the Rust router)"
+)
 
 
 @dataclass(frozen=True)
@@ -12,8 +18,10 @@ class Options:
 
     cache: bool = True
     """Serve hot reads from the local cache when the module advises a TTL."""
-    cache_max_entries: int = 10_000
-    """Bound of the cache: replies kept at once (the oldest go first)."""
+    cache_capacity_bytes: int = 64 << 20
+    """Bound of the cache, in bytes of commands and replies (roughly; the oldest go first)."""
+    cache_max_entries: int | None = None
+    """Deprecated (a warning when set): a bound on the replies kept, besides the bytes."""
     read_your_writes: float = 2.0
     """After this client writes a key, its reads of that key go to the master this long."""
     read_your_writes_keys: int = 100_000
@@ -35,8 +43,12 @@ class Options:
         for name in ("report_interval", "heartbeat_timeout", "probe_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be above zero")
-        if self.cache_max_entries < 1 or self.read_your_writes_keys < 1:
-            raise ValueError("cache_max_entries and read_your_writes_keys must be at least 1")
+        if self.cache_capacity_bytes < 1 or self.read_your_writes_keys < 1:
+            raise ValueError("cache_capacity_bytes and read_your_writes_keys must be at least 1")
+        if self.cache_max_entries is not None:
+            warnings.warn(CACHE_MAX_ENTRIES_DEPRECATED, DeprecationWarning, stacklevel=3)
+            if self.cache_max_entries < 1:
+                raise ValueError("cache_max_entries must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ class Routes:
     """Subscribe with ``SSUBSCRIBE`` (a cluster: the shard's sharded channel)."""
     replicas: tuple[Replica, ...]
     keys: tuple[tuple[int, bytes, Advice], ...]
+    node_id: str | None = None
+    """In a cluster: the answering node's cluster id (``CLUSTER MYID``)."""
 
 
 class EventKind(Enum):
@@ -67,6 +69,8 @@ class Message:
     key: bytes | None = None
     advice: Advice | None = None
     replicas: tuple[Replica, ...] = ()
+    node_id: str | None = None
+    """In a cluster: the publishing node's cluster id."""
 
 
 class Applied(Enum):
@@ -75,6 +79,7 @@ class Applied(Enum):
     GAP = "gap"
     NEW_RUN = "new run"
     NOT_SYNCED = "not synced"
+    OTHER_NODE = "another node's"
 
 
 def _text(value: object, name: str) -> str:
@@ -145,6 +150,7 @@ def parse_routes(reply: object) -> Routes:
         sharded=_number(f.get("sharded", 0), "sharded") == 1,
         replicas=tuple(_replica(r) for r in replicas),
         keys=tuple(hot),
+        node_id=_text(f["node_id"], "node_id") if "node_id" in f else None,
     )
 
 
@@ -170,19 +176,23 @@ def parse_message(payload: bytes) -> Message:
         raise ProtocolError("bad event: not an object")
     seq = _number(obj.get("seq"), "seq")
     run_id = _text(obj.get("run_id"), "run_id")
+    # Absent outside a cluster.
+    node_id = _text(obj["node_id"], "node_id") if "node_id" in obj else None
     name = obj.get("event")
     kind = next((k for k in EventKind if k.value == name), EventKind.OTHER)
     if kind in (EventKind.HOT, EventKind.UPDATE, EventKind.COLD):
         advice = None
         if kind is not EventKind.COLD and "reads_to" in obj:
             advice = _advice(obj["reads_to"], obj.get("cache_ttl_ms", 0))
-        return Message(seq, run_id, kind, _number(obj.get("db"), "db"), _event_key(obj), advice)
+        db = _number(obj.get("db"), "db")
+        return Message(seq, run_id, kind, db, _event_key(obj), advice, node_id=node_id)
     if kind is EventKind.REPLICAS:
         replicas = obj.get("replicas")
         if not isinstance(replicas, list):
             raise ProtocolError("bad value of field 'replicas'")
-        return Message(seq, run_id, kind, replicas=tuple(_replica(r) for r in replicas))
-    return Message(seq, run_id, kind)
+        nodes = tuple(_replica(r) for r in replicas)
+        return Message(seq, run_id, kind, replicas=nodes, node_id=node_id)
+    return Message(seq, run_id, kind, node_id=node_id)
 
 
 class RouteTable:
@@ -198,6 +208,8 @@ class RouteTable:
         self.synced = False
         self.run_id = ""
         self.seq = 0
+        # In a cluster, the followed node's id: the run id and seq are that node's.
+        self.node_id: str | None = None
         # key → (advice, epoch). Writers hold the lock; a reader's single `get` is atomic under
         # the GIL, so the hot path takes no lock.
         self.keys: dict[bytes, tuple[Advice, int]] = {}
@@ -216,6 +228,7 @@ class RouteTable:
             self.replicas = routes.replicas
             self.run_id = routes.run_id
             self.seq = routes.seq
+            self.node_id = routes.node_id
             self.synced = True
 
     def unsync(self) -> None:
@@ -225,8 +238,12 @@ class RouteTable:
             self.replicas = ()
 
     def apply(self, message: Message) -> Applied:
-        """Applies one message, in ``seq`` order."""
+        """Applies one message, in ``seq`` order. A message another node of the cluster
+        published (classic pub/sub reaches every node) is not the followed node's: its ``seq``
+        and ``run_id`` count another node's messages."""
         with self._lock:
+            if None not in (message.node_id, self.node_id) and message.node_id != self.node_id:
+                return Applied.OTHER_NODE
             if not self.synced:
                 return Applied.NOT_SYNCED
             if message.run_id != self.run_id:

@@ -8,11 +8,12 @@ from typing import Any, ClassVar
 import redis
 from redis.client import Pipeline as _Pipeline
 
-from ._options import Metrics, Options
+from ._flow import Views
+from ._options import Options
 from ._sync import Router
 
 
-class Redis(redis.Redis):
+class Redis(Views, redis.Redis):
     """A drop-in ``redis.Redis``: writes and cold reads go to the master (this client's own
     pool), reads of hot keys to the local cache or a healthy replica. Every reply is what
     ``redis.Redis`` returns for the same call: the call is passed through to a real client of
@@ -24,6 +25,7 @@ class Redis(redis.Redis):
     """
 
     hotkey_options: ClassVar[Options] = Options()
+    _hotkey: Router
 
     def __init__(self, *args: Any, hotkey: Options | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,30 +53,6 @@ class Redis(redis.Redis):
     def close(self) -> None:
         self._hotkey.stop()
         super().close()
-
-    # The router's view.
-
-    def hotkey_metrics(self) -> Metrics:
-        """The router's counters (``master``, ``replica``, ``cache_hits``, …)."""
-        return self._hotkey.metrics()
-
-    def hotkey_route(self, *args: Any) -> str:
-        """Where a call with these arguments would go now: ``master``, ``replica`` or
-        ``cache`` (no I/O)."""
-        return self._hotkey.route(args)
-
-    def hotkey_synced(self) -> bool:
-        """True while the router follows the module's hot set (else all goes to the master)."""
-        return self._hotkey.is_synced()
-
-    def hotkey_keys(self) -> dict[bytes, Any]:
-        """The hot keys of this client's database, with the module's advice."""
-        return self._hotkey.hot_keys()
-
-    def hotkey_replicas(self) -> list[tuple[str, bool]]:
-        """The replicas the module calls healthy (``host:port``) and whether each is in
-        rotation."""
-        return self._hotkey.replicas()
 
 
 class Pipeline(_Pipeline):
