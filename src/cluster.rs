@@ -1,9 +1,9 @@
 //! The node's place in a Redis Cluster, from `CLUSTER NODES`: its id, its role, and the slots
-//! its shard serves (a replica's are its master's). Pure: the tick reads the text, this
-//! parses it.
+//! its shard serves (a replica's are its master's). Pure: the tick reads the text, the
+//! protocol crate parses it, this picks the node out.
 
 use hotkey_protocol::Role;
-use hotkey_protocol::cluster::{SLOTS, SlotRange};
+use hotkey_protocol::cluster::{SlotRange, parse_cluster_nodes};
 
 /// This node as the cluster sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,39 +16,21 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// Parses `CLUSTER NODES` for the node with id `node_id`. None when its line is missing.
+    /// Parses `CLUSTER NODES` for the node with id `node_id`. None when its line is missing or
+    /// the reply is malformed (the tick then keeps the view it had).
     pub fn parse(nodes: &str, node_id: &str) -> Option<ClusterView> {
-        let lines: Vec<Vec<&str>> = nodes
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| f.len() >= 8)
-            .collect();
-        let me = lines.iter().find(|f| f[0] == node_id)?;
-        let replica = me[2]
-            .split(',')
-            .any(|flag| flag == "slave" || flag == "replica");
-        let owner = if replica {
-            lines.iter().find(|f| f[0] == me[3])
-        } else {
-            Some(me)
-        };
-        let mut slots: Vec<SlotRange> = owner
-            .map(|f| f[8..].iter().filter_map(|s| range(s)).collect())
-            .unwrap_or_default();
-        slots.sort_unstable();
+        let lines = parse_cluster_nodes(nodes).ok()?;
+        let me = lines.iter().find(|l| l.id == node_id)?;
         Some(ClusterView {
             node_id: node_id.to_owned(),
-            role: if replica { Role::Replica } else { Role::Master },
-            slots,
+            role: if me.is_replica() {
+                Role::Replica
+            } else {
+                Role::Master
+            },
+            slots: me.shard_slots(&lines),
         })
     }
-}
-
-/// `5461-10922` or `7000`; None for a migration marker or anything else.
-fn range(field: &str) -> Option<SlotRange> {
-    let (start, end) = field.split_once('-').unwrap_or((field, field));
-    let (start, end): (u16, u16) = (start.parse().ok()?, end.parse().ok()?);
-    (start <= end && end < SLOTS).then_some(SlotRange { start, end })
 }
 
 #[cfg(test)]
@@ -96,9 +78,12 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30004@40004 slave 67ed2db8d67
     #[test]
     fn unknown_nodes_and_odd_fields() {
         assert_eq!(ClusterView::parse(NODES, "nobody"), None);
-        assert_eq!(range("16384"), None);
-        assert_eq!(range("10-5"), None);
-        assert_eq!(range("[1->-x]"), None);
+        let bad_slot = format!("{NODES}abc 127.0.0.1:1@2 master - 0 0 1 connected 10-5\n");
+        assert_eq!(
+            ClusterView::parse(&bad_slot, "292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f"),
+            None,
+            "a malformed reply is no view"
+        );
         let lone = "abc 127.0.0.1:1@2 myself,master - 0 0 1 connected\n";
         assert_eq!(ClusterView::parse(lone, "abc").unwrap().slots, []);
     }

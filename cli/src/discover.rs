@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
-use hotkey_protocol::cluster::SlotRange;
+use hotkey_protocol::ProtocolError;
+use hotkey_protocol::cluster::{
+    NodeLine, ShardEntry, SlotRange, parse_cluster_nodes, parse_cluster_shards,
+};
 use redis::Value;
 
 use crate::Discovery;
 use crate::node::{ConnectArgs, Endpoint, query};
-use crate::reply::{fields, int, text};
 
 /// No seed of a cluster or sentinel set answered (followed by each seed's error).
 pub const NO_SEED_ANSWERED: &str = "no seed answered";
@@ -137,12 +139,13 @@ fn cluster(seeds: &Seeds) -> Topology {
 fn cluster_nodes(seed: &Endpoint) -> Result<Vec<Node>, String> {
     let mut conn = seed.connect()?;
     let shards: Result<Value, String> = query(seed, &mut conn, redis::cmd("CLUSTER").arg("SHARDS"));
+    let bad = |e: ProtocolError| format!("{}: {e}", seed.addr);
     let listed = match shards {
-        Ok(reply) => parse_shards(&reply),
+        Ok(reply) => from_shards(&parse_cluster_shards(&reply).map_err(bad)?),
         // Before Redis 7.0 there is only CLUSTER NODES.
         Err(_) => {
             let text: String = query(seed, &mut conn, redis::cmd("CLUSTER").arg("NODES"))?;
-            parse_cluster_nodes(&text)
+            from_nodes(&parse_cluster_nodes(&text).map_err(bad)?)
         }
     };
     Ok(listed
@@ -164,57 +167,25 @@ struct Listed {
     shard: Shard,
 }
 
-/// `CLUSTER SHARDS`: shards of `slots` (flat start, end pairs) and `nodes` (maps of `id`,
-/// `ip`, `port`, `role`, …).
-fn parse_shards(reply: &Value) -> Vec<Listed> {
-    let Value::Array(shards) = reply else {
-        return Vec::new();
-    };
+/// Every node of every shard, the shard named by its master (or its first node when it has
+/// no one master).
+fn from_shards(shards: &[ShardEntry]) -> Vec<Listed> {
     let mut listed = Vec::new();
-    for shard in shards {
-        let f = fields(shard);
-        let bounds: Vec<u16> = match f.get("slots") {
-            Some(Value::Array(b)) => b
-                .iter()
-                .filter_map(|v| u16::try_from(int(v)?).ok())
-                .collect(),
-            _ => Vec::new(),
-        };
-        let slots = bounds
-            .chunks_exact(2)
-            .map(|p| SlotRange {
-                start: p[0],
-                end: p[1],
-            })
-            .collect();
-        let nodes: Vec<HashMap<String, &Value>> = match f.get("nodes") {
-            Some(Value::Array(n)) => n.iter().map(fields).collect(),
-            _ => Vec::new(),
-        };
-        let get = |n: &HashMap<String, &Value>, name: &str| n.get(name).and_then(|v| text(v));
-        let master = nodes
-            .iter()
-            .find(|n| get(n, "role").as_deref() == Some("master"))
-            .or(nodes.first());
+    for entry in shards {
+        let master = entry.master().ok().flatten().or(entry.nodes.first());
         let shard = Shard {
-            id: master.and_then(|n| get(n, "id")).unwrap_or_default(),
-            slots,
+            id: master.map(|m| m.id.clone()).unwrap_or_default(),
+            slots: entry.slots.clone(),
         };
-        for n in &nodes {
-            let port = n.get("port").and_then(|v| int(v));
-            let (Some(host), Some(port)) = (get(n, "ip"), port.and_then(|p| u16::try_from(p).ok()))
-            else {
-                continue;
-            };
-            let role = match get(n, "role").as_deref() {
-                Some("master") => Role::Master,
-                Some("replica") => Role::Replica,
-                _ => Role::Unknown,
-            };
+        for n in &entry.nodes {
             listed.push(Listed {
-                host,
-                port,
-                role,
+                host: n.host.clone(),
+                port: n.port,
+                role: match n.role {
+                    hotkey_protocol::Role::Master => Role::Master,
+                    hotkey_protocol::Role::Replica => Role::Replica,
+                    _ => Role::Unknown,
+                },
                 shard: shard.clone(),
             });
         }
@@ -222,67 +193,25 @@ fn parse_shards(reply: &Value) -> Vec<Listed> {
     listed
 }
 
-/// `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master id|-> <ping> <pong>
-/// <epoch> <link> <slot|start-end|[migrating]>…`, one node a line.
-fn parse_cluster_nodes(text: &str) -> Vec<Listed> {
-    struct Line<'a> {
-        id: &'a str,
-        host: &'a str,
-        port: u16,
-        master: bool,
-        master_id: &'a str,
-        slots: Vec<SlotRange>,
-    }
-    let lines: Vec<Line> = text
-        .lines()
-        .filter_map(|line| {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            if parts.len() < 8 {
-                return None;
-            }
-            let address = parts[1].split(['@', ',']).next()?;
-            let (host, port) = address.rsplit_once(':')?;
-            let slots = parts[8..]
-                .iter()
-                .filter(|s| !s.starts_with('['))
-                .filter_map(|s| {
-                    let (start, end) = s.split_once('-').unwrap_or((s, s));
-                    Some(SlotRange {
-                        start: start.parse().ok()?,
-                        end: end.parse().ok()?,
-                    })
-                })
-                .collect();
-            Some(Line {
-                id: parts[0],
-                host,
-                port: port.parse().ok()?,
-                master: parts[2].split(',').any(|f| f == "master"),
-                master_id: parts[3],
-                slots,
-            })
-        })
-        .collect();
+/// Every node, a replica with its master's slots.
+fn from_nodes(lines: &[NodeLine]) -> Vec<Listed> {
     lines
         .iter()
-        .map(|l| {
-            let owner = match l.master {
-                true => Some(l),
-                false => lines.iter().find(|m| m.id == l.master_id),
-            };
-            Listed {
-                host: l.host.to_string(),
-                port: l.port,
-                role: if l.master {
-                    Role::Master
-                } else {
-                    Role::Replica
+        .map(|l| Listed {
+            host: l.host.clone(),
+            port: l.port,
+            role: if l.is_master() {
+                Role::Master
+            } else {
+                Role::Replica
+            },
+            shard: Shard {
+                id: match (&l.master_id, l.is_master()) {
+                    (Some(master), false) => master.clone(),
+                    _ => l.id.clone(),
                 },
-                shard: Shard {
-                    id: owner.map_or(l.master_id, |m| m.id).to_string(),
-                    slots: owner.map(|m| m.slots.clone()).unwrap_or_default(),
-                },
-            }
+                slots: l.shard_slots(lines),
+            },
         })
         .collect()
 }
@@ -354,7 +283,7 @@ aaaaaaaaaaaa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460 [5461->
 bbbbbbbbbbbb 127.0.0.1:7002@17002,host2 master - 0 0 2 connected 5461-10922 16000
 cccccccccccc 127.0.0.1:7003@17003 slave aaaaaaaaaaaa 0 0 1 connected
 ";
-        let listed = parse_cluster_nodes(text);
+        let listed = from_nodes(&parse_cluster_nodes(text).expect("parses"));
         assert_eq!(listed.len(), 3);
         assert_eq!(listed[0].shard.label(), "aaaaaaaa 0-5460");
         assert_eq!(listed[1].port, 7002);
@@ -391,7 +320,7 @@ cccccccccccc 127.0.0.1:7003@17003 slave aaaaaaaaaaaa 0 0 1 connected
                 node("m1", 7001, "master"),
             ]),
         ])]);
-        let listed = parse_shards(&reply);
+        let listed = from_shards(&parse_cluster_shards(&reply).expect("parses"));
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].role, Role::Replica);
         assert_eq!(listed[0].shard.label(), "m1 0-100,200");

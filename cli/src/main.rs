@@ -24,7 +24,6 @@ mod discover;
 mod live;
 mod node;
 mod render;
-mod reply;
 mod route;
 mod top;
 mod watch;

@@ -131,6 +131,14 @@ impl Endpoint {
         self
     }
 
+    /// The host this endpoint connects to (empty for a Unix socket).
+    pub fn host(&self) -> &str {
+        match self.info.addr() {
+            ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } => host,
+            _ => "",
+        }
+    }
+
     /// Another node with this one's credentials and database (a discovered node).
     pub fn at(&self, host: &str, port: u16) -> Endpoint {
         let addr = match self.info.addr() {

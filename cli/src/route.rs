@@ -2,7 +2,7 @@
 //! names, or in a cluster the master of the key's slot, following one `MOVED`/`ASK`.
 
 use hotkey_protocol::Route;
-use hotkey_protocol::cluster::{key_slot, serves};
+use hotkey_protocol::cluster::{Redirect, key_slot, serves};
 use redis::Value;
 use serde_json::json;
 
@@ -14,6 +14,8 @@ use crate::node::{Endpoint, describe};
 pub const NO_NODE: &str = "no node to ask";
 /// A second redirection after the one followed.
 pub const REDIRECTED_TWICE: &str = "redirected twice (the cluster is resharding): try again";
+/// A redirection whose address the tool cannot read.
+pub const BAD_REDIRECT: &str = "unexpected redirection address";
 /// A `HOTKEY.ROUTE` reply the tool cannot read.
 pub const BAD_ROUTE_REPLY: &str = "unexpected HOTKEY.ROUTE reply";
 
@@ -73,9 +75,9 @@ pub fn ask(
     }
     let (node, reply) = match run(&target, &cmd, false) {
         Ok(reply) => (target, reply),
-        Err(Failure::Redirect { host, port, ask }) => {
-            let next = target.at(&host, port);
-            match run(&next, &cmd, ask) {
+        Err(Failure::Redirect(redirect)) => {
+            let next = redirected(&target, &redirect)?;
+            match run(&next, &cmd, redirect.is_ask()) {
                 Ok(reply) => (next, reply),
                 Err(Failure::Redirect { .. }) => {
                     return Err(format!("{}: {REDIRECTED_TWICE}", next.addr));
@@ -119,8 +121,20 @@ fn owner(seeds: &Seeds, how: &Discovery, slot: Option<u16>) -> Result<Endpoint, 
 }
 
 enum Failure {
-    Redirect { host: String, port: u16, ask: bool },
+    Redirect(Redirect),
     Other(String),
+}
+
+/// The node a redirection names; a redirection without a host names the asked node's host.
+fn redirected(asked: &Endpoint, redirect: &Redirect) -> Result<Endpoint, String> {
+    let (host, port) = redirect
+        .host_port()
+        .ok_or_else(|| format!("{}: {BAD_REDIRECT}: {}", asked.addr, redirect.address()))?;
+    let host = match host.is_empty() {
+        true => asked.host(),
+        false => host,
+    };
+    Ok(asked.at(host, port))
 }
 
 fn run(endpoint: &Endpoint, cmd: &redis::Cmd, asking: bool) -> Result<Value, Failure> {
@@ -130,12 +144,9 @@ fn run(endpoint: &Endpoint, cmd: &redis::Cmd, asking: bool) -> Result<Value, Fai
             .query(&mut conn)
             .map_err(|e| Failure::Other(endpoint.problem(&e)))?;
     }
-    cmd.query(&mut conn).map_err(|e| match e.redirect_node() {
-        Some((host, port)) => Failure::Redirect {
-            host: host.to_string(),
-            port,
-            ask: e.code() == Some("ASK"),
-        },
-        None => Failure::Other(format!("{}: {}", endpoint.addr, describe(&e))),
-    })
+    cmd.query(&mut conn)
+        .map_err(|e| match Redirect::from_redis(&e) {
+            Some(redirect) => Failure::Redirect(redirect),
+            None => Failure::Other(format!("{}: {}", endpoint.addr, describe(&e))),
+        })
 }

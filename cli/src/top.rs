@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::SystemTime;
 
-use hotkey_protocol::{Advice, Routes};
+use hotkey_protocol::{Advice, Routes, TopEntry};
 use redis::Value;
 
 use crate::By;
 use crate::Discovery;
 use crate::discover::{Node, Role, Seeds, Shard, Topology};
 use crate::node::query;
-use crate::reply::{double, fields, int};
 
 /// A `HOTKEY.TOP` reply the tool cannot read (followed by what is wrong).
 pub const BAD_TOP_REPLY: &str = "unexpected HOTKEY.TOP reply";
@@ -46,23 +45,10 @@ impl Query {
     }
 }
 
-/// One `HOTKEY.TOP` entry.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
-    pub key: Vec<u8>,
-    pub db: u32,
-    pub reads: f64,
-    pub writes: f64,
-    pub error: f64,
-    pub hot: bool,
-    /// The rate window in seconds, when the module says (`window`).
-    pub window: Option<u64>,
-}
-
 /// What one node said.
 #[derive(Clone, Debug, Default)]
 pub struct NodeData {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<TopEntry>,
     /// The master's hot set with its advice; None on replicas or when ROUTES failed.
     pub routes: Option<Routes>,
 }
@@ -185,8 +171,8 @@ fn ask(mut node: Node, top: &Query) -> NodeReport {
             };
         }
         let reply: Value = query(endpoint, &mut conn, &top.command())?;
-        let entries =
-            parse_top(&reply).map_err(|e| format!("{}: {BAD_TOP_REPLY}: {e}", endpoint.addr))?;
+        let entries = TopEntry::list_from_redis(&reply)
+            .map_err(|e| format!("{}: {BAD_TOP_REPLY}: {e}", endpoint.addr))?;
         let routes = match node.role {
             Role::Replica => None,
             // The advice is extra: a node whose ROUTES fails still shows its TOP.
@@ -199,44 +185,6 @@ fn ask(mut node: Node, top: &Query) -> NodeReport {
         Ok(NodeData { entries, routes })
     })();
     NodeReport { node, result }
-}
-
-/// A `HOTKEY.TOP` reply: an array of maps (RESP3) or of flat field–value arrays (RESP2).
-pub fn parse_top(reply: &Value) -> Result<Vec<Entry>, String> {
-    let Value::Array(items) = reply else {
-        return Err("not an array".to_string());
-    };
-    items
-        .iter()
-        .map(|item| {
-            let f = fields(item);
-            let key = match f.get("key") {
-                Some(Value::BulkString(b)) => b.clone(),
-                _ => return Err("an entry without a key".to_string()),
-            };
-            let number = |name: &str| {
-                f.get(name)
-                    .and_then(|v| double(v))
-                    .ok_or_else(|| format!("an entry without {name}"))
-            };
-            Ok(Entry {
-                key,
-                db: f
-                    .get("db")
-                    .and_then(|v| int(v))
-                    .and_then(|d| u32::try_from(d).ok())
-                    .ok_or("an entry without db")?,
-                reads: number("reads_per_sec")?,
-                writes: number("writes_per_sec")?,
-                error: number("error")?,
-                hot: f.get("hot").and_then(|v| int(v)) == Some(1),
-                window: f
-                    .get("window")
-                    .and_then(|v| int(v))
-                    .and_then(|w| u64::try_from(w).ok()),
-            })
-        })
-        .collect()
 }
 
 /// Merges the nodes' entries per (shard, db, key), sorts by `query.by` and keeps `count`.
@@ -260,18 +208,18 @@ pub fn merge(answered: &[(Role, Option<&Shard>, &str, &NodeData)], query: &Query
                     error: 0.0,
                     hot: false,
                     advice: None,
-                    window: entry.window,
+                    window: entry.window_secs,
                 });
             if on_master {
-                row.master_reads += entry.reads;
-                row.writes += entry.writes;
+                row.master_reads += entry.reads_per_sec;
+                row.writes += entry.writes_per_sec;
                 row.node = addr.to_string();
             } else {
-                row.replica_reads += entry.reads;
+                row.replica_reads += entry.reads_per_sec;
             }
             row.error += entry.error;
             row.hot |= entry.hot;
-            row.window = row.window.or(entry.window);
+            row.window = row.window.or(entry.window_secs);
         }
         if !on_master {
             continue;
@@ -302,15 +250,15 @@ pub fn merge(answered: &[(Role, Option<&Shard>, &str, &NodeData)], query: &Query
 mod tests {
     use super::*;
 
-    fn entry(key: &str, reads: f64, writes: f64) -> Entry {
-        Entry {
+    fn entry(key: &str, reads: f64, writes: f64) -> TopEntry {
+        TopEntry {
             key: key.as_bytes().to_vec(),
             db: 0,
-            reads,
-            writes,
+            reads_per_sec: reads,
+            writes_per_sec: writes,
             error: 0.0,
             hot: false,
-            window: None,
+            window_secs: None,
         }
     }
 
@@ -368,33 +316,5 @@ mod tests {
             (Role::Master, Some(&b), "b:1", &data),
         ];
         assert_eq!(merge(&answered, &query(By::Total, 10)).len(), 2);
-    }
-
-    #[test]
-    fn top_entries_read_from_resp2_with_a_window() {
-        let s = |t: &str| Value::BulkString(t.as_bytes().to_vec());
-        let reply = Value::Array(vec![Value::Array(vec![
-            s("key"),
-            Value::BulkString(vec![0xff]),
-            s("db"),
-            Value::Int(2),
-            s("reads_per_sec"),
-            s("12.5"),
-            s("writes_per_sec"),
-            s("1"),
-            s("error"),
-            s("0"),
-            s("hot"),
-            Value::Int(1),
-            s("window"),
-            Value::Int(10),
-        ])]);
-        let entries = parse_top(&reply).expect("a TOP reply");
-        assert_eq!(entries[0].key, vec![0xff]);
-        assert_eq!(entries[0].db, 2);
-        assert_eq!(entries[0].reads, 12.5);
-        assert!(entries[0].hot);
-        assert_eq!(entries[0].window, Some(10));
-        assert!(parse_top(&Value::Int(1)).is_err());
     }
 }

@@ -7,6 +7,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hotkey_protocol::sequence::{Sequence, StreamPosition, Streams};
 use hotkey_protocol::{Event, KeyEvent, Message, Routes};
 use redis::Value;
 
@@ -231,8 +232,7 @@ fn describe(event: &Event) -> String {
 /// several nodes, and a new run of one node is its restart.
 pub struct StreamCheck {
     heartbeat: Duration,
-    /// (node_id, run_id) → the highest seq seen.
-    runs: HashMap<(Option<String>, String), u64>,
+    streams: Streams,
     last_message: Instant,
     silence_flagged: bool,
 }
@@ -244,12 +244,13 @@ impl StreamCheck {
         heartbeat: Duration,
         snapshot: Option<(Option<String>, String, u64)>,
     ) -> StreamCheck {
+        let mut streams = Streams::default();
+        if let Some((node, run, seq)) = snapshot {
+            streams.set(node.as_deref(), StreamPosition::new(&run, seq));
+        }
         StreamCheck {
             heartbeat,
-            runs: snapshot
-                .into_iter()
-                .map(|(node, run, seq)| ((node, run), seq))
-                .collect(),
+            streams,
             last_message: Instant::now(),
             silence_flagged: false,
         }
@@ -259,22 +260,15 @@ impl StreamCheck {
     pub fn message(&mut self, m: &Message, now: Instant) -> Vec<String> {
         self.last_message = now;
         self.silence_flagged = false;
-        let mut flags = Vec::new();
-        let run = (m.node_id.clone(), m.run_id.clone());
-        match self.runs.get(&run) {
-            // A message at or below the snapshot's seq was published before it: no gap.
-            Some(&last) if m.seq > last + 1 => {
-                flags.push(format!("{GAP} (expected seq {}, got {})", last + 1, m.seq));
+        // A message at or below the snapshot's seq was published before it: no flag.
+        let flag = match self.streams.advance(m.node_id.as_deref(), &m.run_id, m.seq) {
+            Some(Sequence::Gap { expected, got }) => {
+                Some(format!("{GAP} (expected seq {expected}, got {got})"))
             }
-            Some(_) => {}
-            None if self.runs.keys().any(|(node, _)| *node == m.node_id) => {
-                flags.push(format!("{RESTART} (new run_id {})", m.run_id));
-            }
-            None => {}
-        }
-        let last = self.runs.entry(run).or_insert(0);
-        *last = (*last).max(m.seq);
-        flags
+            Some(Sequence::Restart) => Some(format!("{RESTART} (new run_id {})", m.run_id)),
+            _ => None,
+        };
+        flag.into_iter().collect()
     }
 
     /// The flag for silence at `now`, once per silence.

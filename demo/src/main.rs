@@ -16,9 +16,10 @@ use hotkey_demo::stats::per_sec;
 use hotkey_demo::{
     CHAMPION_PREFIX, Cluster, LEADERBOARD, Node, Probe, Sample, Settings, Window, Workload, top_ten,
 };
+use hotkey_protocol::TopEntry;
 use hotkey_router::{Error, Metrics, ShardView, Target};
 use hotkey_testkit::Cluster as RedisCluster;
-use hotkey_testkit::{Entry, module_path};
+use hotkey_testkit::module_path;
 use tokio::time::{Instant, MissedTickBehavior, interval, interval_at, sleep_until};
 
 const USAGE: &str = "\
@@ -406,7 +407,7 @@ fn route_name(target: Target) -> &'static str {
 
 /// One second: the leaderboard's state and where its reads went, each node's load, the
 /// module's top 5, and any error messages.
-fn print_second(start: Instant, workload: &Workload, probe: &Probe, w: &Window, top: &[Entry]) {
+fn print_second(start: Instant, workload: &Workload, probe: &Probe, w: &Window, top: &[TopEntry]) {
     let status = match workload.leaderboard_hot() {
         Some(_) => format!(
             "HOT, reads to {}",
@@ -444,9 +445,9 @@ fn print_second(start: Instant, workload: &Workload, probe: &Probe, w: &Window, 
             format!(
                 "{} {} r/s {} w/s{}",
                 String::from_utf8_lossy(&e.key),
-                rate(e.reads),
-                rate(e.writes),
-                if e.hot == 1 { " hot" } else { "" }
+                rate(e.reads_per_sec),
+                rate(e.writes_per_sec),
+                if e.hot { " hot" } else { "" }
             )
         })
         .collect();

@@ -3,8 +3,8 @@
 //! `ZREVRANGE`), the readers' router's cache hits, and the workload's own counters. A
 //! [`Sample`] is all of them at one moment; a [`Window`] is the difference of two.
 
+use hotkey_protocol::TopEntry;
 use hotkey_router::{Error, Metrics};
-use hotkey_testkit::{Entry, parse_top};
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
@@ -90,8 +90,8 @@ impl Probe {
 
     /// `HOTKEY.TOP COUNT <count> WINDOW 1` on the master: the detector's window, so that the
     /// per-second table follows the surge as it happens (TOP's default, 60 s, would smooth it).
-    pub async fn top(&mut self, count: usize) -> Result<Vec<Entry>, Error> {
-        let Some((_, master)) = self.nodes.first_mut() else {
+    pub async fn top(&mut self, count: usize) -> Result<Vec<TopEntry>, Error> {
+        let Some((node, master)) = self.nodes.first_mut() else {
             return Ok(Vec::new());
         };
         let reply: Value = redis::cmd("HOTKEY.TOP")
@@ -101,7 +101,11 @@ impl Probe {
             .arg(1)
             .query_async(master)
             .await?;
-        Ok(parse_top(&reply))
+        TopEntry::list_from_redis(&reply).map_err(|source| Error::Protocol {
+            node: format!("127.0.0.1:{}", node.port),
+            reply: "HOTKEY.TOP",
+            source,
+        })
     }
 
     /// Everything at this moment: the workload's counters and the readers' router's metrics

@@ -163,14 +163,17 @@ impl SlotRange {
 impl TopEntry {
     /// One entry of the `HOTKEY.TOP` reply.
     pub fn to_frame(&self) -> Frame {
-        Frame::Map(vec![
+        let mut fields = vec![
             (field::KEY, Frame::Bulk(self.key.clone())),
             (field::DB, Frame::Int(i64::from(self.db))),
             (field::READS_PER_SEC, Frame::Double(self.reads_per_sec)),
             (field::WRITES_PER_SEC, Frame::Double(self.writes_per_sec)),
             (field::ERROR, Frame::Double(self.error)),
             (field::HOT, Frame::flag(self.hot)),
-            (field::WINDOW, Frame::count(self.window_secs)),
-        ])
+        ];
+        if let Some(window) = self.window_secs {
+            fields.push((field::WINDOW, Frame::count(window)));
+        }
+        Frame::Map(fields)
     }
 }

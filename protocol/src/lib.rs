@@ -7,7 +7,11 @@
 //!   `redis` feature;
 //! - which arguments of a command are **keys**, read or written ([`command_table`]), from the
 //!   server's `COMMAND` reply: the module counts and the router routes by the same rule;
-//! - where a command that names no key goes among several masters ([`keyless`]).
+//! - where a command that names no key goes among several masters ([`keyless`]);
+//! - the server's descriptions of a **cluster** ([`cluster`]): `CLUSTER NODES` (text, for the
+//!   module too), `CLUSTER SHARDS` and the `MOVED`/`ASK` redirections;
+//! - the one accessor of RESP map replies, RESP2 or RESP3 (`resp::Fields`, `redis` feature);
+//! - the **order** of a node's events: in order, old, a gap or a restart ([`sequence`]).
 //!
 //! Format version [`VERSION`]: later versions add fields and events, never change the meaning
 //! of one. A reader ignores fields it does not know and reads an unknown event as
@@ -36,7 +40,8 @@ pub mod command_table;
 pub mod frame;
 pub mod keyless;
 #[cfg(feature = "redis")]
-mod resp;
+pub mod resp;
+pub mod sequence;
 
 /// The format version every message carries in `v`.
 pub const VERSION: u32 = 1;
@@ -319,8 +324,9 @@ pub struct TopEntry {
     pub error: f64,
     /// Whether the key is in the hot set.
     pub hot: bool,
-    /// The window the rates are taken over, in seconds (`WINDOW`): 1 (the detector's), 10, 60.
-    pub window_secs: u64,
+    /// The window the rates are taken over, in seconds (`WINDOW`): 1 (the detector's), 10, 60;
+    /// None from modules older than the `window` field.
+    pub window_secs: Option<u64>,
 }
 
 /// A host and port.
@@ -364,7 +370,7 @@ pub mod field {
 pub struct ProtocolError(String);
 
 impl ProtocolError {
-    fn new(text: impl Into<String>) -> ProtocolError {
+    pub(crate) fn new(text: impl Into<String>) -> ProtocolError {
         ProtocolError(text.into())
     }
 }

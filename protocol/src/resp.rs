@@ -1,5 +1,6 @@
-//! Parsing of the module's RESP replies from the `redis` crate's `Value`: a RESP3 map, or
-//! under RESP2 the flat list of field–value pairs the server sends instead.
+//! Parsing of RESP replies from the `redis` crate's `Value`: a RESP3 map, or under RESP2 the
+//! flat list of field–value pairs the server sends instead. [`Fields`] is the one accessor of
+//! map replies, the module's and the server's (`CLUSTER SHARDS`) alike.
 
 use redis::Value;
 
@@ -9,11 +10,13 @@ use crate::{
     TopEntry, field,
 };
 
-/// The fields of one map reply, by name.
-struct Fields<'a>(Vec<(&'a [u8], &'a Value)>);
+/// The fields of one map reply, by name. Every accessor's error names the field.
+pub struct Fields<'a>(Vec<(&'a [u8], &'a Value)>);
 
 impl<'a> Fields<'a> {
-    fn of(value: &'a Value, what: &str) -> Result<Fields<'a>, ProtocolError> {
+    /// The fields of `value`; an error (naming `what`) when it is not a map or a flat list of
+    /// pairs.
+    pub fn of(value: &'a Value, what: &str) -> Result<Fields<'a>, ProtocolError> {
         let pairs: Vec<(&Value, &Value)> = match value {
             Value::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
             Value::Array(a) if a.len() % 2 == 0 => {
@@ -21,51 +24,58 @@ impl<'a> Fields<'a> {
             }
             _ => return Err(ProtocolError::new(format!("{what}: not a map"))),
         };
-        let mut fields = Vec::with_capacity(pairs.len());
+        let mut fields: Vec<(&[u8], &Value)> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let name =
                 bytes(k).ok_or_else(|| ProtocolError::new(format!("{what}: bad field name")))?;
+            if fields.iter().any(|(n, _)| *n == name) {
+                return Err(ProtocolError::new(format!(
+                    "{what}: field '{}' twice",
+                    String::from_utf8_lossy(name)
+                )));
+            }
             fields.push((name, v));
         }
         Ok(Fields(fields))
     }
 
-    fn get(&self, name: &str) -> Result<&'a Value, ProtocolError> {
+    /// The field names, in the order sent.
+    pub fn names(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.0.iter().map(|(n, _)| *n)
+    }
+
+    pub fn get(&self, name: &str) -> Result<&'a Value, ProtocolError> {
         self.optional(name)
             .ok_or_else(|| ProtocolError::new(format!("missing field '{name}'")))
     }
 
     /// A field that older versions of the module do not send.
-    fn optional(&self, name: &str) -> Option<&'a Value> {
+    pub fn optional(&self, name: &str) -> Option<&'a Value> {
         self.0
             .iter()
             .find(|(n, _)| *n == name.as_bytes())
             .map(|(_, v)| *v)
     }
 
-    fn bytes(&self, name: &str) -> Result<&'a [u8], ProtocolError> {
+    pub fn bytes(&self, name: &str) -> Result<&'a [u8], ProtocolError> {
         bytes(self.get(name)?).ok_or_else(|| bad(name))
     }
 
-    fn string(&self, name: &str) -> Result<String, ProtocolError> {
+    pub fn string(&self, name: &str) -> Result<String, ProtocolError> {
         String::from_utf8(self.bytes(name)?.to_vec()).map_err(|_| bad(name))
     }
 
-    fn int(&self, name: &str) -> Result<i64, ProtocolError> {
-        match self.get(name)? {
-            Value::Int(i) => Ok(*i),
-            Value::Boolean(b) => Ok(i64::from(*b)),
-            v => bytes(v)
-                .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
-                .ok_or_else(|| bad(name)),
-        }
+    pub fn int(&self, name: &str) -> Result<i64, ProtocolError> {
+        int(self.get(name)?).ok_or_else(|| bad(name))
     }
 
-    fn unsigned<T: TryFrom<i64>>(&self, name: &str) -> Result<T, ProtocolError> {
+    /// An integer that must fit `T` (a port, a count).
+    pub fn unsigned<T: TryFrom<i64>>(&self, name: &str) -> Result<T, ProtocolError> {
         T::try_from(self.int(name)?).map_err(|_| bad(name))
     }
 
-    fn flag(&self, name: &str) -> Result<bool, ProtocolError> {
+    /// 0 or 1.
+    pub fn flag(&self, name: &str) -> Result<bool, ProtocolError> {
         match self.int(name)? {
             0 => Ok(false),
             1 => Ok(true),
@@ -73,7 +83,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn double(&self, name: &str) -> Result<f64, ProtocolError> {
+    /// A RESP3 double, an integer, or (RESP2) a string holding one.
+    pub fn double(&self, name: &str) -> Result<f64, ProtocolError> {
         match self.get(name)? {
             Value::Double(d) => Ok(*d),
             Value::Int(i) => Ok(*i as f64),
@@ -83,12 +94,27 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn list(&self, name: &str) -> Result<&'a [Value], ProtocolError> {
+    pub fn list(&self, name: &str) -> Result<&'a [Value], ProtocolError> {
         match self.get(name)? {
             Value::Array(a) | Value::Set(a) => Ok(a),
             _ => Err(bad(name)),
         }
     }
+}
+
+/// An integer, a boolean, or a string holding an integer: one element of a positional reply
+/// (`CLUSTER SLOTS`, `CLUSTER SHARDS`' slot bounds).
+pub fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Boolean(b) => Some(i64::from(*b)),
+        v => std::str::from_utf8(bytes(v)?).ok()?.parse().ok(),
+    }
+}
+
+/// A string, lossy for bytes that are not UTF-8: names and addresses, never keys.
+pub fn text(v: &Value) -> Option<String> {
+    bytes(v).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 fn bytes(v: &Value) -> Option<&[u8]> {
@@ -223,11 +249,14 @@ impl TopEntry {
             writes_per_sec: f.double(field::WRITES_PER_SEC)?,
             error: f.double(field::ERROR)?,
             hot: f.flag(field::HOT)?,
-            window_secs: f.unsigned(field::WINDOW)?,
+            window_secs: match f.optional(field::WINDOW) {
+                Some(_) => Some(f.unsigned(field::WINDOW)?),
+                None => None,
+            },
         })
     }
 
-    /// Parses a whole `HOTKEY.TOP` reply.
+    /// Parses a whole `HOTKEY.TOP` reply; an entry that does not parse makes it an error.
     pub fn list_from_redis(value: &Value) -> Result<Vec<TopEntry>, ProtocolError> {
         match value {
             Value::Array(entries) => entries.iter().map(TopEntry::from_redis).collect(),

@@ -294,7 +294,7 @@ mod resp {
                     writes_per_sec: 98.0,
                     error: 0.0,
                     hot: true,
-                    window_secs: 60,
+                    window_secs: Some(60),
                 },
                 TopEntry {
                     key: vec![0xc4, 0x80, 0],
@@ -303,7 +303,7 @@ mod resp {
                     writes_per_sec: 0.0,
                     error: 0.125,
                     hot: false,
-                    window_secs: 1,
+                    window_secs: None,
                 },
             ];
             let frame =
@@ -312,6 +312,45 @@ mod resp {
                 TopEntry::list_from_redis(&frame.to_redis(resp3)),
                 Ok(entries)
             );
+        }
+    }
+
+    #[test]
+    fn a_top_entry_without_a_window_is_from_an_older_module_and_a_broken_one_an_error() {
+        let entry = |skip: &str, extra: &[(&str, Value)]| {
+            let mut flat = Vec::new();
+            let fields = [
+                ("key", s("k")),
+                ("db", Value::Int(0)),
+                ("reads_per_sec", s("1.5")),
+                ("writes_per_sec", Value::Double(0.0)),
+                ("error", Value::Int(0)),
+                ("hot", Value::Int(1)),
+            ];
+            for (name, value) in fields.into_iter().chain(extra.iter().cloned()) {
+                if name != skip {
+                    flat.extend([s(name), value]);
+                }
+            }
+            Value::Array(vec![Value::Array(flat)])
+        };
+        let old = TopEntry::list_from_redis(&entry("", &[])).expect("parses");
+        assert_eq!((old[0].window_secs, old[0].reads_per_sec), (None, 1.5));
+        assert!(old[0].hot);
+        let new = TopEntry::list_from_redis(&entry("", &[("window", Value::Int(10))]));
+        assert_eq!(new.unwrap()[0].window_secs, Some(10));
+        for (reply, what) in [
+            (entry("db", &[]), "missing field 'db'"),
+            (
+                entry("", &[("window", s("soon"))]),
+                "bad value of field 'window'",
+            ),
+            (entry("", &[("hot", Value::Int(2))]), "field 'hot' twice"),
+            (Value::Int(1), "not an array"),
+            (Value::Array(vec![Value::Int(1)]), "not a map"),
+        ] {
+            let e = TopEntry::list_from_redis(&reply).expect_err(what);
+            assert!(e.to_string().contains(what), "{what}: {e}");
         }
     }
 

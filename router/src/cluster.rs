@@ -365,7 +365,7 @@ impl Cluster {
                 Err(Error::Redis(e)) => e,
                 other => return other,
             };
-            match Redirect::from_error(&e) {
+            match Redirect::from_redis(&e) {
                 Some(Redirect::Moved { address, .. }) => {
                     self.refresh_now().await;
                     let layout = self.layout();
@@ -414,7 +414,7 @@ impl Cluster {
         };
         let reply = shard.send_pipeline(pipeline).await;
         if let Err(Error::Redis(e)) = &reply
-            && Redirect::from_error(e).is_some()
+            && Redirect::from_redis(e).is_some()
         {
             self.refresh_now().await;
         }

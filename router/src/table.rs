@@ -6,6 +6,7 @@
 //! remembers the epoch it was read under and is only served while the key still has it, so a
 //! fill that raced with a write is never served.
 
+use hotkey_protocol::sequence::{Sequence, StreamPosition};
 use hotkey_protocol::{Advice, Event, Message, Replica, Routes};
 use rustc_hash::FxHashMap;
 
@@ -37,8 +38,8 @@ pub enum Applied {
 pub struct RouteTable {
     db: u32,
     synced: bool,
-    run_id: String,
-    seq: u64,
+    /// The last message reflected.
+    position: StreamPosition,
     keys: FxHashMap<Box<[u8]>, HotEntry>,
     replicas: Vec<Replica>,
     next_epoch: u64,
@@ -57,8 +58,7 @@ impl RouteTable {
     /// reply cached before counts any more.
     pub fn load(&mut self, routes: &Routes) {
         self.synced = true;
-        self.run_id.clone_from(&routes.run_id);
-        self.seq = routes.seq;
+        self.position = StreamPosition::new(&routes.run_id, routes.seq);
         self.keys.clear();
         let db = self.db;
         for hot in routes.keys.iter().filter(|k| k.db == db) {
@@ -86,19 +86,13 @@ impl RouteTable {
         if !self.synced {
             return Applied::NotSynced;
         }
-        if message.run_id != self.run_id {
-            return Applied::NewRun;
+        // Out of order the table stays where it is: the caller re-reads the snapshot.
+        match self.position.check(&message.run_id, message.seq) {
+            Sequence::InOrder => self.position.seq = message.seq,
+            Sequence::Old => return Applied::Old,
+            Sequence::Gap { expected, got } => return Applied::Gap { expected, got },
+            Sequence::Restart => return Applied::NewRun,
         }
-        if message.seq <= self.seq {
-            return Applied::Old;
-        }
-        if message.seq != self.seq + 1 {
-            return Applied::Gap {
-                expected: self.seq + 1,
-                got: message.seq,
-            };
-        }
-        self.seq = message.seq;
         match &message.event {
             Event::Hot(e) | Event::Update(e) if e.db == self.db => {
                 // A key event without a readable name or advice cannot be routed: drop the key,

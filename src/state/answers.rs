@@ -149,7 +149,7 @@ impl State {
                 reads_per_sec: e.reads_per_sec,
                 writes_per_sec: e.writes_per_sec,
                 error: e.error_per_sec,
-                window_secs: window.seconds(),
+                window_secs: Some(window.seconds()),
             })
             .collect()
     }

@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hotkey_protocol::cluster::{SLOTS, SlotRange, key_slot};
+use hotkey_protocol::cluster::{NodeLine, SLOTS, SlotRange, key_slot, parse_cluster_nodes};
 use redis::{Connection, Value};
 
 use crate::module::module_path;
@@ -232,7 +232,7 @@ impl Node {
             .arg("NODES")
             .query(&mut conn)
             .map_err(|e| e.to_string())?;
-        parse_nodes(&text)
+        parse_cluster_nodes(&text).map_err(|e| e.to_string())
     }
 
     /// `cluster_state` of `CLUSTER INFO` (`ok` or `fail`).
@@ -257,79 +257,6 @@ impl Node {
             .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c));
         info.is_ok_and(|info| info.lines().any(|l| l.trim() == "master_link_status:up"))
     }
-}
-
-/// One line of `CLUSTER NODES`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct NodeLine {
-    id: String,
-    port: u16,
-    flags: Vec<String>,
-    /// The master's id for a replica.
-    master: Option<String>,
-    /// Slots the node serves (not the ones being imported or migrated, shown in brackets).
-    slots: Vec<SlotRange>,
-}
-
-impl NodeLine {
-    fn has(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
-    }
-
-    fn is_master(&self) -> bool {
-        self.has("master")
-    }
-
-    /// Flagged failing, or not (yet) a full member.
-    fn is_failing(&self) -> bool {
-        ["fail", "fail?", "handshake", "noaddr"]
-            .iter()
-            .any(|f| self.has(f))
-    }
-
-    fn serves(&self, slot: u16) -> bool {
-        self.slots.iter().any(|r| r.contains(slot))
-    }
-}
-
-/// Parses `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master|-> <ping> <pong>
-/// <epoch> <link> <slot>…`.
-fn parse_nodes(text: &str) -> Result<Vec<NodeLine>, String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let bad = || format!("unexpected CLUSTER NODES line: {line:?}");
-            if fields.len() < 8 {
-                return Err(bad());
-            }
-            let port = fields[1]
-                .split(['@', ','])
-                .next()
-                .and_then(|addr| addr.rsplit_once(':'))
-                .and_then(|(_, port)| port.parse().ok())
-                .ok_or_else(bad)?;
-            let slots = fields[8..]
-                .iter()
-                .filter(|s| !s.starts_with('['))
-                .map(|s| {
-                    let (start, end) = s.split_once('-').unwrap_or((s, s));
-                    Some(SlotRange {
-                        start: start.parse().ok()?,
-                        end: end.parse().ok()?,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(bad)?;
-            Ok(NodeLine {
-                id: fields[0].to_string(),
-                port,
-                flags: fields[2].split(',').map(str::to_string).collect(),
-                master: (fields[3] != "-").then(|| fields[3].to_string()),
-                slots,
-            })
-        })
-        .collect()
 }
 
 /// A running cluster. Dropping it stops every node (also when a panic unwinds), so a failing
@@ -388,11 +315,19 @@ impl Cluster {
         masters.iter().map(|l| self.node_by_id(&l.id)).collect()
     }
 
+    /// A master serving slots other than `node` (a shard that does not own `node`'s slots).
+    pub fn other_master(&self, node: &Node) -> &Node {
+        self.masters()
+            .into_iter()
+            .find(|m| m.id != node.id)
+            .unwrap_or_else(|| panic!("no master besides port {}", node.port))
+    }
+
     /// The replicas of `master` that are not failing, as a live node sees them.
     pub fn replicas(&self, master: &Node) -> Vec<&Node> {
         self.view()
             .iter()
-            .filter(|l| l.master.as_deref() == Some(master.id.as_str()) && !l.is_failing())
+            .filter(|l| l.master_id.as_deref() == Some(master.id.as_str()) && !l.is_failing())
             .map(|l| self.node_by_id(&l.id))
             .collect()
     }
@@ -464,7 +399,7 @@ impl Cluster {
                 // Alive: a manual failover made it a replica of its successor.
                 let view = old.view().ok()?;
                 let me = view.iter().find(|l| l.has("myself"))?;
-                let new = me.master.as_ref().filter(|_| me.has("slave"))?;
+                let new = me.master_id.as_ref().filter(|_| me.has("slave"))?;
                 view.iter().find(|l| &l.id == new)?.slots.clone()
             }
         };
@@ -651,7 +586,7 @@ impl Cluster {
                 .count();
             let replica_count = view
                 .iter()
-                .filter(|l| l.has("slave") && l.master.is_some())
+                .filter(|l| l.has("slave") && l.master_id.is_some())
                 .count();
             synced
                 && healthy
@@ -699,41 +634,5 @@ fn wait_with_deadline(mut child: Child, timeout: Duration) -> Option<std::proces
                 return None;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_cluster_nodes_with_ranges_single_slots_and_migrations() {
-        let text = "\
-a1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460 7000 [5461->-b2]
-b2 127.0.0.1:30002@40002,host master - 0 0 2 connected 5461-10922 [7000-<-a1]
-c3 127.0.0.1:30003@40003 slave,fail a1 0 0 1 disconnected
-";
-        let nodes = parse_nodes(text).expect("parses");
-        assert_eq!(nodes.len(), 3);
-        assert_eq!(nodes[0].port, 30001);
-        assert!(nodes[0].has("myself") && nodes[0].is_master());
-        assert_eq!(
-            nodes[0].slots,
-            vec![
-                SlotRange {
-                    start: 0,
-                    end: 5460
-                },
-                SlotRange {
-                    start: 7000,
-                    end: 7000
-                }
-            ]
-        );
-        assert_eq!(nodes[1].port, 30002);
-        assert!(nodes[1].serves(5461) && !nodes[1].serves(10923));
-        assert_eq!(nodes[2].master.as_deref(), Some("a1"));
-        assert!(nodes[2].is_failing());
-        assert!(parse_nodes("garbage").is_err());
     }
 }

@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 
+use hotkey_protocol::resp::Fields;
+use hotkey_protocol::{TopEntry, field};
 use redis::{Connection, RedisError, Value};
 
-/// One `HOTKEY.TOP` entry.
+/// One `HOTKEY.TOP` entry, as the test suites compare it: the protocol's [`TopEntry`] with
+/// the flags and numbers as the server sends them (integers), under short names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub key: Vec<u8>,
@@ -75,85 +78,59 @@ pub fn show(entries: &[Entry]) -> String {
     format!("{} entries\n{}", entries.len(), lines.join("\n"))
 }
 
-/// A `HOTKEY.TOP` reply (RESP2 or RESP3) as entries, checking each has exactly the seven fields.
+/// A `HOTKEY.TOP` reply (RESP2 or RESP3) as entries, read by the protocol's parser, checking
+/// each entry has exactly the README's seven fields.
 pub fn parse_top(reply: &Value) -> Vec<Entry> {
     let Value::Array(items) = reply else {
         panic!("HOTKEY.TOP reply is not an array: {reply:?}");
     };
-    items.iter().map(parse_entry).collect()
-}
-
-fn parse_entry(item: &Value) -> Entry {
-    let pairs: Vec<(&Value, &Value)> = match item {
-        Value::Map(map) => map.iter().map(|(k, v)| (k, v)).collect(),
-        Value::Array(flat) => {
-            assert!(
-                flat.len().is_multiple_of(2),
-                "entry is not field-value pairs: {item:?}"
-            );
-            flat.chunks(2).map(|p| (&p[0], &p[1])).collect()
-        }
-        other => panic!("HOTKEY.TOP entry is neither a map nor an array: {other:?}"),
-    };
-    let mut fields: HashMap<String, &Value> = HashMap::new();
-    for (name, value) in pairs {
-        let name = text(name).unwrap_or_else(|| panic!("field name is not a string: {item:?}"));
-        assert!(
-            fields.insert(name.clone(), value).is_none(),
-            "field {name} twice: {item:?}"
+    for item in items {
+        let fields =
+            Fields::of(item, "HOTKEY.TOP entry").unwrap_or_else(|e| panic!("{e}: {item:?}"));
+        let mut names: Vec<String> = fields
+            .names()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        names.sort();
+        let mut seven = SEVEN_FIELDS.map(str::to_string);
+        seven.sort();
+        assert_eq!(
+            names, seven,
+            "entry has other fields than the README's seven: {item:?}"
         );
     }
-    let field = |name: &str| -> &Value {
-        fields
-            .get(name)
-            .copied()
-            .unwrap_or_else(|| panic!("entry has no field {name}: {item:?}"))
-    };
-    assert_eq!(
-        fields.len(),
-        7,
-        "entry has other fields than the README's seven: {item:?}"
-    );
-    Entry {
-        key: match field("key") {
-            Value::BulkString(bytes) => bytes.clone(),
-            other => panic!("key is not a bulk string: {other:?}"),
-        },
-        db: integer(field("db")),
-        reads: double(field("reads_per_sec")),
-        writes: double(field("writes_per_sec")),
-        error: double(field("error")),
-        hot: integer(field("hot")),
-        window: integer(field("window")),
-    }
+    TopEntry::list_from_redis(reply)
+        .unwrap_or_else(|e| panic!("{e}: {reply:?}"))
+        .into_iter()
+        .map(Entry::from)
+        .collect()
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
-}
+/// The fields of a `HOTKEY.TOP` entry.
+const SEVEN_FIELDS: [&str; 7] = [
+    field::KEY,
+    field::DB,
+    field::READS_PER_SEC,
+    field::WRITES_PER_SEC,
+    field::ERROR,
+    field::HOT,
+    field::WINDOW,
+];
 
-fn integer(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        other => panic!("expected an integer, got {other:?}"),
-    }
-}
-
-/// A double: a RESP3 double, or (RESP2) a bulk string holding one.
-fn double(v: &Value) -> f64 {
-    match v {
-        Value::Double(d) => *d,
-        Value::BulkString(_) | Value::SimpleString(_) => {
-            let s = text(v).unwrap_or_default();
-            s.parse()
-                .unwrap_or_else(|_| panic!("expected a double, got the string {s:?}"))
+impl From<TopEntry> for Entry {
+    fn from(e: TopEntry) -> Entry {
+        Entry {
+            key: e.key,
+            db: i64::from(e.db),
+            reads: e.reads_per_sec,
+            writes: e.writes_per_sec,
+            error: e.error,
+            hot: i64::from(e.hot),
+            window: e
+                .window_secs
+                .and_then(|w| i64::try_from(w).ok())
+                .expect("a TOP entry with a window (parse_top checks every field is there)"),
         }
-        other => panic!("expected a double, got {other:?}"),
     }
 }
 

@@ -47,11 +47,7 @@ fn top_and_route_find_every_node_and_the_keys_shard() {
     );
 
     // Asked from a node of another shard, route still answers from the owner.
-    let other = cluster
-        .masters()
-        .into_iter()
-        .find(|n| n.port != owner.port)
-        .expect("another master");
+    let other = cluster.other_master(owner);
     let route = json(&["route", "leaderboard:global", "--cluster", &other.url()]);
     assert_eq!(route["node"], owner.addr(), "{route}");
     assert_eq!(route["slot"], key_slot(key));
@@ -67,16 +63,40 @@ fn top_and_route_find_every_node_and_the_keys_shard() {
 }
 
 #[test]
+fn route_follows_moved_and_ask_from_a_node_that_does_not_own_the_slot() {
+    let cluster = cluster();
+    let key = b"redirected";
+    let slot = key_slot(key);
+    let owner = cluster.node_for_key(key);
+    let other = cluster.other_master(owner);
+
+    // Given one node and no discovery, the tool asks that node, which answers MOVED.
+    let moved = json(&["route", "redirected", &other.url()]);
+    assert_eq!(moved["node"], owner.addr(), "{moved}");
+    assert_eq!(moved["role"], "master", "{moved}");
+
+    // Mid-migration the cluster still names the owner, which answers ASK for a key it no
+    // longer has.
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg("v")
+        .query(&mut owner.conn())
+        .expect("SET");
+    cluster.begin_migration(slot, owner, other);
+    cluster.move_keys(slot, owner, other);
+    let asked = json(&["route", "redirected", "--cluster", &owner.url()]);
+    assert_eq!(asked["node"], other.addr(), "{asked}");
+    assert_eq!(asked["slot"], slot, "{asked}");
+    assert_eq!(asked["role"], "master", "{asked}");
+}
+
+#[test]
 fn a_killed_node_is_named_and_the_others_still_shown() {
     let cluster = cluster();
     let key = b"still-here";
     let owner = cluster.node_for_key(key);
     reads(&mut owner.conn(), key, 5);
-    let victim = cluster
-        .masters()
-        .into_iter()
-        .find(|n| n.port != owner.port)
-        .expect("another master");
+    let victim = cluster.other_master(owner);
     cluster.kill(victim);
     let seed = owner.url();
     let out = hotkey(&["top", "--cluster", &seed, "--once"]);

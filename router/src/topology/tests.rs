@@ -131,7 +131,7 @@ fn a_malformed_cluster_shards_reply_is_an_error_naming_it() {
     assert!(e.contains("CLUSTER SHARDS"), "{e}");
     let e = parse_shards(&Value::Array(vec![shard(&[0, 99999], vec![])]))
         .expect_err("slot out of range");
-    assert!(e.contains("out of range"), "{e}");
+    assert!(e.contains("bad slot range"), "{e}");
     let e = parse_shards(&Value::Array(vec![shard(
         &[0, 10],
         vec![node("r", 1, "replica", "online")],
@@ -202,34 +202,5 @@ fn a_command_goes_to_the_slot_of_its_keys() {
     assert_eq!(
         command_slot(&c, &args(&["NOSUCHCMD", "k"])),
         SlotOf::Anywhere
-    );
-}
-
-fn server_error(wire: &[u8]) -> RedisError {
-    redis::parse_redis_value(wire)
-        .expect("a RESP error")
-        .extract_error()
-        .expect_err("an error reply")
-}
-
-#[test]
-fn moved_and_ask_name_the_slot_and_the_node() {
-    assert_eq!(
-        Redirect::from_error(&server_error(b"-MOVED 3999 127.0.0.1:7002\r\n")),
-        Some(Redirect::Moved {
-            slot: 3999,
-            address: "127.0.0.1:7002".into()
-        })
-    );
-    assert_eq!(
-        Redirect::from_error(&server_error(b"-ASK 12 127.0.0.1:7003\r\n")),
-        Some(Redirect::Ask {
-            slot: 12,
-            address: "127.0.0.1:7003".into()
-        })
-    );
-    assert_eq!(
-        Redirect::from_error(&server_error(b"-WRONGTYPE not a list\r\n")),
-        None
     );
 }
