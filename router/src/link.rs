@@ -12,10 +12,10 @@
 //!   <control>`, so the server says when a key it served there changes.
 //! - *data* (the caller's protocol): every other command sent to the master.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod clock;
 
-use backon::{ExponentialBuilder, Retryable};
+use std::sync::Arc;
+
 use hotkey_protocol::command_table::{CommandTable, Reply};
 use hotkey_protocol::{Message, Routes};
 use redis::aio::MultiplexedConnection;
@@ -24,8 +24,9 @@ use redis::{
     AsyncConnectionConfig, Client, ConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
 };
 use tokio::sync::mpsc;
-use tokio::time::{Instant, interval, sleep_until};
+use tokio::time::{Instant, sleep_until};
 
+use self::clock::{Due, LinkClock, retry};
 use crate::error::Error;
 use crate::metrics::bump;
 use crate::shard::{Connections, Shard};
@@ -229,22 +230,12 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
         let reason = follow(&shard, &mut session).await;
         tracing::warn!("hotkey router: link to the master lost ({reason}); reconnecting");
         shard.disconnect(&reason);
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(50))
-            .with_max_delay(shard.options().reconnect_max_delay)
-            .without_max_times();
-        session = match (|| connect(&shard, false))
-            .retry(backoff)
-            .notify(|e, _| shard.set_down_reason(&format!("{reason}; reconnecting: {e}")))
-            .await
-        {
-            Ok(s) => s,
-            // Unreachable with no attempt limit; keep the router failing fast if it happens.
-            Err(e) => {
-                shard.disconnect(&e.to_string());
-                return;
-            }
-        };
+        session = retry(
+            shard.options().reconnect_max_delay,
+            || connect(&shard, false),
+            |e| shard.set_down_reason(&format!("{reason}; reconnecting: {e}")),
+        )
+        .await;
         bump(&shard.counters().resyncs);
     }
 }
@@ -252,10 +243,14 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
 /// Applies events and invalidations until the link breaks; returns why.
 async fn follow(shard: &Arc<Shard>, session: &mut Session) -> String {
     let options = shard.options();
-    let mut heard = Instant::now();
-    let mut report = interval(options.report_interval);
-    let mut probe = interval(options.probe_interval);
+    let mut clock = LinkClock::new(
+        options.heartbeat_timeout,
+        options.report_interval,
+        options.probe_interval,
+        Instant::now(),
+    );
     loop {
+        let (at, due) = clock.next();
         tokio::select! {
             push = session.pushes.recv() => {
                 let Some(push) = push else {
@@ -264,7 +259,7 @@ async fn follow(shard: &Arc<Shard>, session: &mut Session) -> String {
                 match push.kind {
                     PushKind::Disconnection => return "the control connection closed".into(),
                     PushKind::Message | PushKind::SMessage => {
-                        heard = Instant::now();
+                        clock.heard(Instant::now());
                         if let Err(reason) = on_message(shard, session, &push.data).await {
                             return reason;
                         }
@@ -272,18 +267,23 @@ async fn follow(shard: &Arc<Shard>, session: &mut Session) -> String {
                     _ => {}
                 }
             }
-            _ = sleep_until(heard + options.heartbeat_timeout) => {
-                tracing::warn!(
-                    "hotkey router: no message from the module for {:?}; re-reading the hot set",
-                    options.heartbeat_timeout
-                );
-                if let Err(reason) = resync_or_forget(shard, session).await {
-                    return format!("missed heartbeats, and {reason}");
+            () = sleep_until(at) => {
+                match due {
+                    Due::Silence => {
+                        tracing::warn!(
+                            "hotkey router: no message from the module for {:?}; re-reading \
+                             the hot set",
+                            options.heartbeat_timeout
+                        );
+                        if let Err(reason) = resync_or_forget(shard, session).await {
+                            return format!("missed heartbeats, and {reason}");
+                        }
+                    }
+                    Due::Report => send_report(shard).await,
+                    Due::Probe => probe_later(shard),
                 }
-                heard = Instant::now();
+                clock.done(due, Instant::now());
             }
-            _ = report.tick() => send_report(shard).await,
-            _ = probe.tick() => probe_later(shard),
             () = shard.broken(session.id) => {
                 return "a command found the master connection broken".into();
             }
