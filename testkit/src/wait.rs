@@ -148,9 +148,10 @@ pub fn pin(conn: &mut Connection, key: &[u8], args: &[&str]) {
         .query(conn)
         .unwrap_or_else(|e| {
             panic!(
-                "HOTKEY.PIN {} {}: {e}",
+                "HOTKEY.PIN {} {}: {}",
                 String::from_utf8_lossy(key),
-                args.join(" ")
+                args.join(" "),
+                crate::top::error_text(&e)
             )
         });
     assert_eq!(

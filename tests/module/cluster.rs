@@ -180,10 +180,7 @@ fn each_shard_speaks_for_itself_on_its_own_channel() {
     );
 
     // Pinned and hot, then its slot moves away: it leaves the old owner with a cold event.
-    let () = redis::cmd("HOTKEY.PIN")
-        .arg(&a)
-        .query(&mut masters[0].conn())
-        .expect("PIN");
+    hotkey_testkit::pin(&mut masters[0].conn(), &a, &[]);
     cluster.migrate_slot(key_slot(&a), masters[0], masters[2]);
     let cold = listeners[0]
         .0

@@ -12,8 +12,8 @@ use hotkey_protocol::{Advice, Event, KeyEvent, Message, ReadsTo, Routes, VERSION
 use redis::Connection;
 
 use hotkey_testkit::{
-    Server, Subscriber, error_text, event_key, expect_error, find, info_hotkey, is_cold, is_hot,
-    load, top_all,
+    Server, Subscriber, event_key, expect_error, find, info_hotkey, is_cold, is_hot, load, pin,
+    top_all,
 };
 
 const CHANNEL: &str = hotkey_protocol::DEFAULT_CHANNEL;
@@ -109,22 +109,6 @@ fn report(conn: &mut Connection, pairs: &[(&[u8], u64)]) -> i64 {
         cmd.arg(*key).arg(*count);
     }
     cmd.query(conn).expect("HOTKEY.REPORT")
-}
-
-fn pin(conn: &mut Connection, key: &[u8], ttl_secs: Option<u64>) {
-    let mut cmd = redis::cmd("HOTKEY.PIN");
-    cmd.arg(key);
-    if let Some(ttl) = ttl_secs {
-        cmd.arg("TTL").arg(ttl);
-    }
-    let reply: String = cmd.query(conn).unwrap_or_else(|e| {
-        panic!(
-            "HOTKEY.PIN {}: {}",
-            String::from_utf8_lossy(key),
-            error_text(&e)
-        )
-    });
-    assert_eq!(reply, "OK");
 }
 
 fn unpin(conn: &mut Connection, key: &[u8]) -> i64 {
@@ -406,7 +390,7 @@ fn pin_and_unpin_are_announced() {
     let mut conn = server.conn();
     let key: &[u8] = b"pinned:idle";
 
-    pin(&mut conn, key, None);
+    pin(&mut conn, key, &[]);
     let (_, hot, _) = expect_message(
         &sub,
         Duration::from_secs(2),
@@ -458,7 +442,7 @@ fn pin_and_unpin_are_announced() {
     // A pin with a TTL ends by itself: cold without UNPIN, not before the TTL.
     let ttl_key: &[u8] = b"pinned:ttl";
     let pinned_at = Instant::now();
-    pin(&mut conn, ttl_key, Some(1));
+    pin(&mut conn, ttl_key, &["TTL", "1"]);
     let (_, hot, _) = expect_message(&sub, Duration::from_secs(2), "hot for the TTL pin", |m| {
         is_hot(m, ttl_key)
     });
@@ -480,8 +464,8 @@ fn pin_and_unpin_are_announced() {
     // With every place of the hot set pinned, one more pin is refused and says why.
     let small = Server::builder().module_arg("max-hot", "2").start();
     let mut conn = small.conn();
-    pin(&mut conn, b"a", None);
-    pin(&mut conn, b"b", None);
+    pin(&mut conn, b"a", &[]);
+    pin(&mut conn, b"b", &[]);
     let err = expect_error(&mut conn, redis::cmd("HOTKEY.PIN").arg("c"));
     assert_eq!(
         err,
@@ -491,7 +475,7 @@ fn pin_and_unpin_are_announced() {
     assert_eq!(keys, BTreeSet::from([b"a".to_vec(), b"b".to_vec()]));
     // A place freed by UNPIN takes the pin.
     assert_eq!(unpin(&mut conn, b"a"), 1);
-    pin(&mut conn, b"c", None);
+    pin(&mut conn, b"c", &[]);
 }
 
 #[test]
@@ -627,7 +611,7 @@ fn the_channel_is_configurable() {
     let (_, beat, _) = expect_message(&new, Duration::from_secs(3), "heartbeat on hk:ev", |m| {
         is_heartbeat(m)
     });
-    pin(&mut conn, K, None);
+    pin(&mut conn, K, &[]);
     let (_, hot, _) = expect_message(&new, Duration::from_secs(2), "hot on hk:ev", |m| {
         is_hot(m, K)
     });
