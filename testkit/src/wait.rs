@@ -162,3 +162,32 @@ pub fn pin(conn: &mut Connection, key: &[u8], args: &[&str]) {
         args.join(" ")
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_until_returns_the_first_ok() {
+        let mut calls = 0;
+        let got = wait_until("three calls", Duration::from_secs(5), || {
+            calls += 1;
+            check(calls >= 3, || calls).map(|()| calls)
+        });
+        assert_eq!(got, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "for: the impossible; last seen: 7")]
+    fn wait_until_names_what_it_waited_for_and_what_it_last_saw() {
+        wait_until("the impossible", Duration::from_millis(50), || {
+            Err::<(), _>(7)
+        });
+    }
+
+    #[test]
+    fn deadlines_scale_by_at_least_one() {
+        assert!(slowdown() >= 1.0);
+        assert!(scaled(Duration::from_secs(2)) >= Duration::from_secs(2));
+    }
+}

@@ -24,7 +24,7 @@ fn listen(node: &Node) -> (ChannelListener, Routes) {
             if r.cluster.as_ref().is_some_and(|c| !c.slots.is_empty()) {
                 Ok(r)
             } else {
-                Err(r)
+                Err(format!("{r:?}"))
             }
         });
     assert!(r.sharded, "a cluster node names a sharded channel: {r:?}");
