@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -10,17 +11,37 @@ import redis
 
 from servers import Cluster, Sentinel, Server
 
+
+def _slowdown() -> float:
+    text = os.environ.get("HOTKEY_TEST_SLOWDOWN", "1")
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = 0.0
+    if not factor >= 1.0 or factor == float("inf"):
+        raise ValueError(f"HOTKEY_TEST_SLOWDOWN={text!r}: expected a number >= 1")
+    return factor
+
+
+SLOWDOWN = _slowdown()
+"""``HOTKEY_TEST_SLOWDOWN`` (a float >= 1, default 1): multiplies every deadline, as in the
+Rust harness, for a machine too loaded or slow for the defaults."""
+
 WAIT = 15.0
-"""Deadline for what takes a tick, an event or a probe to show (~100 ms to ~1 s)."""
+"""Deadline for what takes a tick, an event or a probe to show (~100 ms to ~1 s), before
+scaling by ``SLOWDOWN``."""
 
 PROTOCOLS = [2, 3]
 
 
 def wait_until(what: str, ready: Callable[[], bool], within: float = WAIT) -> None:
-    deadline = time.monotonic() + within
+    """Polls ``ready`` until it is true; fails naming ``what`` after ``within`` seconds times
+    ``SLOWDOWN``."""
+    limit = within * SLOWDOWN
+    deadline = time.monotonic() + limit
     while not ready():
         if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within}s for: {what}")
+            raise AssertionError(f"waited {limit}s for: {what}")
         time.sleep(0.02)
 
 

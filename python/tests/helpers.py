@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis_hotkey
-from conftest import wait_until
+from conftest import SLOWDOWN, WAIT, wait_until
 from servers import Server
 
 
@@ -46,7 +46,7 @@ def set_replicated(master: Server, key: bytes | str, value: bytes | str, replica
     connection that wrote)."""
     client = master.client(single_connection_client=True)
     client.set(key, value)
-    assert client.execute_command("WAIT", replicas, 5000) == replicas
+    assert client.execute_command("WAIT", replicas, int(WAIT * SLOWDOWN * 1000)) == replicas
     client.close()
 
 

@@ -12,10 +12,10 @@
 //!   <control>`, so the server says when a key it served there changes.
 //! - *data* (the caller's protocol): every other command sent to the master.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod clock;
 
-use backon::{ExponentialBuilder, Retryable};
+use std::sync::Arc;
+
 use hotkey_protocol::command_table::{CommandTable, Reply};
 use hotkey_protocol::{Message, Routes};
 use redis::aio::MultiplexedConnection;
@@ -24,8 +24,9 @@ use redis::{
     AsyncConnectionConfig, Client, ConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
 };
 use tokio::sync::mpsc;
-use tokio::time::{Instant, interval, sleep_until};
+use tokio::time::{Instant, sleep_until};
 
+use self::clock::{Due, LinkClock, retry};
 use crate::error::{Error, LinkLost, Unavailable};
 use crate::metrics::bump;
 use crate::shard::{Connections, Shard};
@@ -242,27 +243,17 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
         let reason = follow(&shard, &mut session).await;
         tracing::warn!("hotkey router: link to the master lost ({reason}); reconnecting");
         shard.disconnect(reason.clone().into());
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(50))
-            .with_max_delay(shard.options().reconnect_max_delay)
-            .without_max_times();
-        session = match (|| connect(&shard, false))
-            .retry(backoff)
-            .notify(|e, _| {
+        session = retry(
+            shard.options().reconnect_max_delay,
+            || connect(&shard, false),
+            |e: &Error| {
                 shard.set_down_reason(Unavailable::Reconnecting {
                     lost: reason.clone(),
                     error: Box::new(e.clone()),
                 });
-            })
-            .await
-        {
-            Ok(s) => s,
-            // Unreachable with no attempt limit; keep the router failing fast if it happens.
-            Err(e) => {
-                shard.disconnect(Unavailable::ConnectFailed(Box::new(e)));
-                return;
-            }
-        };
+            },
+        )
+        .await;
         bump(&shard.counters().resyncs);
     }
 }
@@ -270,10 +261,14 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
 /// Applies events and invalidations until the link breaks; returns why.
 async fn follow(shard: &Arc<Shard>, session: &mut Session) -> LinkLost {
     let options = shard.options();
-    let mut heard = Instant::now();
-    let mut report = interval(options.report_interval);
-    let mut probe = interval(options.probe_interval);
+    let mut clock = LinkClock::new(
+        options.heartbeat_timeout,
+        options.report_interval,
+        options.probe_interval,
+        Instant::now(),
+    );
     loop {
+        let (at, due) = clock.next();
         tokio::select! {
             push = session.pushes.recv() => {
                 let Some(push) = push else {
@@ -282,7 +277,7 @@ async fn follow(shard: &Arc<Shard>, session: &mut Session) -> LinkLost {
                 match push.kind {
                     PushKind::Disconnection => return LinkLost::ControlClosed,
                     PushKind::Message | PushKind::SMessage => {
-                        heard = Instant::now();
+                        clock.heard(Instant::now());
                         if let Err(reason) = on_message(shard, session, &push.data).await {
                             return reason;
                         }
@@ -290,18 +285,23 @@ async fn follow(shard: &Arc<Shard>, session: &mut Session) -> LinkLost {
                     _ => {}
                 }
             }
-            _ = sleep_until(heard + options.heartbeat_timeout) => {
-                tracing::warn!(
-                    "hotkey router: no message from the module for {:?}; re-reading the hot set",
-                    options.heartbeat_timeout
-                );
-                if let Err(e) = resync_or_forget(shard, session).await {
-                    return LinkLost::MissedHeartbeats(Box::new(e));
+            () = sleep_until(at) => {
+                match due {
+                    Due::Silence => {
+                        tracing::warn!(
+                            "hotkey router: no message from the module for {:?}; re-reading \
+                             the hot set",
+                            options.heartbeat_timeout
+                        );
+                        if let Err(e) = resync_or_forget(shard, session).await {
+                            return LinkLost::MissedHeartbeats(Box::new(e));
+                        }
+                    }
+                    Due::Report => send_report(shard).await,
+                    Due::Probe => probe_later(shard),
                 }
-                heard = Instant::now();
+                clock.done(due, Instant::now());
             }
-            _ = report.tick() => send_report(shard).await,
-            _ = probe.tick() => probe_later(shard),
             () = shard.broken(session.id) => {
                 return LinkLost::CommandFoundBroken;
             }

@@ -58,7 +58,7 @@ impl ChannelListener {
             }
         });
         ready_rx
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(crate::wait::scaled(Duration::from_secs(10)))
             .unwrap_or_else(|_| panic!("{verb} {channel} at {addr} was not confirmed"));
         ChannelListener {
             messages: rx,
@@ -87,7 +87,7 @@ impl ChannelListener {
 
     /// The first event within `timeout` that `want` accepts.
     pub fn wait_for(&self, timeout: Duration, want: impl Fn(&Message) -> bool) -> Option<Message> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::wait::deadline(timeout);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.messages.recv_timeout(left) {
                 Ok(Ok(m)) if want(&m) => return Some(m),

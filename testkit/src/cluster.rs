@@ -375,7 +375,7 @@ impl Cluster {
     /// FAILOVER`) has a successor that every live node sees as the master of `old`'s slots,
     /// with `cluster_state:ok` everywhere; returns the successor.
     pub fn wait_for_failover(&self, old: &Node) -> &Node {
-        let deadline = Instant::now() + FAILOVER_TIMEOUT;
+        let deadline = crate::wait::deadline(FAILOVER_TIMEOUT);
         loop {
             if let Some(new) = self.successor(old) {
                 return new;
@@ -477,7 +477,7 @@ impl Cluster {
                 setslot(master, slot, "NODE", &to.id);
             }
         }
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let deadline = crate::wait::deadline(SETTLE_TIMEOUT);
         while !self.live().iter().all(|node| {
             node.view().is_ok_and(|view| {
                 view.iter()
@@ -560,7 +560,7 @@ impl Cluster {
     /// Waits until every node says `cluster_state:ok`, every replica is synced, and every node
     /// sees `masters` masters with slots and `masters × replicas` replicas, none failing.
     fn settle(&self, masters: usize, replicas: usize) {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let deadline = crate::wait::deadline(SETTLE_TIMEOUT);
         while !self.settled(masters, replicas) {
             assert!(
                 Instant::now() < deadline,
@@ -623,7 +623,7 @@ fn setslot(node: &Node, slot: u16, subcommand: &str, node_id: &str) {
 
 /// Waits for `child` to exit; kills it after `timeout`. None when it had to be killed.
 fn wait_with_deadline(mut child: Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::wait::deadline(timeout);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status),

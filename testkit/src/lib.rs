@@ -11,6 +11,12 @@
 //! - `HOTKEY_MODULE`: the module to load (default: the `libhotkey.so` cargo built in the same
 //!   `target/<profile>/` as the running test, example or bench; `cargo build -p hotkey`).
 //! - `HOTKEY_REDIS_CLI`: the `redis-cli` that creates clusters (default `redis-cli` on `PATH`).
+//! - `HOTKEY_TEST_SLOWDOWN`: a float ≥ 1 (default 1) that multiplies every deadline of the
+//!   harness and of the waits below, for a machine too loaded or slow for the defaults.
+//!
+//! Tests never sleep before asserting: they poll for the state with [`wait_until`] (or
+//! [`wait_until_async`] with the `tokio` feature), whose deadline is scaled and whose failure
+//! names what it waited for and what it last saw.
 //!
 //! # Layout
 //! - `process`: the process guard under both servers and sentinels: start, PING, SIGTERM /
@@ -24,6 +30,8 @@
 //! - `sentinel`: `Sentinel`, one `redis-server --sentinel` monitoring a `Server`.
 //! - `top`: `HOTKEY.TOP` entries, `INFO hotkey`, error texts, `CONFIG GET`.
 //! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator.
+//! - `wait`: the scale factor, `wait_until`, `WAIT n` (`wait_for_acks`), replicas listed by
+//!   `HOTKEY.ROUTES` (`wait_for_replicas`), `HOTKEY.PIN` (`pin`).
 
 mod channel_listener;
 mod cluster;
@@ -33,6 +41,7 @@ mod sentinel;
 mod server;
 mod subscriber;
 mod top;
+mod wait;
 
 pub use channel_listener::ChannelListener;
 pub use cluster::{Cluster, ClusterBuilder, Node, cli_binary};
@@ -44,4 +53,10 @@ pub use subscriber::{Subscriber, event_key, is_cold, is_hot, load};
 pub use top::{
     Entry, config_get, entry, error_text, expect_error, find, info_hotkey, info_number, parse_top,
     show, top, top_all,
+};
+#[cfg(feature = "tokio")]
+pub use wait::wait_until_async;
+pub use wait::{
+    POLL, SLOWDOWN_VAR, WAIT, check, deadline, pin, scaled, slowdown, wait_for_acks,
+    wait_for_replicas, wait_until,
 };

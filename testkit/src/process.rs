@@ -133,7 +133,7 @@ impl Process {
             log,
         };
 
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = crate::wait::deadline(START_TIMEOUT);
         loop {
             if ping(port) {
                 return Ok(process);
@@ -205,7 +205,7 @@ impl Process {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        let deadline = Instant::now() + STOP_TIMEOUT;
+        let deadline = crate::wait::deadline(STOP_TIMEOUT);
         while termed && self.is_running() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }

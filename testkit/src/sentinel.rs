@@ -30,7 +30,7 @@ impl Sentinel {
     /// address and, if the master has replicas connected, until it has discovered them.
     pub fn start(master: &Server, name: &str) -> Sentinel {
         let sentinel = on_port(None, |port| Sentinel::try_start(master, name, port));
-        let deadline = Instant::now() + DISCOVER_TIMEOUT;
+        let deadline = crate::wait::deadline(DISCOVER_TIMEOUT);
         while sentinel.try_master_addr(name).is_none() {
             assert!(
                 Instant::now() < deadline,
@@ -119,7 +119,7 @@ impl Sentinel {
     /// Waits until the sentinel lists at least `n` replicas of its master
     /// (`SENTINEL replicas <name>`).
     pub fn wait_for_replicas(&self, n: usize) {
-        let deadline = Instant::now() + DISCOVER_TIMEOUT;
+        let deadline = crate::wait::deadline(DISCOVER_TIMEOUT);
         let mut conn = self.conn();
         loop {
             let replicas: Vec<Value> = redis::cmd("SENTINEL")

@@ -299,7 +299,7 @@ impl Server {
     }
 
     fn wait_for_master_link(&self) {
-        let deadline = Instant::now() + SYNC_TIMEOUT;
+        let deadline = crate::wait::deadline(SYNC_TIMEOUT);
         loop {
             let info = self.info_replication();
             if info.get("master_link_status").map(String::as_str) == Some("up") {

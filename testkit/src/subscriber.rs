@@ -54,7 +54,7 @@ impl Subscriber {
             }
         });
         ready_rx
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(crate::wait::scaled(Duration::from_secs(10)))
             .expect("subscription did not start");
         Subscriber {
             messages: rx,
@@ -76,7 +76,7 @@ impl Subscriber {
         mut want: impl FnMut(&Message) -> bool,
         mut seen: impl FnMut(&Message),
     ) -> Option<(Instant, Message)> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::wait::deadline(timeout);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let (at, m) = self.next_within(left)?;

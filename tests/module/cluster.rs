@@ -18,15 +18,15 @@ fn routes(conn: &mut Connection) -> Routes {
 /// slots (a promoted replica claims them just after it becomes master; the module reads its
 /// place again at every tick until then).
 fn listen(node: &Node) -> (ChannelListener, Routes) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    let r = loop {
-        let r = routes(&mut node.conn());
-        if r.cluster.as_ref().is_some_and(|c| !c.slots.is_empty()) {
-            break r;
-        }
-        assert!(std::time::Instant::now() < deadline, "no slots: {r:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let r =
+        hotkey_testkit::wait_until("HOTKEY.ROUTES naming slots", Duration::from_secs(3), || {
+            let r = routes(&mut node.conn());
+            if r.cluster.as_ref().is_some_and(|c| !c.slots.is_empty()) {
+                Ok(r)
+            } else {
+                Err(format!("{r:?}"))
+            }
+        });
     assert!(r.sharded, "a cluster node names a sharded channel: {r:?}");
     (ChannelListener::new(&node.addr(), &r.channel, true), r)
 }
@@ -180,10 +180,7 @@ fn each_shard_speaks_for_itself_on_its_own_channel() {
     );
 
     // Pinned and hot, then its slot moves away: it leaves the old owner with a cold event.
-    let () = redis::cmd("HOTKEY.PIN")
-        .arg(&a)
-        .query(&mut masters[0].conn())
-        .expect("PIN");
+    hotkey_testkit::pin(&mut masters[0].conn(), &a, &[]);
     cluster.migrate_slot(key_slot(&a), masters[0], masters[2]);
     let cold = listeners[0]
         .0

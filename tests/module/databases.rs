@@ -1,6 +1,6 @@
 //! Keys are attributed to databases as `INFO hotkey` `db_attribution` announces.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hotkey::commands::CommandError;
 use hotkey_testkit::{Server, expect_error, find, info_hotkey, show, top, top_all};
@@ -30,15 +30,18 @@ fn same_key_in_two_databases_follows_db_attribution() {
         .query(&mut db3)
         .expect("SET in db 3");
     if before == "db0" {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while attribution(&mut db0) != "per_client" {
-            assert!(
-                Instant::now() < deadline,
-                "still {} 5 s after db 3 got a key",
-                attribution(&mut db0)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        hotkey_testkit::wait_until(
+            "db_attribution per_client once db 3 has a key",
+            Duration::from_secs(5),
+            || {
+                let now = attribution(&mut db0);
+                if now == "per_client" {
+                    Ok(())
+                } else {
+                    Err(now)
+                }
+            },
+        );
     }
     for _ in 0..3 {
         let _: () = redis::cmd("SET")

@@ -19,7 +19,8 @@ use hotkey_protocol::{
 use redis::{Connection, Value};
 
 use hotkey_testkit::{
-    Server, Subscriber, error_text, event_key, info_hotkey, info_number, show, top_all,
+    Server, Subscriber, error_text, event_key, info_hotkey, info_number, pin, show, top_all,
+    wait_for_replicas, wait_until,
 };
 
 /// Deadline for anything that takes a tick or a replica's acknowledgement (~1 s) to show.
@@ -89,61 +90,6 @@ fn must_be_hot<'a>(routes: &'a Routes, key: &[u8]) -> &'a HotKey {
             String::from_utf8_lossy(key)
         )
     })
-}
-
-/// Polls `probe` every 50 ms until it returns Ok, or panics after `timeout` with what it last
-/// returned.
-fn eventually<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match probe() {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("{what}: not within {timeout:?}; last seen:\n{last}")
-            }
-            Err(_) => thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// The master's own `INFO replication`, for failure messages.
-fn info_replication(conn: &mut Connection) -> String {
-    redis::cmd("INFO")
-        .arg("replication")
-        .query(conn)
-        .unwrap_or_else(|e| format!("(INFO replication failed: {e})"))
-}
-
-/// Waits until ROUTES lists exactly the replicas on `ports`; returns that snapshot.
-fn wait_for_replicas(conn: &mut Connection, ports: &[u16], timeout: Duration) -> Routes {
-    let mut want = ports.to_vec();
-    want.sort_unstable();
-    eventually(
-        timeout,
-        &format!("HOTKEY.ROUTES listing the replicas {want:?}"),
-        || {
-            let r = routes(conn);
-            if replica_ports(&r) == want {
-                Ok(r)
-            } else {
-                Err(format!(
-                    "replicas {:?}\n--- master's INFO replication ---\n{}",
-                    r.replicas,
-                    info_replication(conn)
-                ))
-            }
-        },
-    )
-}
-
-/// `HOTKEY.PIN key <args…>`, which must succeed.
-fn pin(conn: &mut Connection, key: &[u8], args: &[&str]) {
-    let reply: String = redis::cmd("HOTKEY.PIN")
-        .arg(key)
-        .arg(args)
-        .query(conn)
-        .unwrap_or_else(|e| panic!("HOTKEY.PIN {}: {e}", String::from_utf8_lossy(key)));
-    assert_eq!(reply, "OK", "HOTKEY.PIN {}", String::from_utf8_lossy(key));
 }
 
 /// `HOTKEY.UNPIN key` → 1 when the key was pinned, else 0.
@@ -426,7 +372,7 @@ fn hot_reads_spread_over_both_replicas() {
     // A detected key (not pinned) is routed the same way while its reads keep it hot.
     let loaded = b"spread:loaded";
     let load = Loader::start(&master, &[b"GET", loaded], 3000);
-    let entry = eventually(WAIT, "the loaded key in ROUTES", || {
+    let entry = wait_until("the loaded key in ROUTES", WAIT, || {
         let r = routes(&mut conn);
         hot_key(&r, loaded)
             .cloned()
@@ -434,7 +380,9 @@ fn hot_reads_spread_over_both_replicas() {
     });
     assert!(
         entry.advice.read_hot && !entry.advice.pinned && entry.advice.reads_to == ReadsTo::Replicas,
-        "a key read at 3000/s is read-hot and its reads go to the replicas: {entry:?}"
+        "a key ROUTES shows read at {}/s (the load aims at 3000/s) is read-hot and its reads \
+         go to the replicas: {entry:?}",
+        entry.reads_per_sec
     );
     let first = route(&mut conn, loaded, &[]);
     let second = route(&mut conn, loaded, &[]);
@@ -714,7 +662,7 @@ fn a_pin_keeps_its_database() {
         .arg(1)
         .query(&mut db3)
         .expect("SET in db 3");
-    eventually(WAIT, "db_attribution:per_client", || {
+    wait_until("db_attribution:per_client", WAIT, || {
         let info = info_hotkey(&mut conn);
         match info.get("db_attribution").map(String::as_str) {
             Some("per_client") => Ok(()),
@@ -941,12 +889,14 @@ fn acl() {
         "REPORT with one forbidden key among allowed ones"
     );
     // Reports reach the tracker over the next second (README, HOTKEY.REPORT).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut top = top_all(&mut admin);
-    while !top.iter().any(|e| e.key == b"app:reported") && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        top = top_all(&mut admin);
-    }
+    let top = wait_until("app:reported in HOTKEY.TOP", Duration::from_secs(5), || {
+        let top = top_all(&mut admin);
+        if top.iter().any(|e| e.key == b"app:reported") {
+            Ok(top)
+        } else {
+            Err(show(&top))
+        }
+    });
     let tracked = |name: &[u8]| top.iter().any(|e| e.key == name);
     assert!(
         tracked(b"app:reported"),
@@ -1365,8 +1315,15 @@ fn reported_reads_count_and_show_in_info() {
         "reported_reads before and after reporting 5 + 3 reads"
     );
     // Reports reach the tracker over the next second (README, HOTKEY.REPORT).
-    thread::sleep(Duration::from_millis(1200));
-    let top = top_all(&mut conn);
+    let top = wait_until("seen:a and seen:b in HOTKEY.TOP", WAIT, || {
+        let top = top_all(&mut conn);
+        let tracked = |key: &[u8]| top.iter().any(|e| e.key == key);
+        if tracked(b"seen:a") && tracked(b"seen:b") {
+            Ok(top)
+        } else {
+            Err(show(&top))
+        }
+    });
     for key in [&b"seen:a"[..], b"seen:b"] {
         let e = top
             .iter()
@@ -1391,7 +1348,7 @@ fn writes_stay_on_the_master_for_a_write_hot_key() {
 
     let key = b"written:hot";
     let load = Loader::start(&master, &[b"SET", key, b"v"], 5000);
-    let entry = eventually(WAIT, "the written key write-hot in ROUTES", || {
+    let entry = wait_until("the written key write-hot in ROUTES", WAIT, || {
         let r = routes(&mut conn);
         match hot_key(&r, key) {
             Some(k) if k.advice.write_hot => Ok(k.clone()),
@@ -1413,8 +1370,9 @@ fn writes_stay_on_the_master_for_a_write_hot_key() {
             reads_to: ReadsTo::Master,
             cache_ttl_ms: 0,
         },
-        "a key only written (~5000/s, {sent} SETs) is write-hot, not cached, read from the \
-         master: {entry:?}"
+        "a key only written (ROUTES: {}/s; {sent} SETs sent) is write-hot, not cached, read \
+         from the master: {entry:?}",
+        entry.writes_per_sec
     );
     assert!(
         entry.reads_per_sec == 0.0 && entry.writes_per_sec > 0.0,

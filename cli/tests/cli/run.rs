@@ -2,13 +2,11 @@
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// How long a condition may take to hold.
-pub const WAIT: Duration = Duration::from_secs(15);
+/// How long a condition may take to hold (before `HOTKEY_TEST_SLOWDOWN` scales it).
+pub use hotkey_testkit::WAIT;
 
 /// `hotkey <args>`, to completion.
 pub fn hotkey(args: &[&str]) -> Output {
@@ -49,16 +47,9 @@ pub fn key_entry<'a>(top: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{key} is not in {top}"))
 }
 
-/// Polls `f` until it returns Some, panicking with `what` after `WAIT`.
+/// Polls `f` until it returns Some, panicking with `what` after `WAIT` (scaled).
 pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
-        thread::sleep(Duration::from_millis(100));
-    }
+    hotkey_testkit::wait_until(what, WAIT, || f().ok_or("nothing yet"))
 }
 
 /// A loopback port nothing listens on (bound, then released).

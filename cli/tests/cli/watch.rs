@@ -47,7 +47,7 @@ impl Watch {
 
     /// The first line from now on that contains `text`.
     pub fn line_with(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + WAIT;
+        let deadline = hotkey_testkit::deadline(WAIT);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {

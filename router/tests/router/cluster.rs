@@ -354,20 +354,32 @@ async fn a_slot_moving_under_reads_of_its_cached_key_is_followed() {
     pin(&cluster, key);
     wait_for_route(&router, &get(key), Target::Cache).await;
 
+    // The reader keeps its outcomes where the test can poll them.
+    type Reads = std::sync::Arc<std::sync::Mutex<Vec<Result<Option<String>, Error>>>>;
+    let reads: Reads = Default::default();
+    let last_read = |reads: &Reads| -> Option<String> {
+        let reads = reads.lock().expect("not poisoned");
+        reads
+            .last()
+            .and_then(|r| r.as_ref().ok().cloned().flatten())
+    };
     let reader = {
-        let router = router.clone();
+        let (router, reads) = (router.clone(), reads.clone());
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = done.clone();
         let task = tokio::spawn(async move {
-            let mut outcomes = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                outcomes.push(router.query::<Option<String>>(&get(b"moving:hot")).await);
+                let read = router.query::<Option<String>>(&get(b"moving:hot")).await;
+                reads.lock().expect("not poisoned").push(read);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            outcomes
         });
         (task, done)
     };
+    wait_until("the reader reads v1", WAIT, || {
+        last_read(&reads).as_deref() == Some("v1")
+    })
+    .await;
 
     // Migrating: the key still on `from`, then on `to` (`ASK` for it); a write through the
     // router in between follows `ASK`.
@@ -398,9 +410,13 @@ async fn a_slot_moving_under_reads_of_its_cached_key_is_followed() {
         .expect("SET on the new owner");
     let read: Option<String> = router.query(&get(key)).await.expect("GET after the move");
     assert_eq!(read.as_deref(), Some("v3"));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("the reader reads v3", WAIT, || {
+        last_read(&reads).as_deref() == Some("v3")
+    })
+    .await;
     reader.1.store(true, std::sync::atomic::Ordering::Relaxed);
-    let outcomes = reader.0.await.expect("reader");
+    reader.0.await.expect("reader");
+    let outcomes = std::mem::take(&mut *reads.lock().expect("not poisoned"));
     let errors: Vec<&Error> = outcomes.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
         errors.is_empty(),

@@ -7,14 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotkey_router::{Options, Router, Target};
-use hotkey_testkit::{Cluster, Server};
+pub use hotkey_testkit::WAIT;
+use hotkey_testkit::{Cluster, Server, check, wait_for_acks};
 use redis::{Cmd, Connection};
-
-/// Deadline for anything that takes a tick, an event or a probe to show (~100 ms to ~1 s).
-pub const WAIT: Duration = Duration::from_secs(15);
-
-/// How often a wait looks again.
-const POLL: Duration = Duration::from_millis(20);
 
 /// A hot threshold no test load reaches: only pinned keys are hot, and a pinned key never
 /// becomes write-hot (which would turn its advised cache TTL to 0) however often it is written.
@@ -42,12 +37,7 @@ pub fn replicated(args: &[(&str, &str)], n: usize) -> (Server, Vec<Server>) {
     // replica acknowledged (`WAIT`) proves the stream flows.
     let mut conn = master.conn();
     set_direct(&mut conn, b"replicated", b"1");
-    let acked: usize = redis::cmd("WAIT")
-        .arg(n)
-        .arg(WAIT.as_millis() as u64)
-        .query(&mut conn)
-        .expect("WAIT");
-    assert_eq!(acked, n, "replicas that acknowledged a write");
+    wait_for_acks(&mut conn, n);
     (master, replicas)
 }
 
@@ -198,10 +188,7 @@ pub fn set_direct(conn: &mut Connection, key: &[u8], value: &[u8]) {
 
 /// `HOTKEY.PIN key`: the key is read-hot at once, whatever its rate.
 pub fn pin(server: &Server, key: &[u8]) {
-    let () = redis::cmd("HOTKEY.PIN")
-        .arg(key)
-        .query(&mut server.conn())
-        .unwrap_or_else(|e| panic!("HOTKEY.PIN {}: {e}", String::from_utf8_lossy(key)));
+    hotkey_testkit::pin(&mut server.conn(), key, &[]);
 }
 
 /// Calls of `command` (lower case) the server has executed (`INFO commandstats`).
@@ -222,14 +209,14 @@ pub fn calls(server: &Server, command: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Polls `ready` until it is true; panics with `what` (and what `ready` last saw) after
-/// `within`.
+/// Polls `ready` until it is true; panics with `what` after `within` (scaled by
+/// `HOTKEY_TEST_SLOWDOWN`).
 pub async fn wait_until(what: impl Display, within: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ready() {
-        assert!(Instant::now() < deadline, "waited {within:?} for: {what}");
-        tokio::time::sleep(POLL).await;
-    }
+    hotkey_testkit::wait_until_async(what, within, || {
+        let ok = ready();
+        async move { check(ok, || "false") }
+    })
+    .await
 }
 
 /// Like [`wait_until`], with an async check.
@@ -238,30 +225,32 @@ pub async fn wait_until_async<F: Future<Output = bool>>(
     within: Duration,
     mut ready: impl FnMut() -> F,
 ) {
-    let deadline = Instant::now() + within;
-    while !ready().await {
-        assert!(Instant::now() < deadline, "waited {within:?} for: {what}");
-        tokio::time::sleep(POLL).await;
-    }
+    hotkey_testkit::wait_until_async(what, within, || {
+        let ready = ready();
+        async move { check(ready.await, || "false") }
+    })
+    .await
 }
 
 /// Waits until the router sends `cmd` to `target`.
 pub async fn wait_for_route(router: &Router, cmd: &Cmd, target: Target) {
-    let deadline = Instant::now() + WAIT;
-    while router.route(cmd) != target {
-        assert!(
-            Instant::now() < deadline,
-            "waited {WAIT:?} for route({}) == {target:?}; it is {:?} (hot keys {:?}, \
-             replicas {:?}, synced {}, {:?})",
-            show(cmd),
-            router.route(cmd),
-            router.hot_keys(),
-            router.replicas(),
-            router.is_synced(),
-            router.metrics()
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    hotkey_testkit::wait_until_async(
+        format!("route({}) == {target:?}", show(cmd)),
+        WAIT,
+        || async {
+            check(router.route(cmd) == target, || {
+                format!(
+                    "route {:?} (hot keys {:?}, replicas {:?}, synced {}, {:?})",
+                    router.route(cmd),
+                    router.hot_keys(),
+                    router.replicas(),
+                    router.is_synced(),
+                    router.metrics()
+                )
+            })
+        },
+    )
+    .await
 }
 
 /// Waits until the router has `n` replicas, all in rotation.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hotkey_router::{ErrorKind, Options, Router, Target};
-use hotkey_testkit::Server;
+use hotkey_testkit::{Server, info_number};
 use redis::Value;
 
 use crate::common::{
@@ -54,11 +54,25 @@ async fn a_killed_replica_leaves_the_rotation_and_reads_go_on() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let readers = spawn_readers(&router, b"k", "v", &stop);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until("the readers read from the replicas", WAIT, || {
+        router.metrics().replica > 0
+    })
+    .await;
     let before = router.metrics();
     replicas[0].kill();
     let survivor_gets = calls(&replicas[1], "get");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The readers go on until the survivor has served some and the killed replica is out.
+    wait_until(
+        "replica reads after the kill, on the survivor, with the killed one out",
+        WAIT,
+        || {
+            let m = router.metrics();
+            let out = m.replica_errors >= 1
+                || !router.replicas().iter().any(|(a, up)| *a == killed && *up);
+            m.replica > before.replica && calls(&replicas[1], "get") > survivor_gets && out
+        },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let mut ok = 0;
     for r in readers {
@@ -369,8 +383,20 @@ async fn a_master_restart_costs_one_reconnect() {
         router.query::<i64>(&incr(b"after")).await.is_ok()
     })
     .await;
-    // Give a spurious second reconnect time to happen (it follows at once when it does).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A spurious second reconnect follows at once when it happens: before the new link
+    // delivers an event (a pin) and, a report interval later, a report of a cache hit.
+    set_direct(&mut master.conn(), b"later", b"1");
+    pin(&master, b"later");
+    wait_for_route(&router, &get(b"later"), Target::Cache).await;
+    for _ in 0..2 {
+        let _: String = router.query(&get(b"later")).await.expect("GET later");
+    }
+    wait_until(
+        "the new master hears a report of the cache hit",
+        WAIT,
+        || info_number(&mut master.conn(), "reported_reads") >= 1.0,
+    )
+    .await;
     let m = router.metrics();
     assert!(router.is_synced());
     assert_eq!(

@@ -53,9 +53,14 @@ async fn the_router_follows_a_sentinel_failover() {
         writer.last_ok().is_some_and(|at| at > promoted)
     })
     .await;
-    // Let the writer run on the new master for a moment.
+    // Let the writer run on the new master for a moment: until it wrote there for 100 ms.
     let resumed = Instant::now();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until("writes on the new master for 100 ms", WAIT, || {
+        writer
+            .last_ok()
+            .is_some_and(|at| at > resumed + Duration::from_millis(100))
+    })
+    .await;
     let outcomes = writer.stop().await;
 
     let after_kill: Vec<&(Instant, Result<i64, hotkey_router::Error>)> =

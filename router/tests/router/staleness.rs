@@ -4,19 +4,22 @@
 //! of the last write that completed before `t - BOUND`. And a router that writes a key always
 //! reads its own write next, even while the key's reads go to replicas or the cache.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotkey_router::{Options, Router, Target};
 
 use crate::common::{
-    connect, get, incr, no_cache, pin, replicated, set, set_direct, wait_for_replicas,
-    wait_for_route,
+    WAIT, connect, get, incr, no_cache, pin, replicated, set, set_direct, wait_for_replicas,
+    wait_for_route, wait_until,
 };
 
-/// How long the writer and readers run.
+/// How long the writer and readers run at least; longer until each side made [`ENOUGH`].
 const RUN: Duration = Duration::from_secs(3);
+
+/// The writes and the reads a run needs to say anything.
+const ENOUGH: usize = 100;
 
 /// Staleness allowed. Replicas on loopback apply the replication stream within milliseconds,
 /// and the module takes a replica out of rotation beyond `max-replica-lag-ms` (1 s here, with
@@ -72,9 +75,10 @@ async fn check_staleness(
             }
         })
     };
+    let read_count = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..3)
         .map(|_| {
-            let (stop, reader) = (stop.clone(), reader.clone());
+            let (stop, reader, count) = (stop.clone(), reader.clone(), read_count.clone());
             tokio::spawn(async move {
                 // (when the read was sent, value).
                 let mut reads: Vec<(Instant, i64)> = Vec::new();
@@ -82,6 +86,7 @@ async fn check_staleness(
                     let sent = Instant::now();
                     let v: i64 = reader.query(&get(KEY)).await.expect("GET");
                     reads.push((sent, v));
+                    count.fetch_add(1, Ordering::Relaxed);
                     tokio::task::yield_now().await;
                 }
                 reads
@@ -89,6 +94,11 @@ async fn check_staleness(
         })
         .collect();
     tokio::time::sleep(RUN).await;
+    // A loaded machine may have done less in that time: go on until both sides did enough.
+    wait_until(format!("{ENOUGH} writes and {ENOUGH} reads"), WAIT, || {
+        writes.lock().unwrap().len() > ENOUGH && read_count.load(Ordering::Relaxed) > ENOUGH
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     writing.await.expect("writer task");
     let mut reads = Vec::new();
@@ -98,8 +108,8 @@ async fn check_staleness(
 
     let writes = writes.lock().unwrap().clone();
     let last = writes.last().map_or(0, |w| w.0);
-    assert!(writes.len() > 100, "only {} writes", writes.len());
-    assert!(reads.len() > 100, "only {} reads", reads.len());
+    assert!(writes.len() > ENOUGH, "only {} writes", writes.len());
+    assert!(reads.len() > ENOUGH, "only {} reads", reads.len());
     let mut worst = Duration::ZERO;
     for (sent, v) in &reads {
         // The writes that completed before `sent - BOUND` are a prefix of `writes`.
