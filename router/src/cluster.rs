@@ -15,6 +15,7 @@ use hotkey_protocol::cluster::SlotRange;
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, Value};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::error::{Error, Unavailable};
 use crate::link::{self, MasterSource};
@@ -27,12 +28,19 @@ use crate::topology::{
     parse_slots,
 };
 
-/// Redirections followed for one command before its last error is returned: a slot moves at
-/// most once or twice while a command is in flight.
-const MAX_REDIRECTS: usize = 5;
+/// Redirections (or refusals of an unsettled cluster) followed for one command before its last
+/// answer is returned. Each waits until the layout agrees with it, so these are not spent by a
+/// layout that lags; a slot moves at most once or twice while a command is in flight.
+const MAX_REDIRECTS: usize = 8;
 /// How soon the layout is read again while a shard is down or a slot has no master: a
 /// failover shows only once a replica won its election.
 const DOWN_REFRESH: Duration = Duration::from_millis(200);
+
+/// Whether a node refused a command, without running it, because the cluster is between two
+/// states (a failover or a migration in progress): worth retrying once the layout is read again.
+fn unsettled(e: &redis::RedisError) -> bool {
+    matches!(e.code(), Some("CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN"))
+}
 
 /// The link task of a shard, stopped when the last layout naming the shard is dropped.
 struct LinkTask(JoinHandle<()>);
@@ -67,6 +75,21 @@ impl Layout {
             .iter()
             .find(|e| e.master.address() == address)
             .map(|e| &e.shard)
+    }
+
+    /// The shard whose master is at `address`, when this layout agrees with the redirection
+    /// that named it: for a `MOVED` of `slot`, only if it maps `slot` to that master (an `ASK`
+    /// names a master that does not own the slot yet, so `slot` is None).
+    fn redirected(&self, slot: Option<u16>, address: &str) -> Option<&Arc<Shard>> {
+        match slot {
+            Some(slot) => self
+                .map
+                .get(slot)
+                .map(|i| &self.shards[i])
+                .filter(|e| e.master.address() == address)
+                .map(|e| &e.shard),
+            None => self.by_address(address),
+        }
     }
 
     /// True when a shard is disconnected or a slot has no master.
@@ -170,7 +193,19 @@ impl Cluster {
         if self.refreshes.load(Ordering::Acquire) != seen {
             return;
         }
-        if let Err(e) = self.install(false).await {
+        if let Err(e) = self.install(false, None).await {
+            tracing::warn!("hotkey router: cannot read the cluster's layout: {e}");
+        }
+    }
+
+    /// Reads the layout again, asking the node at `address` first, unless the layout already
+    /// agrees with the redirection (many commands meeting the same one read it once).
+    async fn refresh_toward(&self, slot: Option<u16>, address: &str) {
+        let _turn = self.refreshing.lock().await;
+        if self.layout().redirected(slot, address).is_some() {
+            return;
+        }
+        if let Err(e) = self.install(false, Some(address)).await {
             tracing::warn!("hotkey router: cannot read the cluster's layout: {e}");
         }
     }
@@ -178,15 +213,16 @@ impl Cluster {
     /// Reads the layout and installs it, one refresh at a time.
     async fn refresh(&self, first: bool) -> Result<(), Error> {
         let _turn = self.refreshing.lock().await;
-        self.install(first).await
+        self.install(first, None).await
     }
 
     /// Reads the layout and installs it: masters kept keep their shard (and drop their cache
     /// when their slots changed), new masters get a shard and a link, the others are dropped.
     /// `first`: a master that cannot be followed is an error (else it is skipped, its slots
-    /// unserved, and tried again at the next refresh). The caller holds `refreshing`.
-    async fn install(&self, first: bool) -> Result<(), Error> {
-        let mut layouts = self.read_layout().await?;
+    /// unserved, and tried again at the next refresh). `toward`: a node to ask first. The
+    /// caller holds `refreshing`.
+    async fn install(&self, first: bool, toward: Option<&str>) -> Result<(), Error> {
+        let mut layouts = self.read_layout(toward).await?;
         // In slot order, whatever order the node answered in: shards list the same way.
         layouts.sort_by_key(|l| l.slots.first().map(|r| r.start));
         let old = self.layout();
@@ -264,14 +300,25 @@ impl Cluster {
     }
 
     /// `CLUSTER SHARDS` (`CLUSTER SLOTS` on servers without it) from the first node that
-    /// answers: the masters known now, then the seeds.
-    async fn read_layout(&self) -> Result<Vec<ShardLayout>, Error> {
-        let known: Vec<ConnectionInfo> = self
-            .layout()
-            .shards
-            .iter()
-            .filter(|e| e.shard.is_connected())
-            .map(|e| self.info_for(&e.master))
+    /// answers: `toward` (`host:port`), the masters known now, then the seeds.
+    async fn read_layout(&self, toward: Option<&str>) -> Result<Vec<ShardLayout>, Error> {
+        let toward = toward.and_then(|address| {
+            let (host, port) = address.rsplit_once(':')?;
+            Some(self.info_for(&NodeAddr {
+                host: host.to_string(),
+                port: port.parse().ok()?,
+                id: None,
+            }))
+        });
+        let known: Vec<ConnectionInfo> = toward
+            .into_iter()
+            .chain(
+                self.layout()
+                    .shards
+                    .iter()
+                    .filter(|e| e.shard.is_connected())
+                    .map(|e| self.info_for(&e.master)),
+            )
             .collect();
         let mut last = Error::Config("no seed".into());
         for info in known.iter().chain(&self.seeds) {
@@ -342,10 +389,10 @@ impl Cluster {
     /// Like `pick`, but while the slot has no master (a failover or a move is being read),
     /// reads the layout again for up to `connect_timeout` before giving up.
     async fn pick_waiting(&self, args: &[&[u8]]) -> Result<Arc<Shard>, Error> {
-        let deadline = tokio::time::Instant::now() + self.options.connect_timeout;
+        let deadline = Instant::now() + self.options.connect_timeout;
         loop {
             match self.pick(&self.layout(), args) {
-                Err(Error::MasterUnavailable(_)) if tokio::time::Instant::now() < deadline => {
+                Err(Error::MasterUnavailable(_)) if Instant::now() < deadline => {
                     self.refresh_now().await;
                     tokio::time::sleep(DOWN_REFRESH / 4).await;
                 }
@@ -354,42 +401,71 @@ impl Cluster {
         }
     }
 
-    /// Sends `cmd` to the shard of its slot, following `MOVED` (after reading the layout
-    /// again) and `ASK` (with `ASKING`, layout unchanged).
+    /// Sends `cmd` to the shard of its slot, following `MOVED` (to the node it names, once the
+    /// layout read again names that node a master) and `ASK` (with `ASKING`, layout unchanged),
+    /// and retrying a command the cluster refused while it settles (`CLUSTERDOWN`, `TRYAGAIN`,
+    /// `MASTERDOWN`: nothing ran). Each redirection may take up to `connect_timeout` to be
+    /// resolved (the layout to name the node it points to), counted from the redirection, not
+    /// from the send: a write may wait long on a master that is handing its slots over, and be
+    /// redirected again by the next master if it too hands over meanwhile. After
+    /// `MAX_REDIRECTS` the last answer is returned.
     pub async fn send(&self, cmd: &Cmd) -> Result<Reply, Error> {
         let args = arguments(cmd);
         let mut shard = self.pick_waiting(&args).await?;
-        let mut last = None;
         for _ in 0..MAX_REDIRECTS {
             let e = match shard.send(cmd, &args).await {
                 Err(Error::Redis(e)) => e,
                 other => return other,
             };
-            match Redirect::from_redis(&e) {
-                Some(Redirect::Moved { address, .. }) => {
-                    self.refresh_now().await;
-                    let layout = self.layout();
-                    shard = match layout.by_address(&address) {
-                        Some(s) => s.clone(),
+            let redirect = Redirect::from_redis(&e);
+            if redirect.is_none() && !unsettled(&e) {
+                return Err(Error::Redis(e));
+            }
+            let deadline = Instant::now() + self.options.connect_timeout;
+            match redirect {
+                Some(Redirect::Moved { slot, address }) => {
+                    shard = match self.shard_at(Some(slot), &address, deadline).await {
+                        Some(s) => s,
                         None => self.pick_waiting(&args).await?,
                     };
                 }
                 Some(Redirect::Ask { address, .. }) => {
-                    let layout = self.layout();
-                    let Some(target) = layout.by_address(&address) else {
-                        self.refresh_wanted.notify_one();
+                    let Some(target) = self.shard_at(None, &address, deadline).await else {
                         return Err(Error::Redis(e));
                     };
                     return target.send_asking(cmd).await.map(Reply::Owned);
                 }
-                None => return Err(Error::Redis(e)),
+                None => {
+                    tokio::time::sleep(DOWN_REFRESH / 4).await;
+                    self.refresh_now().await;
+                    shard = self.pick_waiting(&args).await?;
+                }
             }
-            last = Some(e);
         }
-        Err(last.map_or_else(
-            || Error::MasterUnavailable(Unavailable::TooManyRedirections),
-            Error::Redis,
-        ))
+        shard.send(cmd, &args).await
+    }
+
+    /// The shard of the master at `address`, which a redirection of `slot` named (see
+    /// [`Layout::redirected`]): the layout is read again, asking that node first, until it
+    /// agrees, or None at `deadline`. The node a `MOVED` names knows it owns the slot; the
+    /// other nodes learn it by gossip, and a layout read from one of them meanwhile still names
+    /// the old owner, which would send the command back to the node that redirected it.
+    async fn shard_at(
+        &self,
+        slot: Option<u16>,
+        address: &str,
+        deadline: Instant,
+    ) -> Option<Arc<Shard>> {
+        loop {
+            self.refresh_toward(slot, address).await;
+            if let Some(shard) = self.layout().redirected(slot, address) {
+                return Some(shard.clone());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(DOWN_REFRESH / 4).await;
+        }
     }
 
     /// Sends `pipeline` to the shard of its commands' slot (all in one slot, or keyless). A

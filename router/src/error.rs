@@ -83,8 +83,6 @@ pub enum Unavailable {
         master: String,
         error: Box<Error>,
     },
-    /// On a cluster: the command met more redirections than the router follows.
-    TooManyRedirections,
 }
 
 impl fmt::Display for Unavailable {
@@ -105,7 +103,6 @@ impl fmt::Display for Unavailable {
                 f,
                 "no master serves slot {slot} (cannot follow master {master}: {error})"
             ),
-            Unavailable::TooManyRedirections => f.write_str("too many redirections"),
         }
     }
 }
@@ -327,7 +324,6 @@ mod tests {
                 master: "127.0.0.1:7001".into(),
                 error: Box::new(refused().into()),
             },
-            Unavailable::TooManyRedirections,
         ];
         for reason in reasons {
             let e = Error::MasterUnavailable(reason);
