@@ -14,8 +14,8 @@ use hotkey_protocol::cluster::{NodeLine, SLOTS, key_slot, parse_cluster_nodes};
 use redis::Connection;
 
 use crate::Error;
-use crate::module::module_path;
-use crate::process::{Attempt, Process, deadline, fresh_dir, server_binary, tail};
+use crate::module::{module_path, set_module_arg};
+use crate::process::{Attempt, Process, deadline, fresh_dir, own_args, server_binary, tail};
 
 /// How long `redis-cli --cluster create` may take (it waits for the nodes to meet, a second at
 /// a time).
@@ -50,10 +50,7 @@ pub struct ClusterBuilder {
 impl ClusterBuilder {
     /// Set (or override) one module argument (`<name> <value>` after the module path).
     pub fn module_arg(mut self, name: &str, value: &str) -> Self {
-        match self.module_args.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value.to_string(),
-            None => self.module_args.push((name.to_string(), value.to_string())),
-        }
+        set_module_arg(&mut self.module_args, name, value);
         self
     }
 
@@ -112,38 +109,20 @@ impl ClusterBuilder {
     fn try_start_node(&self, port: u16, module: &Path) -> Result<Node, Attempt> {
         let dir = fresh_dir("cluster")?;
         let log = dir.join("redis.log");
-        let mut args: Vec<String> = [
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--enable-module-command",
-            "yes",
-            "--enable-debug-command",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--cluster-enabled",
-            "yes",
-            // Relative to `--dir`: each node has its own file.
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            NODE_TIMEOUT_MS,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        args.extend([
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--logfile".into(),
-            log.display().to_string(),
-            "--loadmodule".into(),
-            module.display().to_string(),
-        ]);
+        let mut args = own_args(port, &dir, &log);
+        args.extend(
+            [
+                "--cluster-enabled",
+                "yes",
+                // Relative to `--dir`: each node has its own file.
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                NODE_TIMEOUT_MS,
+            ]
+            .map(str::to_string),
+        );
+        args.extend(["--loadmodule".into(), module.display().to_string()]);
         for (name, value) in &self.module_args {
             args.push(name.clone());
             args.push(value.clone());

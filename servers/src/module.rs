@@ -57,3 +57,12 @@ fn profile_dir(exe: &Path) -> Option<&Path> {
         .skip(1)
         .find(|dir| dir.join("deps").is_dir())
 }
+
+/// Sets `name` to `value` in `args` (the module's `<name> <value>` arguments), in place when it
+/// is there already, so that the last setting wins without repeating the name.
+pub(crate) fn set_module_arg(args: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match args.iter_mut().find(|(n, _)| n == name) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => args.push((name.to_string(), value.to_string())),
+    }
+}

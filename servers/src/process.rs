@@ -61,6 +61,35 @@ pub fn fresh_dir(kind: &str) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
+/// The arguments every server gets, after its config file if any: no persistence, `MODULE` and
+/// `DEBUG` allowed (for module reloads and crash tests), loopback only, its port, its own
+/// directory and log file.
+pub(crate) fn own_args(port: u16, dir: &Path, log: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-module-command",
+        "yes",
+        "--enable-debug-command",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+    ]
+    .map(str::to_string)
+    .into();
+    args.extend([
+        "--port".into(),
+        port.to_string(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--logfile".into(),
+        log.display().to_string(),
+    ]);
+    args
+}
+
 /// Why one attempt at starting a process failed.
 pub enum Attempt {
     /// The port was taken: worth another attempt on another port.
@@ -114,6 +143,17 @@ fn ping(port: u16) -> bool {
         Ok(n) => buf[..n].starts_with(b"+PONG"),
         Err(_) => false,
     }
+}
+
+/// The `process_id` the server on `port` gives in `INFO server`, if it answers.
+fn process_id(port: u16) -> Option<u32> {
+    let info: String = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+        .and_then(|mut conn| redis::cmd("INFO").arg("server").query(&mut conn))
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("process_id:"))
+        .and_then(|pid| pid.parse().ok())
 }
 
 /// One running `server_binary()` process. Dropping it stops the process (SIGTERM, then SIGKILL)
@@ -173,7 +213,9 @@ impl Process {
 
         let deadline = deadline(START_TIMEOUT, slowdown);
         loop {
-            if ping(port) {
+            // Another process may listen on the port (a fixed one, or a free one taken in the
+            // meantime): only our own child's answer counts; the child then exits, below.
+            if ping(port) && process_id(port) == Some(process.pid()) {
                 return Ok(process);
             }
             if let Ok(Some(status)) = process.child.try_wait() {

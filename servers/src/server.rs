@@ -7,8 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::module::module_path;
-use crate::process::{Attempt, Process, deadline, fresh_dir, on_port};
+use crate::module::{module_path, set_module_arg};
+use crate::process::{Attempt, Process, deadline, fresh_dir, on_port, own_args};
 
 /// How long a replica may take to report `master_link_status:up`.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
@@ -29,10 +29,7 @@ pub struct Builder {
 impl Builder {
     /// Set (or override) one module argument (`<name> <value>` after the module path).
     pub fn module_arg(mut self, name: &str, value: &str) -> Self {
-        match self.module_args.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value.to_string(),
-            None => self.module_args.push((name.to_string(), value.to_string())),
-        }
+        set_module_arg(&mut self.module_args, name, value);
         self
     }
 
@@ -109,24 +106,7 @@ impl Builder {
         if let Some(config) = &self.config {
             args.push(config.display().to_string());
         }
-        args.extend([
-            "--save".into(),
-            "".into(),
-            "--appendonly".into(),
-            "no".into(),
-            "--enable-module-command".into(),
-            "yes".into(),
-            "--enable-debug-command".into(),
-            "yes".into(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--logfile".into(),
-            log.display().to_string(),
-        ]);
+        args.extend(own_args(port, &dir, &log));
         match (module, &self.module_at) {
             (Some(module), Some(relative)) => link_module(module, &dir, relative)?,
             (Some(module), None) => {
