@@ -66,8 +66,8 @@ impl Builder {
     }
 
     /// For a config file that loads the module itself by a relative path (the repository's
-    /// `redis.conf.example`: `loadmodule ./target/release/libhotkey.so`): put the module under
-    /// test (a symlink to `module_path()`) at `relative` inside the server's directory, and pass
+    /// `redis.conf.example`: `loadmodule ./target/release/libhotkey.so`): put the module (a
+    /// symlink to `module_path()`) at `relative` inside the server's directory, and pass
     /// no `--loadmodule` (module arguments then come from the file). This works because the
     /// server has moved to its `--dir` by the time it loads modules.
     pub fn module_at(mut self, relative: impl AsRef<Path>) -> Self {
