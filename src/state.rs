@@ -405,7 +405,7 @@ impl State {
 
     /// The hot-set entry of `key` in `db`: pinned there, or detected where the tracker files
     /// it (see [`State::tracked_db`]).
-    pub fn hot_entry(&self, db: u32, key: &[u8]) -> Option<&crate::hot_set::Entry> {
+    pub fn hot_entry(&self, db: u32, key: &[u8]) -> Option<&crate::hot_set::HotEntry> {
         let found = |db| self.hot_set.get(db, key, key_hash(db, key));
         found(db).or_else(|| {
             let tracked = self.tracked_db(db);
