@@ -116,18 +116,21 @@ pub struct CommandSpec {
     has_subcommands: bool,
 }
 
-/// Commands that run other commands; the filter sees the inner ones.
-const SCRIPT_COMMANDS: &[&str] = &[
+/// Scripts and functions: they declare their keys, and the commands they run are the ones
+/// that touch them.
+pub const SCRIPTS: &[&str] = &[
     "eval",
     "evalsha",
     "eval_ro",
     "evalsha_ro",
     "fcall",
     "fcall_ro",
-    "exec",
-    "multi",
 ];
 
+/// Commands that run other commands (scripts, transactions); the filter sees the inner ones.
+fn runs_others(name: &str) -> bool {
+    SCRIPTS.contains(&name) || name == "exec" || name == "multi"
+}
 /// Longest command name (with `|subcommand`) the table looks up; longer ones are unknown.
 const MAX_NAME: usize = 64;
 
@@ -531,7 +534,7 @@ fn parse_entry(entry: &CommandReply) -> Option<CommandSpec> {
             access,
         });
     }
-    let kind = if SCRIPT_COMMANDS.contains(&name.as_str()) {
+    let kind = if runs_others(&name) {
         CommandKind::Script
     } else if name == "select" {
         CommandKind::Select
