@@ -226,21 +226,20 @@ impl HotSet {
 
     /// The advice for a hot key now.
     pub fn advice(&self, e: &HotEntry) -> Advice {
-        Advice {
-            read_hot: e.read_hot,
-            write_hot: e.write_hot,
-            pinned: e.pinned,
-            reads_to: if e.read_hot && self.replicas {
-                ReadsTo::Replicas
-            } else {
-                ReadsTo::Master
-            },
-            cache_ttl_ms: if e.read_hot && !e.write_hot {
-                self.rules.cache_ttl_ms
-            } else {
-                0
-            },
-        }
+        let reads_to = if e.read_hot && self.replicas {
+            ReadsTo::Replicas
+        } else {
+            ReadsTo::Master
+        };
+        let cache_ttl_ms = if e.read_hot && !e.write_hot {
+            self.rules.cache_ttl_ms
+        } else {
+            0
+        };
+        Advice::new(reads_to, cache_ttl_ms)
+            .read_hot(e.read_hot)
+            .write_hot(e.write_hot)
+            .pinned(e.pinned)
     }
 
     /// One detection round at `now_ms`, on the tracker's current rates; `replicas` says

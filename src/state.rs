@@ -351,10 +351,10 @@ impl State {
         let replicas = self.replicas_take_reads();
         let changes = self.hot_set.tick(now_ms, &self.tracker, replicas);
         messages.extend(self.events.changes(&changes));
-        let heartbeat = Heartbeat {
-            hot_keys: self.hot_set.len() as u64,
-            replicas: self.replicas.healthy_count() as u64,
-        };
+        let heartbeat = Heartbeat::new(
+            self.hot_set.len() as u64,
+            self.replicas.healthy_count() as u64,
+        );
         messages.extend(
             self.events
                 .heartbeat(now_ms, self.settings.heartbeat_ms, heartbeat),

@@ -254,15 +254,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str, reads: f64, writes: f64) -> TopEntry {
-        TopEntry {
-            key: key.as_bytes().to_vec(),
-            db: 0,
-            reads_per_sec: reads,
-            writes_per_sec: writes,
-            error: 0.0,
-            hot: false,
-            window_secs: None,
-        }
+        TopEntry::new(0, key.as_bytes(), reads, writes)
     }
 
     fn query(by: By, count: u32) -> Query {

@@ -37,6 +37,7 @@ impl<T: AsRef<[u8]>> Args for [T] {
 
 /// A reply of `COMMAND`, reduced to what the table needs.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum CommandReply {
     Int(i64),
     Str(Vec<u8>),

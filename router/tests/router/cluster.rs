@@ -224,10 +224,7 @@ async fn failovers_under_load_are_followed_to_the_new_master() {
     let key = b"counter".as_slice();
     let router = connect(
         &cluster,
-        Options {
-            reconnect_max_delay: Duration::from_millis(200),
-            ..Options::default()
-        },
+        Options::default().reconnect_max_delay(Duration::from_millis(200)),
     )
     .await;
     let _: i64 = router.query(&incr(key)).await.expect("INCR");
@@ -498,10 +495,7 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
         .collect();
     let router = connect(
         &cluster,
-        Options {
-            reconnect_max_delay: Duration::from_millis(200),
-            ..Options::default()
-        },
+        Options::default().reconnect_max_delay(Duration::from_millis(200)),
     )
     .await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
