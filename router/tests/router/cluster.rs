@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use hotkey_router::{CROSSSLOT, Error, ErrorKind, Options, Router, Target};
 use hotkey_testkit::{Cluster, Node};
 
-use crate::common::{WAIT, cluster, get, incr, no_cache, set, wait_for_route, wait_until};
+use crate::common::{
+    WAIT, cluster, get, incr, no_cache, quick_reconnect, set, wait_for_route, wait_until,
+};
 
 /// A router on every master of `cluster`, seeded with all its nodes.
 async fn connect(cluster: &Cluster, options: Options) -> Router {
@@ -222,11 +224,7 @@ async fn failovers_under_load_are_followed_to_the_new_master() {
     // Fail detection after 1 s.
     let cluster = cluster(&[], &["--cluster-node-timeout", "1000"]);
     let key = b"counter".as_slice();
-    let router = connect(
-        &cluster,
-        Options::default().reconnect_max_delay(Duration::from_millis(200)),
-    )
-    .await;
+    let router = connect(&cluster, quick_reconnect()).await;
     let _: i64 = router.query(&incr(key)).await.expect("INCR");
 
     // A manual failover: the old master hands over; writes wait, get MOVED, and follow it.
@@ -493,11 +491,7 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
     let keys: Vec<Vec<u8>> = (0..4)
         .map(|i| format!("{{counter}}:{i}").into_bytes())
         .collect();
-    let router = connect(
-        &cluster,
-        Options::default().reconnect_max_delay(Duration::from_millis(200)),
-    )
-    .await;
+    let router = connect(&cluster, quick_reconnect()).await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = keys
         .iter()
