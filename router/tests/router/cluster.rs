@@ -335,11 +335,7 @@ async fn a_slot_moving_under_reads_of_its_cached_key_is_followed() {
     let key = b"moving:hot".as_slice();
     let slot = hotkey_protocol::cluster::key_slot(key);
     let from = cluster.node_for_key(key);
-    let to = cluster
-        .masters()
-        .into_iter()
-        .find(|m| m.id != from.id)
-        .expect("another master");
+    let to = cluster.other_master(from);
     let () = redis::cmd("SET")
         .arg(key)
         .arg("v1")
