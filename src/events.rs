@@ -7,9 +7,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hotkey_protocol::{
-    Event, Heartbeat, KeyEvent, KeyName, Message, Replica, ReplicasEvent, Role, VERSION,
-};
+use hotkey_protocol::{Event, Heartbeat, KeyEvent, Message, Replica, ReplicasEvent, Role};
 
 use crate::hot_set::{Change, ChangeKind};
 
@@ -64,14 +62,10 @@ impl Events {
     /// subscriber takes a missing number for a lost message.
     pub fn message(&mut self, event: Event) -> Message {
         self.seq += 1;
-        Message {
-            v: VERSION,
-            seq: self.seq,
-            run_id: self.run_id.clone(),
-            ts_ms: wall_clock_ms(),
-            node_id: self.node.as_ref().map(|(id, _)| id.clone()),
-            role: self.node.as_ref().map(|(_, role)| *role),
-            event,
+        let message = Message::new(self.seq, self.run_id.clone(), wall_clock_ms(), event);
+        match &self.node {
+            Some((id, role)) => message.from_node(id.clone(), *role),
+            None => message,
         }
     }
 
@@ -82,7 +76,7 @@ impl Events {
 
     /// The message for a new list of healthy replicas.
     pub fn replicas(&mut self, replicas: Vec<Replica>) -> Message {
-        self.message(Event::Replicas(ReplicasEvent { replicas }))
+        self.message(Event::Replicas(ReplicasEvent::new(replicas)))
     }
 
     /// The heartbeat, when one is due at `now_ms` (every `every_ms`).
@@ -105,13 +99,13 @@ impl Events {
 
 /// The event of one change.
 pub fn key_event(change: &Change) -> Event {
-    let body = KeyEvent {
-        db: change.db,
-        key: KeyName::new(&change.key),
-        reads_per_sec: round(change.reads_per_sec),
-        writes_per_sec: round(change.writes_per_sec),
-        advice: change.advice,
-    };
+    let body = KeyEvent::new(
+        change.db,
+        &change.key,
+        round(change.reads_per_sec),
+        round(change.writes_per_sec),
+        change.advice,
+    );
     match change.kind {
         ChangeKind::Hot => Event::Hot(body),
         ChangeKind::Cold => Event::Cold(body),
@@ -142,7 +136,7 @@ fn wall_clock_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use hotkey_protocol::{Advice, ReadsTo};
+    use hotkey_protocol::{Advice, ReadsTo, VERSION};
 
     use super::*;
 
@@ -153,13 +147,8 @@ mod tests {
             key: key.to_vec(),
             reads_per_sec: 1234.5678,
             writes_per_sec: 0.0,
-            advice: (kind != ChangeKind::Cold).then_some(Advice {
-                read_hot: true,
-                write_hot: false,
-                pinned: false,
-                reads_to: ReadsTo::Master,
-                cache_ttl_ms: 100,
-            }),
+            advice: (kind != ChangeKind::Cold)
+                .then_some(Advice::new(ReadsTo::Master, 100).read_hot(true)),
         }
     }
 
@@ -171,14 +160,7 @@ mod tests {
             change(ChangeKind::Cold, b"b"),
         ]);
         all.push(events.replicas(Vec::new()));
-        all.extend(events.heartbeat(
-            0,
-            1000,
-            Heartbeat {
-                hot_keys: 1,
-                replicas: 0,
-            },
-        ));
+        all.extend(events.heartbeat(0, 1000, Heartbeat::new(1, 0)));
         let seqs: Vec<u64> = all.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4]);
         assert_eq!(events.seq(), 4);
@@ -215,10 +197,7 @@ mod tests {
     #[test]
     fn heartbeats_come_every_period() {
         let mut events = Events::new();
-        let hb = Heartbeat {
-            hot_keys: 0,
-            replicas: 0,
-        };
+        let hb = Heartbeat::new(0, 0);
         let at = |e: &mut Events, now| e.heartbeat(now, 1000, hb).is_some();
         assert!(at(&mut events, 0));
         assert!(!at(&mut events, 500));

@@ -44,7 +44,7 @@ const REPLACE_FACTOR: f64 = 2.0;
 
 /// One key of the hot set.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct HotEntry {
     pub db: u32,
     pub key: Vec<u8>,
     pub reads_per_sec: f64,
@@ -59,9 +59,9 @@ pub struct Entry {
     announced: Option<(f64, Advice)>,
 }
 
-impl Entry {
-    fn new(db: u32, key: &[u8], (reads, writes): (f64, f64)) -> Entry {
-        Entry {
+impl HotEntry {
+    fn new(db: u32, key: &[u8], (reads, writes): (f64, f64)) -> HotEntry {
+        HotEntry {
             db,
             key: key.to_vec(),
             reads_per_sec: reads,
@@ -126,7 +126,7 @@ pub enum PinError {
 /// The hot set. Keys are indexed by their tracker hash ([`crate::tracker::key_hash`]).
 #[derive(Debug, Clone)]
 pub struct HotSet {
-    entries: FxHashMap<u64, Entry>,
+    entries: FxHashMap<u64, HotEntry>,
     rules: Rules,
     /// As of the last tick: the entry level, and whether any replica is healthy.
     entry_level: f64,
@@ -209,13 +209,13 @@ impl HotSet {
     }
 
     /// The hot key, if `(db, key)` is hot. `hash` is its tracker hash.
-    pub fn get(&self, db: u32, key: &[u8], hash: u64) -> Option<&Entry> {
+    pub fn get(&self, db: u32, key: &[u8], hash: u64) -> Option<&HotEntry> {
         self.entries.get(&hash).filter(|e| e.is(db, key))
     }
 
     /// Every hot key, hottest first.
-    pub fn sorted(&self) -> Vec<&Entry> {
-        let mut all: Vec<&Entry> = self.entries.values().collect();
+    pub fn sorted(&self) -> Vec<&HotEntry> {
+        let mut all: Vec<&HotEntry> = self.entries.values().collect();
         all.sort_by(|a, b| {
             b.total_per_sec()
                 .total_cmp(&a.total_per_sec())
@@ -225,22 +225,21 @@ impl HotSet {
     }
 
     /// The advice for a hot key now.
-    pub fn advice(&self, e: &Entry) -> Advice {
-        Advice {
-            read_hot: e.read_hot,
-            write_hot: e.write_hot,
-            pinned: e.pinned,
-            reads_to: if e.read_hot && self.replicas {
-                ReadsTo::Replicas
-            } else {
-                ReadsTo::Master
-            },
-            cache_ttl_ms: if e.read_hot && !e.write_hot {
-                self.rules.cache_ttl_ms
-            } else {
-                0
-            },
-        }
+    pub fn advice(&self, e: &HotEntry) -> Advice {
+        let reads_to = if e.read_hot && self.replicas {
+            ReadsTo::Replicas
+        } else {
+            ReadsTo::Master
+        };
+        let cache_ttl_ms = if e.read_hot && !e.write_hot {
+            self.rules.cache_ttl_ms
+        } else {
+            0
+        };
+        Advice::new(reads_to, cache_ttl_ms)
+            .read_hot(e.read_hot)
+            .write_hot(e.write_hot)
+            .pinned(e.pinned)
     }
 
     /// One detection round at `now_ms`, on the tracker's current rates; `replicas` says
@@ -281,7 +280,7 @@ impl HotSet {
             // Commands for other shards' keys reach the filter before the server redirects
             // them: they are counted here, but never make a key hot where it does not live.
             if !self.entries.contains_key(&hash) && self.serves(key) {
-                candidates.push((hash, Entry::new(db, key, (reads, writes))));
+                candidates.push((hash, HotEntry::new(db, key, (reads, writes))));
             }
         });
         candidates.sort_by(|a, b| b.1.total_per_sec().total_cmp(&a.1.total_per_sec()));
@@ -340,7 +339,7 @@ impl HotSet {
             // Another key with the same 64-bit hash leaves first: the index holds one per hash.
             changes.extend(self.remove(hash));
             let rates = tracker.rates(db, key, hash).unwrap_or((0.0, 0.0));
-            self.entries.insert(hash, Entry::new(db, key, rates));
+            self.entries.insert(hash, HotEntry::new(db, key, rates));
         }
         if let Some(e) = self.entries.get_mut(&hash) {
             e.pinned = true;

@@ -56,7 +56,7 @@ use redis_module::{Context, ContextFlags};
 use crate::client_db::ClientDbs;
 use crate::clock::now_ms;
 use crate::cluster::ClusterView;
-use crate::ffi::{CommandSpec, InfoSink, LogLevel, Module};
+use crate::ffi::{InfoSink, LogLevel, Module, ModuleCommand};
 use crate::state::State;
 
 #[global_allocator]
@@ -92,10 +92,10 @@ module!(MODULE);
 
 /// The commands, with their key positions and ACL categories (`hotkey` is added where the
 /// server lets modules add categories, Redis ≥ 7.4).
-static COMMANDS: [CommandSpec; 6] = [
+static COMMANDS: [ModuleCommand; 6] = [
     // HOTKEY.TOP [COUNT n] [BY total|reads|writes] [DB n] [WINDOW 1|10|60]
     // Not "fast": it sorts the summary (O(capacity log capacity)).
-    CommandSpec {
+    ModuleCommand {
         name: "hotkey.top",
         run: commands::top::run,
         docs: &commands::top::DOCS,
@@ -104,7 +104,7 @@ static COMMANDS: [CommandSpec; 6] = [
         acl_categories: "read slow",
     },
     // HOTKEY.ROUTE key [READ|WRITE] [DB n]
-    CommandSpec {
+    ModuleCommand {
         name: "hotkey.route",
         run: commands::route::run,
         docs: &commands::route::DOCS,
@@ -113,7 +113,7 @@ static COMMANDS: [CommandSpec; 6] = [
         acl_categories: "read fast",
     },
     // HOTKEY.ROUTES
-    CommandSpec {
+    ModuleCommand {
         name: "hotkey.routes",
         run: commands::routes::run,
         docs: &commands::routes::DOCS,
@@ -122,7 +122,7 @@ static COMMANDS: [CommandSpec; 6] = [
         acl_categories: "read slow",
     },
     // HOTKEY.PIN key [TTL seconds] [DB n]
-    CommandSpec {
+    ModuleCommand {
         name: "hotkey.pin",
         run: commands::pin::run,
         docs: &commands::pin::DOCS,
@@ -131,7 +131,7 @@ static COMMANDS: [CommandSpec; 6] = [
         acl_categories: "admin slow dangerous",
     },
     // HOTKEY.UNPIN key [DB n]
-    CommandSpec {
+    ModuleCommand {
         name: "hotkey.unpin",
         run: commands::unpin::run,
         docs: &commands::unpin::DOCS,
@@ -140,7 +140,7 @@ static COMMANDS: [CommandSpec; 6] = [
         acl_categories: "admin slow dangerous",
     },
     // HOTKEY.REPORT key count [key count ...]
-    CommandSpec {
+    ModuleCommand {
         name: "hotkey.report",
         run: commands::report::run,
         docs: &commands::report::DOCS,

@@ -199,11 +199,7 @@ impl ReplicaSet {
 }
 
 fn to_wire(r: &ReplicaInfo) -> Replica {
-    Replica {
-        host: r.host.clone(),
-        port: r.port,
-        lag_ms: r.lag_ms,
-    }
+    Replica::new(r.host.clone(), r.port, r.lag_ms)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use hotkey_protocol::Message;
 use redis_module::{Context, RedisValue};
 
 use crate::client_db::ClientDbs;
-use crate::command_table::{CommandTable, Reply};
+use crate::command_table::{CommandReply, CommandTable};
 use crate::replicas::Replication;
 use crate::{config, ffi, state};
 
@@ -52,15 +52,17 @@ fn config_get_text(ctx: &Context, name: &str) -> Option<String> {
     }
 }
 
-fn to_reply(v: RedisValue) -> Reply {
+fn to_reply(v: RedisValue) -> CommandReply {
     match v {
-        RedisValue::Integer(i) => Reply::Int(i),
-        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Reply::Str(s.into_bytes()),
-        RedisValue::SimpleStringStatic(s) => Reply::Str(s.as_bytes().to_vec()),
-        RedisValue::StringBuffer(b) => Reply::Str(b),
-        RedisValue::BulkRedisString(s) => Reply::Str(s.as_slice().to_vec()),
-        RedisValue::Array(a) => Reply::Array(a.into_iter().map(to_reply).collect()),
-        _ => Reply::Nil,
+        RedisValue::Integer(i) => CommandReply::Int(i),
+        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => {
+            CommandReply::Str(s.into_bytes())
+        }
+        RedisValue::SimpleStringStatic(s) => CommandReply::Str(s.as_bytes().to_vec()),
+        RedisValue::StringBuffer(b) => CommandReply::Str(b),
+        RedisValue::BulkRedisString(s) => CommandReply::Str(s.as_slice().to_vec()),
+        RedisValue::Array(a) => CommandReply::Array(a.into_iter().map(to_reply).collect()),
+        _ => CommandReply::Nil,
     }
 }
 

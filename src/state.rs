@@ -351,10 +351,10 @@ impl State {
         let replicas = self.replicas_take_reads();
         let changes = self.hot_set.tick(now_ms, &self.tracker, replicas);
         messages.extend(self.events.changes(&changes));
-        let heartbeat = Heartbeat {
-            hot_keys: self.hot_set.len() as u64,
-            replicas: self.replicas.healthy_count() as u64,
-        };
+        let heartbeat = Heartbeat::new(
+            self.hot_set.len() as u64,
+            self.replicas.healthy_count() as u64,
+        );
         messages.extend(
             self.events
                 .heartbeat(now_ms, self.settings.heartbeat_ms, heartbeat),
@@ -405,7 +405,7 @@ impl State {
 
     /// The hot-set entry of `key` in `db`: pinned there, or detected where the tracker files
     /// it (see [`State::tracked_db`]).
-    pub fn hot_entry(&self, db: u32, key: &[u8]) -> Option<&crate::hot_set::Entry> {
+    pub fn hot_entry(&self, db: u32, key: &[u8]) -> Option<&crate::hot_set::HotEntry> {
         let found = |db| self.hot_set.get(db, key, key_hash(db, key));
         found(db).or_else(|| {
             let tracked = self.tracked_db(db);

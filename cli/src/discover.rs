@@ -61,12 +61,12 @@ impl Role {
 
 /// A cluster shard: its master's node id and the slots it serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Shard {
+pub struct ShardSlots {
     pub id: String,
     pub slots: Vec<SlotRange>,
 }
 
-impl Shard {
+impl ShardSlots {
     /// `a1b2c3d4 0-5460`: the id's first 8 digits (as redis-cli shortens it) and the slots.
     pub fn label(&self) -> String {
         let short: String = self.id.chars().take(8).collect();
@@ -89,7 +89,7 @@ impl Shard {
 pub struct Node {
     pub endpoint: Endpoint,
     pub role: Role,
-    pub shard: Option<Shard>,
+    pub shard: Option<ShardSlots>,
 }
 
 /// The nodes found, and what went wrong finding them.
@@ -164,7 +164,7 @@ struct Listed {
     host: String,
     port: u16,
     role: Role,
-    shard: Shard,
+    shard: ShardSlots,
 }
 
 /// Every node of every shard, the shard named by its master (or its first node when it has
@@ -173,7 +173,7 @@ fn from_shards(shards: &[ShardEntry]) -> Vec<Listed> {
     let mut listed = Vec::new();
     for entry in shards {
         let master = entry.master().ok().flatten().or(entry.nodes.first());
-        let shard = Shard {
+        let shard = ShardSlots {
             id: master.map(|m| m.id.clone()).unwrap_or_default(),
             slots: entry.slots.clone(),
         };
@@ -205,7 +205,7 @@ fn from_nodes(lines: &[NodeLine]) -> Vec<Listed> {
             } else {
                 Role::Replica
             },
-            shard: Shard {
+            shard: ShardSlots {
                 id: match (&l.master_id, l.is_master()) {
                     (Some(master), false) => master.clone(),
                     _ => l.id.clone(),

@@ -11,7 +11,7 @@ use redis::Value;
 
 use crate::By;
 use crate::Discovery;
-use crate::discover::{Node, Role, Seeds, Shard, Topology};
+use crate::discover::{Node, Role, Seeds, ShardSlots, Topology};
 use crate::node::query;
 
 /// A `HOTKEY.TOP` reply the tool cannot read (followed by what is wrong).
@@ -64,7 +64,7 @@ pub struct NodeReport {
 pub struct KeyRow {
     pub key: Vec<u8>,
     pub db: u32,
-    pub shard: Option<Shard>,
+    pub shard: Option<ShardSlots>,
     /// The address of the master that listed it (or the first node, if no master did).
     pub node: String,
     pub master_reads: f64,
@@ -115,7 +115,7 @@ impl Snapshot {
                 .collect();
             asks.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        let answered: Vec<(Role, Option<&Shard>, &str, &NodeData)> = nodes
+        let answered: Vec<(Role, Option<&ShardSlots>, &str, &NodeData)> = nodes
             .iter()
             .filter_map(|r| {
                 let data = r.result.as_ref().ok()?;
@@ -190,7 +190,10 @@ fn ask(mut node: Node, top: &Query) -> NodeReport {
 /// Merges the nodes' entries per (shard, db, key), sorts by `query.by` and keeps `count`.
 /// Reads on replicas count as replica reads; writes only on masters (a replica's are the
 /// master's, replicated); a node of unknown role counts as a master.
-pub fn merge(answered: &[(Role, Option<&Shard>, &str, &NodeData)], query: &Query) -> Vec<KeyRow> {
+pub fn merge(
+    answered: &[(Role, Option<&ShardSlots>, &str, &NodeData)],
+    query: &Query,
+) -> Vec<KeyRow> {
     let mut rows: HashMap<(Option<&str>, u32, &[u8]), KeyRow> = HashMap::new();
     for &(role, shard, addr, data) in answered {
         let on_master = role != Role::Replica;
@@ -251,15 +254,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str, reads: f64, writes: f64) -> TopEntry {
-        TopEntry {
-            key: key.as_bytes().to_vec(),
-            db: 0,
-            reads_per_sec: reads,
-            writes_per_sec: writes,
-            error: 0.0,
-            hot: false,
-            window_secs: None,
-        }
+        TopEntry::new(0, key.as_bytes(), reads, writes)
     }
 
     fn query(by: By, count: u32) -> Query {
@@ -299,11 +294,11 @@ mod tests {
 
     #[test]
     fn keys_of_different_shards_stay_apart() {
-        let a = Shard {
+        let a = ShardSlots {
             id: "a".into(),
             slots: Vec::new(),
         };
-        let b = Shard {
+        let b = ShardSlots {
             id: "b".into(),
             slots: Vec::new(),
         };

@@ -315,18 +315,9 @@ mod tests {
     }
 
     fn from_node(node_id: Option<&str>, run_id: &str, seq: u64) -> Message {
-        Message {
-            v: 1,
-            seq,
-            run_id: run_id.into(),
-            ts_ms: 0,
-            node_id: node_id.map(String::from),
-            role: None,
-            event: Event::Heartbeat(Heartbeat {
-                hot_keys: 0,
-                replicas: 0,
-            }),
-        }
+        let mut message = Message::new(seq, run_id, 0, Event::Heartbeat(Heartbeat::new(0, 0)));
+        message.node_id = node_id.map(String::from);
+        message
     }
 
     #[test]

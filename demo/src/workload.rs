@@ -260,10 +260,7 @@ impl Workload {
 
 /// The players' router's options: the cache as `settings` say.
 fn reader_options(settings: &Settings) -> Options {
-    Options {
-        cache: settings.cache,
-        ..Options::default()
-    }
+    Options::default().cache(settings.cache)
 }
 
 /// `ZREVRANGE leaderboard:global 0 9 WITHSCORES`: the top 10 a player looks at.

@@ -98,6 +98,7 @@ pub fn shard_channel(base: &str, ranges: &[SlotRange]) -> Option<String> {
 /// One line of `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master id|->
 /// <ping> <pong> <epoch> <link> <slot|start-end|[migration]>…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeLine {
     pub id: String,
     /// The address the node announces; empty while the cluster does not know it (`noaddr`).
@@ -203,6 +204,7 @@ fn parse_range(text: &str) -> Option<SlotRange> {
 /// One shard of a `CLUSTER SHARDS` reply.
 #[cfg(feature = "redis")]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardEntry {
     /// In the order listed; empty for a shard that serves none.
     pub slots: Vec<SlotRange>,
@@ -212,6 +214,7 @@ pub struct ShardEntry {
 /// One node of a [`ShardEntry`].
 #[cfg(feature = "redis")]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardNode {
     pub id: String,
     /// Its `endpoint` (the address clients are told to use), else its `ip`.

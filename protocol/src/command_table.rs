@@ -5,7 +5,7 @@
 //! positions come from the key specs (Redis ≥ 7.0); a spec the table cannot follow by itself
 //! (type `unknown`, or flagged `incomplete`) marks the command as *movable*, and the filter then
 //! asks the server (`GetCommandKeysWithFlags`). Pure Rust: the reply is parsed from a
-//! [`Reply`] tree, so the table is unit-tested without a server.
+//! [`CommandReply`] tree, so the table is unit-tested without a server.
 
 use rustc_hash::FxHashMap;
 
@@ -37,10 +37,11 @@ impl<T: AsRef<[u8]>> Args for [T] {
 
 /// A reply of `COMMAND`, reduced to what the table needs.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+#[non_exhaustive]
+pub enum CommandReply {
     Int(i64),
     Str(Vec<u8>),
-    Array(Vec<Reply>),
+    Array(Vec<CommandReply>),
     Nil,
 }
 
@@ -116,18 +117,21 @@ pub struct CommandSpec {
     has_subcommands: bool,
 }
 
-/// Commands that run other commands; the filter sees the inner ones.
-const SCRIPT_COMMANDS: &[&str] = &[
+/// Scripts and functions: they declare their keys, and the commands they run are the ones
+/// that touch them.
+pub const SCRIPTS: &[&str] = &[
     "eval",
     "evalsha",
     "eval_ro",
     "evalsha_ro",
     "fcall",
     "fcall_ro",
-    "exec",
-    "multi",
 ];
 
+/// Commands that run other commands (scripts, transactions); the filter sees the inner ones.
+fn runs_others(name: &str) -> bool {
+    SCRIPTS.contains(&name) || name == "exec" || name == "multi"
+}
 /// Longest command name (with `|subcommand`) the table looks up; longer ones are unknown.
 const MAX_NAME: usize = 64;
 
@@ -187,9 +191,9 @@ impl PackedName {
 impl CommandTable {
     /// Builds the table from the reply of `COMMAND` (RESP2 shape: key specs as flat arrays).
     /// Entries the table cannot understand are left out (and so are not counted).
-    pub fn from_command_reply(reply: &Reply) -> CommandTable {
+    pub fn from_command_reply(reply: &CommandReply) -> CommandTable {
         let mut table = CommandTable::default();
-        if let Reply::Array(entries) = reply {
+        if let CommandReply::Array(entries) = reply {
             for entry in entries {
                 table.add_entry(entry, None);
             }
@@ -198,11 +202,11 @@ impl CommandTable {
         table
     }
 
-    fn add_entry(&mut self, entry: &Reply, parent: Option<&str>) {
+    fn add_entry(&mut self, entry: &CommandReply, parent: Option<&str>) {
         let Some(spec) = parse_entry(entry) else {
             return;
         };
-        if let Some(Reply::Array(subs)) = as_array(entry).and_then(|a| a.get(9)) {
+        if let Some(CommandReply::Array(subs)) = as_array(entry).and_then(|a| a.get(9)) {
             for sub in subs {
                 self.add_entry(sub, Some(&spec.name));
             }
@@ -448,42 +452,42 @@ pub fn parse_count(arg: &[u8]) -> Option<usize> {
     })
 }
 
-fn as_array(r: &Reply) -> Option<&[Reply]> {
+fn as_array(r: &CommandReply) -> Option<&[CommandReply]> {
     match r {
-        Reply::Array(a) => Some(a),
+        CommandReply::Array(a) => Some(a),
         _ => None,
     }
 }
 
-fn as_str(r: &Reply) -> Option<&str> {
+fn as_str(r: &CommandReply) -> Option<&str> {
     match r {
-        Reply::Str(s) => std::str::from_utf8(s).ok(),
+        CommandReply::Str(s) => std::str::from_utf8(s).ok(),
         _ => None,
     }
 }
 
-fn as_int(r: &Reply) -> Option<i64> {
+fn as_int(r: &CommandReply) -> Option<i64> {
     match r {
-        Reply::Int(i) => Some(*i),
+        CommandReply::Int(i) => Some(*i),
         _ => None,
     }
 }
 
 /// Looks up `name` in a flat field–value array (RESP2's shape of a map).
-fn field<'a>(map: &'a [Reply], name: &str) -> Option<&'a Reply> {
+fn field<'a>(map: &'a [CommandReply], name: &str) -> Option<&'a CommandReply> {
     map.chunks_exact(2)
         .find(|kv| as_str(&kv[0]).is_some_and(|k| k.eq_ignore_ascii_case(name)))
         .map(|kv| &kv[1])
 }
 
-fn strings(r: Option<&Reply>) -> impl Iterator<Item = &str> {
+fn strings(r: Option<&CommandReply>) -> impl Iterator<Item = &str> {
     r.and_then(as_array)
         .unwrap_or_default()
         .iter()
         .filter_map(as_str)
 }
 
-fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
+fn parse_entry(entry: &CommandReply) -> Option<CommandSpec> {
     let e = as_array(entry)?;
     let name = as_str(e.first()?)?.to_ascii_lowercase();
     let mut writes = false;
@@ -531,7 +535,7 @@ fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
             access,
         });
     }
-    let kind = if SCRIPT_COMMANDS.contains(&name.as_str()) {
+    let kind = if runs_others(&name) {
         CommandKind::Script
     } else if name == "select" {
         CommandKind::Select
@@ -567,7 +571,7 @@ fn parse_entry(entry: &Reply) -> Option<CommandSpec> {
 }
 
 /// Parses one key spec; None when the table cannot follow it (the command is then movable).
-fn parse_key_spec(spec: &Reply, command_access: Access) -> Option<KeySpec> {
+fn parse_key_spec(spec: &CommandReply, command_access: Access) -> Option<KeySpec> {
     let spec = as_array(spec)?;
     let mut access = None;
     for flag in strings(field(spec, "flags")) {

@@ -3,6 +3,8 @@
 //! them against `protocol/testdata/routing.json`. A standalone router sends every keyless
 //! command to its master; the group only matters where there is a choice.
 
+use crate::command_table::SCRIPTS;
+
 /// How the replies of a command sent to every master are merged into one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,15 +65,7 @@ pub fn group<A: AsRef<[u8]>>(args: &[A]) -> KeylessGroup {
         KeylessGroup::AllMasters(Aggregate::AllOk)
     } else if named(&["ping"]) || (is(0, "script") && (is(1, "load") || is(1, "flush"))) {
         KeylessGroup::AllNodes
-    } else if named(&[
-        "randomkey",
-        "eval",
-        "evalsha",
-        "eval_ro",
-        "evalsha_ro",
-        "fcall",
-        "fcall_ro",
-    ]) {
+    } else if named(&["randomkey"]) || named(SCRIPTS) {
         KeylessGroup::RandomMaster
     } else {
         KeylessGroup::Refused

@@ -15,7 +15,9 @@
 //!
 //! Format version [`VERSION`]: later versions add fields and events, never change the meaning
 //! of one. A reader ignores fields it does not know and reads an unknown event as
-//! [`Event::Unknown`].
+//! [`Event::Unknown`]. For the same reason every struct here is `#[non_exhaustive]`: a new
+//! field must not break code that builds one, so each is built with its `new` (the fields every
+//! use sets) and the rest set afterwards, by assignment or a setter.
 //!
 //! ```
 //! use hotkey_protocol::{Event, Message};
@@ -51,6 +53,7 @@ pub const DEFAULT_CHANNEL: &str = "__hotkey__";
 
 /// One published message: the envelope every event shares, and the event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Message {
     /// Format version ([`VERSION`]).
     pub v: u32,
@@ -73,6 +76,26 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message of this format version from no particular cluster node.
+    pub fn new(seq: u64, run_id: impl Into<String>, ts_ms: u64, event: Event) -> Message {
+        Message {
+            v: VERSION,
+            seq,
+            run_id: run_id.into(),
+            ts_ms,
+            node_id: None,
+            role: None,
+            event,
+        }
+    }
+
+    /// Names the publishing cluster node (`node_id` and `role`).
+    pub fn from_node(mut self, node_id: impl Into<String>, role: Role) -> Message {
+        self.node_id = Some(node_id.into());
+        self.role = Some(role);
+        self
+    }
+
     /// The message as one line of JSON.
     pub fn to_json(&self) -> String {
         // A struct of strings, numbers and booleans always serializes.
@@ -107,6 +130,7 @@ pub enum Event {
 
 /// A key event: which key, its rates and, while hot, the advice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KeyEvent {
     /// Database number.
     pub db: u32,
@@ -122,8 +146,28 @@ pub struct KeyEvent {
     pub advice: Option<Advice>,
 }
 
+impl KeyEvent {
+    /// The event body of `key` in database `db`; `advice` is None on `cold`.
+    pub fn new(
+        db: u32,
+        key: &[u8],
+        reads_per_sec: f64,
+        writes_per_sec: f64,
+        advice: Option<Advice>,
+    ) -> KeyEvent {
+        KeyEvent {
+            db,
+            key: KeyName::new(key),
+            reads_per_sec,
+            writes_per_sec,
+            advice,
+        }
+    }
+}
+
 /// A key name on the wire: `key` when it is valid UTF-8, else `key_b64` (standard base64).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KeyName {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -190,6 +234,7 @@ impl ReadsTo {
 
 /// The module's advice for a hot key. Writes always go to the master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Advice {
     /// The key's reads are hot by themselves.
     pub read_hot: bool,
@@ -204,8 +249,41 @@ pub struct Advice {
     pub cache_ttl_ms: u64,
 }
 
+impl Advice {
+    /// Reads to `reads_to`, cached for `cache_ttl_ms`; neither hot nor pinned until the setters
+    /// below say so.
+    pub const fn new(reads_to: ReadsTo, cache_ttl_ms: u64) -> Advice {
+        Advice {
+            read_hot: false,
+            write_hot: false,
+            pinned: false,
+            reads_to,
+            cache_ttl_ms,
+        }
+    }
+
+    /// Sets [`Advice::read_hot`].
+    pub const fn read_hot(mut self, read_hot: bool) -> Advice {
+        self.read_hot = read_hot;
+        self
+    }
+
+    /// Sets [`Advice::write_hot`].
+    pub const fn write_hot(mut self, write_hot: bool) -> Advice {
+        self.write_hot = write_hot;
+        self
+    }
+
+    /// Sets [`Advice::pinned`].
+    pub const fn pinned(mut self, pinned: bool) -> Advice {
+        self.pinned = pinned;
+        self
+    }
+}
+
 /// The heartbeat's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Heartbeat {
     /// Keys in the hot set now.
     pub hot_keys: u64,
@@ -213,15 +291,29 @@ pub struct Heartbeat {
     pub replicas: u64,
 }
 
+impl Heartbeat {
+    pub const fn new(hot_keys: u64, replicas: u64) -> Heartbeat {
+        Heartbeat { hot_keys, replicas }
+    }
+}
+
 /// The `replicas` event's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReplicasEvent {
     /// Every healthy replica now.
     pub replicas: Vec<Replica>,
 }
 
+impl ReplicasEvent {
+    pub fn new(replicas: Vec<Replica>) -> ReplicasEvent {
+        ReplicasEvent { replicas }
+    }
+}
+
 /// A replica that hot reads may go to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Replica {
     /// Its address as it announces it (`replica-announce-ip`, else the address it connected from).
     pub host: String,
@@ -229,6 +321,16 @@ pub struct Replica {
     pub port: u16,
     /// Seconds since its last acknowledgement, in milliseconds (INFO's `lag`, 1 s resolution).
     pub lag_ms: u64,
+}
+
+impl Replica {
+    pub fn new(host: impl Into<String>, port: u16, lag_ms: u64) -> Replica {
+        Replica {
+            host: host.into(),
+            port,
+            lag_ms,
+        }
+    }
 }
 
 /// A node's role, and which node an operation should go to.
@@ -261,6 +363,7 @@ impl Role {
 
 /// The `HOTKEY.ROUTE` reply: where one read or write of a key should go.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Route {
     pub role: Role,
     pub host: String,
@@ -271,8 +374,27 @@ pub struct Route {
     pub cache_ttl_ms: u64,
 }
 
+impl Route {
+    pub fn new(
+        role: Role,
+        host: impl Into<String>,
+        port: u16,
+        hot: bool,
+        cache_ttl_ms: u64,
+    ) -> Route {
+        Route {
+            role,
+            host: host.into(),
+            port,
+            hot,
+            cache_ttl_ms,
+        }
+    }
+}
+
 /// A hot key with its rates and advice, as `HOTKEY.ROUTES` lists it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct HotKey {
     pub db: u32,
     pub key: Vec<u8>,
@@ -281,9 +403,28 @@ pub struct HotKey {
     pub advice: Advice,
 }
 
+impl HotKey {
+    pub fn new(
+        db: u32,
+        key: impl Into<Vec<u8>>,
+        reads_per_sec: f64,
+        writes_per_sec: f64,
+        advice: Advice,
+    ) -> HotKey {
+        HotKey {
+            db,
+            key: key.into(),
+            reads_per_sec,
+            writes_per_sec,
+            advice,
+        }
+    }
+}
+
 /// The `HOTKEY.ROUTES` reply: the whole hot set, to start from or resync to. Every event up
 /// to `seq` is reflected in it; apply the ones after.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Routes {
     pub seq: u64,
     pub run_id: String,
@@ -304,8 +445,33 @@ pub struct Routes {
     pub keys: Vec<HotKey>,
 }
 
+impl Routes {
+    /// A reply on a classic channel, outside a cluster, with no replica and no hot key; the
+    /// other fields are set by assignment.
+    pub fn new(
+        seq: u64,
+        run_id: impl Into<String>,
+        channel: impl Into<String>,
+        role: Role,
+        master: Address,
+    ) -> Routes {
+        Routes {
+            seq,
+            run_id: run_id.into(),
+            channel: channel.into(),
+            sharded: false,
+            role,
+            cluster: None,
+            master,
+            replicas: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// The answering node of a cluster, as `HOTKEY.ROUTES` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClusterNode {
     /// Its cluster id (`CLUSTER MYID`).
     pub node_id: String,
@@ -313,8 +479,18 @@ pub struct ClusterNode {
     pub slots: Vec<cluster::SlotRange>,
 }
 
+impl ClusterNode {
+    pub fn new(node_id: impl Into<String>, slots: Vec<cluster::SlotRange>) -> ClusterNode {
+        ClusterNode {
+            node_id: node_id.into(),
+            slots,
+        }
+    }
+}
+
 /// One entry of the `HOTKEY.TOP` reply: a tracked key and its decayed rates.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TopEntry {
     pub key: Vec<u8>,
     pub db: u32,
@@ -329,11 +505,42 @@ pub struct TopEntry {
     pub window_secs: Option<u64>,
 }
 
+impl TopEntry {
+    /// An entry with no error bound, not hot, of no named window; the other fields are set by
+    /// assignment.
+    pub fn new(
+        db: u32,
+        key: impl Into<Vec<u8>>,
+        reads_per_sec: f64,
+        writes_per_sec: f64,
+    ) -> TopEntry {
+        TopEntry {
+            key: key.into(),
+            db,
+            reads_per_sec,
+            writes_per_sec,
+            error: 0.0,
+            hot: false,
+            window_secs: None,
+        }
+    }
+}
+
 /// A host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Address {
     pub host: String,
     pub port: u16,
+}
+
+impl Address {
+    pub fn new(host: impl Into<String>, port: u16) -> Address {
+        Address {
+            host: host.into(),
+            port,
+        }
+    }
 }
 
 /// The field names of the RESP replies, shared by the writer (the module) and the readers.

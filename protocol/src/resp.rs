@@ -265,27 +265,27 @@ impl TopEntry {
     }
 }
 
-impl crate::command_table::Reply {
+impl crate::command_table::CommandReply {
     /// The `COMMAND` reply as the table reads it, from either protocol: RESP3 maps become
     /// flat field–value arrays and sets become arrays (RESP2's shapes).
-    pub fn from_redis(value: &Value) -> crate::command_table::Reply {
-        use crate::command_table::Reply;
+    pub fn from_redis(value: &Value) -> crate::command_table::CommandReply {
+        use crate::command_table::CommandReply;
         match value {
-            Value::Int(i) => Reply::Int(*i),
-            Value::Boolean(b) => Reply::Int(i64::from(*b)),
-            Value::BulkString(b) => Reply::Str(b.clone()),
-            Value::SimpleString(s) => Reply::Str(s.as_bytes().to_vec()),
-            Value::VerbatimString { text, .. } => Reply::Str(text.as_bytes().to_vec()),
+            Value::Int(i) => CommandReply::Int(*i),
+            Value::Boolean(b) => CommandReply::Int(i64::from(*b)),
+            Value::BulkString(b) => CommandReply::Str(b.clone()),
+            Value::SimpleString(s) => CommandReply::Str(s.as_bytes().to_vec()),
+            Value::VerbatimString { text, .. } => CommandReply::Str(text.as_bytes().to_vec()),
             Value::Array(items) | Value::Set(items) => {
-                Reply::Array(items.iter().map(Reply::from_redis).collect())
+                CommandReply::Array(items.iter().map(CommandReply::from_redis).collect())
             }
-            Value::Map(pairs) => Reply::Array(
+            Value::Map(pairs) => CommandReply::Array(
                 pairs
                     .iter()
-                    .flat_map(|(k, v)| [Reply::from_redis(k), Reply::from_redis(v)])
+                    .flat_map(|(k, v)| [CommandReply::from_redis(k), CommandReply::from_redis(v)])
                     .collect(),
             ),
-            _ => Reply::Nil,
+            _ => CommandReply::Nil,
         }
     }
 }

@@ -20,6 +20,7 @@ pub enum Sequence {
 
 /// One stream's position: its run and the last `seq` reflected.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamPosition {
     pub run_id: String,
     pub seq: u64,

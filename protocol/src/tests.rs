@@ -378,7 +378,7 @@ mod resp {
 
     #[test]
     fn a_resp3_command_reply_reads_as_resp2() {
-        use crate::command_table::Reply;
+        use crate::command_table::CommandReply;
         let resp3 = Value::Map(vec![
             (
                 s("flags"),
@@ -387,12 +387,12 @@ mod resp {
             (s("index"), Value::Int(1)),
         ]);
         assert_eq!(
-            Reply::from_redis(&resp3),
-            Reply::Array(vec![
-                Reply::Str(b"flags".to_vec()),
-                Reply::Array(vec![Reply::Str(b"RO".to_vec())]),
-                Reply::Str(b"index".to_vec()),
-                Reply::Int(1),
+            CommandReply::from_redis(&resp3),
+            CommandReply::Array(vec![
+                CommandReply::Str(b"flags".to_vec()),
+                CommandReply::Array(vec![CommandReply::Str(b"RO".to_vec())]),
+                CommandReply::Str(b"index".to_vec()),
+                CommandReply::Int(1),
             ])
         );
     }

@@ -16,7 +16,7 @@ mod clock;
 
 use std::sync::Arc;
 
-use hotkey_protocol::command_table::{CommandTable, Reply};
+use hotkey_protocol::command_table::{CommandReply, CommandTable};
 use hotkey_protocol::{Message, Routes};
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::SentinelClient;
@@ -120,7 +120,7 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
         .query_async(&mut fill)
         .await?;
     let commands: Value = redis::cmd("COMMAND").query_async(&mut control).await?;
-    let commands = CommandTable::from_command_reply(&Reply::from_redis(&commands));
+    let commands = CommandTable::from_command_reply(&CommandReply::from_redis(&commands));
     if commands.is_empty() {
         return Err(Error::NoCommands {
             node: base.addr().to_string(),

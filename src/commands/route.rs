@@ -77,22 +77,16 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     let db = route.db.unwrap_or_else(|| ffi::selected_db(ctx));
     let answer = with_state(|s| s.route(db, &route.key, route.op == Op::Write))?;
     let reply = match answer.replica {
-        Some(replica) => hotkey_protocol::Route {
-            role: Role::Replica,
-            host: replica.host,
-            port: replica.port,
-            hot: answer.hot,
-            cache_ttl_ms: answer.cache_ttl_ms,
-        },
+        Some(replica) => hotkey_protocol::Route::new(
+            Role::Replica,
+            replica.host,
+            replica.port,
+            answer.hot,
+            answer.cache_ttl_ms,
+        ),
         None => {
             let (host, port) = crate::server::master_address(ctx).ok_or(CommandError::NoAddress)?;
-            hotkey_protocol::Route {
-                role: Role::Master,
-                host,
-                port,
-                hot: answer.hot,
-                cache_ttl_ms: answer.cache_ttl_ms,
-            }
+            hotkey_protocol::Route::new(Role::Master, host, port, answer.hot, answer.cache_ttl_ms)
         }
     };
     Ok(reply.to_frame())

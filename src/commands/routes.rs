@@ -30,16 +30,16 @@ pub fn run(ctx: &Context, args: &[&[u8]]) -> CommandResult {
     let base = config::CHANNEL.name();
     let snapshot = with_state(|s| s.routes(&base, visible))?;
     let (host, port) = crate::server::master_address(ctx).ok_or(CommandError::NoAddress)?;
-    let routes = Routes {
-        seq: snapshot.seq,
-        run_id: snapshot.run_id,
-        channel: snapshot.channel.name,
-        sharded: snapshot.channel.sharded,
-        role: snapshot.role,
-        cluster: snapshot.cluster,
-        master: Address { host, port },
-        replicas: snapshot.replicas,
-        keys: snapshot.keys,
-    };
+    let mut routes = Routes::new(
+        snapshot.seq,
+        snapshot.run_id,
+        snapshot.channel.name,
+        snapshot.role,
+        Address::new(host, port),
+    );
+    routes.sharded = snapshot.channel.sharded;
+    routes.cluster = snapshot.cluster;
+    routes.replicas = snapshot.replicas;
+    routes.keys = snapshot.keys;
     Ok(routes.to_frame())
 }

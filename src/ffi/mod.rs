@@ -40,6 +40,6 @@ pub use entry::{NOT_LOADED, on_load, on_unload};
 pub use filter::FilterCommand;
 pub use guard::internal_errors;
 pub use module::{
-    Arg, ArgKind, CommandDocs, CommandResult, CommandSpec, ConfigSpec, ConfigValue, ErrorReply,
-    Flag, InfoSink, Integer, Module, Text,
+    Arg, ArgKind, CommandDocs, CommandResult, ConfigSpec, ConfigValue, ErrorReply, Flag, InfoSink,
+    Integer, Module, ModuleCommand, Text,
 };

@@ -13,7 +13,7 @@ pub struct Module {
     /// The module's name (`MODULE LIST`, the INFO section, the config prefix).
     pub name: &'static std::ffi::CStr,
     pub version: i32,
-    pub commands: &'static [CommandSpec],
+    pub commands: &'static [ModuleCommand],
     pub configs: &'static [ConfigSpec],
     /// ACL category the module adds where the server lets it (Redis ≥ 7.4, Valkey).
     pub acl_category: &'static str,
@@ -65,7 +65,7 @@ impl<E: std::fmt::Display> From<E> for ErrorReply {
 }
 
 /// One command.
-pub struct CommandSpec {
+pub struct ModuleCommand {
     /// Lower-case, e.g. `hotkey.top`.
     pub name: &'static str,
     /// Arguments after the name, as bytes.

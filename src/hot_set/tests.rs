@@ -47,7 +47,7 @@ fn kinds(changes: &[Change]) -> Vec<(ChangeKind, String)> {
         .collect()
 }
 
-fn hot(set: &HotSet, key: &str) -> Option<Entry> {
+fn hot(set: &HotSet, key: &str) -> Option<HotEntry> {
     set.get(0, key.as_bytes(), key_hash(0, key.as_bytes()))
         .cloned()
 }

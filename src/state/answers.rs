@@ -139,17 +139,16 @@ impl State {
         self.tracker
             .top_in(window, order, db, count, |_, key| visible(key))
             .into_iter()
-            .map(|e| TopEntry {
-                hot: self
+            .map(|e| {
+                let hot = self
                     .hot_set
                     .get(e.db, &e.key, key_hash(e.db, &e.key))
-                    .is_some(),
-                key: e.key,
-                db: e.db,
-                reads_per_sec: e.reads_per_sec,
-                writes_per_sec: e.writes_per_sec,
-                error: e.error_per_sec,
-                window_secs: Some(window.seconds()),
+                    .is_some();
+                let mut entry = TopEntry::new(e.db, e.key, e.reads_per_sec, e.writes_per_sec);
+                entry.error = e.error_per_sec;
+                entry.hot = hot;
+                entry.window_secs = Some(window.seconds());
+                entry
             })
             .collect()
     }
@@ -192,12 +191,14 @@ impl State {
             .sorted()
             .into_iter()
             .filter(|e| visible(&e.key))
-            .map(|e| HotKey {
-                db: e.db,
-                key: e.key.clone(),
-                reads_per_sec: e.reads_per_sec,
-                writes_per_sec: e.writes_per_sec,
-                advice: self.hot_set.advice(e),
+            .map(|e| {
+                HotKey::new(
+                    e.db,
+                    e.key.clone(),
+                    e.reads_per_sec,
+                    e.writes_per_sec,
+                    self.hot_set.advice(e),
+                )
             })
             .collect();
         RoutesSnapshot {
@@ -205,10 +206,10 @@ impl State {
             run_id: self.events.run_id().to_owned(),
             role: self.role(),
             channel: self.event_channel(base_channel),
-            cluster: self.cluster.as_ref().map(|view| ClusterNode {
-                node_id: view.node_id.clone(),
-                slots: view.slots.clone(),
-            }),
+            cluster: self
+                .cluster
+                .as_ref()
+                .map(|view| ClusterNode::new(view.node_id.clone(), view.slots.clone())),
             replicas: self.replicas.healthy(),
             keys,
         }

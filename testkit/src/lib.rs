@@ -51,7 +51,7 @@ pub use sentinel::Sentinel;
 pub use server::{Builder, Server};
 pub use subscriber::{Subscriber, event_key, is_cold, is_hot, load};
 pub use top::{
-    Entry, config_get, entry, error_text, expect_error, find, info_hotkey, info_number, parse_top,
+    TopRow, config_get, entry, error_text, expect_error, find, info_hotkey, info_number, parse_top,
     show, top, top_all,
 };
 #[cfg(feature = "tokio")]

@@ -9,7 +9,7 @@ use redis::{Connection, RedisError, Value};
 /// One `HOTKEY.TOP` entry, as the test suites compare it: the protocol's [`TopEntry`] with
 /// the flags and numbers as the server sends them (integers), under short names.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct TopRow {
     pub key: Vec<u8>,
     pub db: i64,
     pub reads: f64,
@@ -20,14 +20,14 @@ pub struct Entry {
     pub window: i64,
 }
 
-impl Entry {
+impl TopRow {
     pub fn total(&self) -> f64 {
         self.reads + self.writes
     }
 }
 
 /// `HOTKEY.TOP <args…>`, parsed from either reply shape (RESP2 flat arrays or RESP3 maps).
-pub fn top(conn: &mut Connection, args: &[&str]) -> Vec<Entry> {
+pub fn top(conn: &mut Connection, args: &[&str]) -> Vec<TopRow> {
     let reply: Value = redis::cmd("HOTKEY.TOP")
         .arg(args)
         .query(conn)
@@ -36,18 +36,18 @@ pub fn top(conn: &mut Connection, args: &[&str]) -> Vec<Entry> {
 }
 
 /// `HOTKEY.TOP COUNT 1000` (every tracked key in these small tests).
-pub fn top_all(conn: &mut Connection) -> Vec<Entry> {
+pub fn top_all(conn: &mut Connection) -> Vec<TopRow> {
     top(conn, &["COUNT", "1000"])
 }
 
 /// The entry of `key` in database `db`, if TOP (COUNT 1000) lists it.
-pub fn find(entries: &[Entry], key: &[u8], db: i64) -> Option<Entry> {
+pub fn find(entries: &[TopRow], key: &[u8], db: i64) -> Option<TopRow> {
     entries.iter().find(|e| e.key == key && e.db == db).cloned()
 }
 
 /// The entry of `key` (any db), panicking with the whole reply if it is missing.
-pub fn entry(entries: &[Entry], key: &str) -> Entry {
-    let found: Vec<&Entry> = entries.iter().filter(|e| e.key == key.as_bytes()).collect();
+pub fn entry(entries: &[TopRow], key: &str) -> TopRow {
+    let found: Vec<&TopRow> = entries.iter().filter(|e| e.key == key.as_bytes()).collect();
     match found.as_slice() {
         [one] => (*one).clone(),
         [] => panic!("key {key:?} is not in HOTKEY.TOP: {}", show(entries)),
@@ -59,7 +59,7 @@ pub fn entry(entries: &[Entry], key: &str) -> Entry {
 }
 
 /// A readable dump of entries for failure messages.
-pub fn show(entries: &[Entry]) -> String {
+pub fn show(entries: &[TopRow]) -> String {
     let lines: Vec<String> = entries
         .iter()
         .map(|e| {
@@ -80,7 +80,7 @@ pub fn show(entries: &[Entry]) -> String {
 
 /// A `HOTKEY.TOP` reply (RESP2 or RESP3) as entries, read by the protocol's parser, checking
 /// each entry has exactly the README's seven fields.
-pub fn parse_top(reply: &Value) -> Vec<Entry> {
+pub fn parse_top(reply: &Value) -> Vec<TopRow> {
     let Value::Array(items) = reply else {
         panic!("HOTKEY.TOP reply is not an array: {reply:?}");
     };
@@ -102,7 +102,7 @@ pub fn parse_top(reply: &Value) -> Vec<Entry> {
     TopEntry::list_from_redis(reply)
         .unwrap_or_else(|e| panic!("{e}: {reply:?}"))
         .into_iter()
-        .map(Entry::from)
+        .map(TopRow::from)
         .collect()
 }
 
@@ -117,9 +117,9 @@ const SEVEN_FIELDS: [&str; 7] = [
     field::WINDOW,
 ];
 
-impl From<TopEntry> for Entry {
-    fn from(e: TopEntry) -> Entry {
-        Entry {
+impl From<TopEntry> for TopRow {
+    fn from(e: TopEntry) -> TopRow {
+        TopRow {
             key: e.key,
             db: i64::from(e.db),
             reads: e.reads_per_sec,

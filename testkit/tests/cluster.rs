@@ -86,11 +86,7 @@ fn a_slot_moves_with_its_keys_and_a_killed_master_fails_over() {
     let key: &[u8] = b"{moving}key";
     let slot = key_slot(key);
     let from = cluster.node_for_slot(slot);
-    let to = cluster
-        .masters()
-        .into_iter()
-        .find(|m| m.id != from.id)
-        .expect("another master");
+    let to = cluster.other_master(from);
     let () = redis::cmd("SET")
         .arg(key)
         .arg("v")

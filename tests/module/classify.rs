@@ -2,17 +2,17 @@
 
 use std::collections::BTreeSet;
 
-use hotkey_testkit::{Entry, Server, entry, show, top_all};
+use hotkey_testkit::{Server, TopRow, entry, show, top_all};
 
 /// The set of key names TOP lists (as lossy strings, for readable failures).
-fn key_names(entries: &[Entry]) -> BTreeSet<String> {
+fn key_names(entries: &[TopRow]) -> BTreeSet<String> {
     entries
         .iter()
         .map(|e| String::from_utf8_lossy(&e.key).into_owned())
         .collect()
 }
 
-fn assert_read(entries: &[Entry], key: &str) {
+fn assert_read(entries: &[TopRow], key: &str) {
     let e = entry(entries, key);
     assert!(
         e.reads > 0.0 && e.writes == 0.0 && e.db == 0,
@@ -21,7 +21,7 @@ fn assert_read(entries: &[Entry], key: &str) {
     );
 }
 
-fn assert_write(entries: &[Entry], key: &str) {
+fn assert_write(entries: &[TopRow], key: &str) {
     let e = entry(entries, key);
     assert!(
         e.writes > 0.0 && e.reads == 0.0 && e.db == 0,
@@ -30,7 +30,7 @@ fn assert_write(entries: &[Entry], key: &str) {
     );
 }
 
-fn assert_only_keys(entries: &[Entry], expected: &[&str]) {
+fn assert_only_keys(entries: &[TopRow], expected: &[&str]) {
     let expected: BTreeSet<String> = expected.iter().map(|k| k.to_string()).collect();
     assert_eq!(
         key_names(entries),
@@ -108,7 +108,7 @@ fn movable_key_commands_are_classified_per_key() {
 
 /// The rates of two keys accessed the same number of times, moments apart, are about equal;
 /// a ratio near 2 would mean one of them was counted twice.
-fn assert_counted_once(entries: &[Entry], key: &str, control: &str) {
+fn assert_counted_once(entries: &[TopRow], key: &str, control: &str) {
     let (e, c) = (entry(entries, key), entry(entries, control));
     let ratio = e.total() / c.total();
     assert!(

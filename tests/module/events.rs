@@ -30,13 +30,7 @@ const COOLDOWN: Duration = Duration::from_millis(2000);
 const CACHE_TTL_MS: u64 = 100;
 
 /// The advice for a key hot by its reads, on a master without replicas.
-const READ_HOT: Advice = Advice {
-    read_hot: true,
-    write_hot: false,
-    pinned: false,
-    reads_to: ReadsTo::Master,
-    cache_ttl_ms: CACHE_TTL_MS,
-};
+const READ_HOT: Advice = Advice::new(ReadsTo::Master, CACHE_TTL_MS).read_hot(true);
 
 /// The body of a key event (`hot`, `cold`, `update`).
 fn body(m: &Message) -> Option<&KeyEvent> {
@@ -399,10 +393,7 @@ fn pin_and_unpin_are_announced() {
         |m| is_hot(m, key),
     );
     // Pinned keys are read-hot whatever their rate: an idle one too.
-    let pinned = Advice {
-        pinned: true,
-        ..READ_HOT
-    };
+    let pinned = READ_HOT.pinned(true);
     assert_eq!(key_body(&hot).advice, Some(pinned), "{}", line(&hot));
     let snapshot = routes(&mut conn);
     let listed: Vec<_> = snapshot.keys.iter().filter(|h| h.key == key).collect();

@@ -40,7 +40,7 @@ fn binary_key_names_come_back_byte_exact() {
     let mut b = top_all(&mut resp3);
     a.sort_by(|x, y| x.key.cmp(&y.key));
     b.sort_by(|x, y| x.key.cmp(&y.key));
-    let strip = |v: &[hotkey_testkit::Entry]| -> Vec<(Vec<u8>, i64)> {
+    let strip = |v: &[hotkey_testkit::TopRow]| -> Vec<(Vec<u8>, i64)> {
         v.iter().map(|e| (e.key.clone(), e.db)).collect()
     };
     assert_eq!(strip(&a), strip(&b), "RESP2 and RESP3 list the same keys");

@@ -168,24 +168,12 @@ fn wait_event(sub: &Subscriber, what: &str, want: impl FnMut(&Message) -> bool) 
 
 /// A master route: where writes, cold keys and reads without a healthy replica go.
 fn to_master(port: u16, hot: bool, cache_ttl_ms: u64) -> Route {
-    Route {
-        role: Role::Master,
-        host: "127.0.0.1".into(),
-        port,
-        hot,
-        cache_ttl_ms,
-    }
+    Route::new(Role::Master, "127.0.0.1", port, hot, cache_ttl_ms)
 }
 
 /// A route to the replica on `port`, for a read of a read-hot (not write-hot) key.
 fn to_replica(port: u16) -> Route {
-    Route {
-        role: Role::Replica,
-        host: "127.0.0.1".into(),
-        port,
-        hot: true,
-        cache_ttl_ms: CACHE_TTL_MS,
-    }
+    Route::new(Role::Replica, "127.0.0.1", port, true, CACHE_TTL_MS)
 }
 
 /// A master for replicas. Without delay before a diskless sync: by default the master waits
@@ -280,10 +268,7 @@ fn hot_reads_spread_over_both_replicas() {
     let snapshot = wait_for_replicas(&mut conn, &[replica_a.port, replica_b.port], WAIT);
     assert_eq!(
         snapshot.master,
-        Address {
-            host: "127.0.0.1".into(),
-            port: master.port
-        },
+        Address::new("127.0.0.1", master.port),
         "ROUTES names the master as the caller reached it: {snapshot:#?}"
     );
     for r in &snapshot.replicas {
@@ -300,13 +285,9 @@ fn hot_reads_spread_over_both_replicas() {
     let advice = must_be_hot(&routes(&mut conn), key).advice;
     assert_eq!(
         advice,
-        Advice {
-            read_hot: true,
-            write_hot: false,
-            pinned: true,
-            reads_to: ReadsTo::Replicas,
-            cache_ttl_ms: CACHE_TTL_MS,
-        },
+        Advice::new(ReadsTo::Replicas, CACHE_TTL_MS)
+            .read_hot(true)
+            .pinned(true),
         "a pinned key is read-hot, and with healthy replicas its reads go to them"
     );
 
@@ -420,13 +401,7 @@ fn hot_reads_spread_over_both_replicas() {
             seen_by_replica.master.clone(),
             seen_by_replica.replicas.len()
         ),
-        (
-            Address {
-                host: "127.0.0.1".into(),
-                port: master.port
-            },
-            0
-        ),
+        (Address::new("127.0.0.1", master.port), 0),
         "a replica's ROUTES names its master and no replicas: {seen_by_replica:#?}"
     );
 }
@@ -575,13 +550,7 @@ fn replicas_are_named_as_they_announce_themselves() {
     pin(&mut conn, b"announced:k", &[]);
     assert_eq!(
         route(&mut conn, b"announced:k", &[]),
-        Route {
-            role: Role::Replica,
-            host: "10.11.12.13".into(),
-            port: 7777,
-            hot: true,
-            cache_ttl_ms: CACHE_TTL_MS,
-        }
+        Route::new(Role::Replica, "10.11.12.13", 7777, true, CACHE_TTL_MS)
     );
 }
 
@@ -741,13 +710,7 @@ fn routes_snapshot_matches_the_events() {
         assert_eq!(m.run_id, snapshot.run_id, "the events' run_id: {m:?}");
     }
     assert_eq!(snapshot.channel, DEFAULT_CHANNEL);
-    assert_eq!(
-        snapshot.master,
-        Address {
-            host: "127.0.0.1".into(),
-            port: server.port
-        }
-    );
+    assert_eq!(snapshot.master, Address::new("127.0.0.1", server.port));
     assert!(
         snapshot.replicas.is_empty(),
         "no replicas: {:?}",
@@ -1363,13 +1326,7 @@ fn writes_stay_on_the_master_for_a_write_hot_key() {
 
     assert_eq!(
         entry.advice,
-        Advice {
-            read_hot: false,
-            write_hot: true,
-            pinned: false,
-            reads_to: ReadsTo::Master,
-            cache_ttl_ms: 0,
-        },
+        Advice::new(ReadsTo::Master, 0).write_hot(true),
         "a key only written (ROUTES: {}/s; {sent} SETs sent) is write-hot, not cached, read \
          from the master: {entry:?}",
         entry.writes_per_sec

@@ -1,7 +1,7 @@
 //! Every argument path of `HOTKEY.TOP`, with the README's exact error texts.
 
 use hotkey::commands::CommandError;
-use hotkey_testkit::{Entry, Server, expect_error, show, top};
+use hotkey_testkit::{Server, TopRow, expect_error, show, top};
 
 fn top_error(conn: &mut redis::Connection, args: &[&str]) -> String {
     expect_error(conn, redis::cmd("HOTKEY.TOP").arg(args))
@@ -61,14 +61,14 @@ fn bad_arguments_get_the_documented_errors() {
 }
 
 /// Key name of each entry, in reply order.
-fn names(entries: &[Entry]) -> Vec<String> {
+fn names(entries: &[TopRow]) -> Vec<String> {
     entries
         .iter()
         .map(|e| String::from_utf8_lossy(&e.key).into_owned())
         .collect()
 }
 
-fn assert_descending(entries: &[Entry], by: fn(&Entry) -> f64, what: &str) {
+fn assert_descending(entries: &[TopRow], by: fn(&TopRow) -> f64, what: &str) {
     for pair in entries.windows(2) {
         assert!(
             by(&pair[0]) >= by(&pair[1]),
@@ -113,7 +113,7 @@ fn count_and_by_shape_the_reply() {
         "COUNT defaults to 10:\n{}",
         show(&by_total)
     );
-    assert_descending(&by_total, Entry::total, "reads + writes");
+    assert_descending(&by_total, TopRow::total, "reads + writes");
     assert_eq!(
         names(&by_total[..3]),
         ["mostly-read", "mixed", "mostly-write"]

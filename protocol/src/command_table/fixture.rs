@@ -1,21 +1,21 @@
 //! A command table shaped like Redis 7.0's `COMMAND` reply, for unit tests (feature `fixture`).
 
-use super::{CommandTable, Reply};
+use super::{CommandReply, CommandTable};
 
-fn s(x: &str) -> Reply {
-    Reply::Str(x.as_bytes().to_vec())
+fn s(x: &str) -> CommandReply {
+    CommandReply::Str(x.as_bytes().to_vec())
 }
-fn i(x: i64) -> Reply {
-    Reply::Int(x)
+fn i(x: i64) -> CommandReply {
+    CommandReply::Int(x)
 }
-fn a(items: Vec<Reply>) -> Reply {
-    Reply::Array(items)
+fn a(items: Vec<CommandReply>) -> CommandReply {
+    CommandReply::Array(items)
 }
-fn strs(items: &[&str]) -> Reply {
+fn strs(items: &[&str]) -> CommandReply {
     a(items.iter().map(|x| s(x)).collect())
 }
 
-fn index_range(flags: &[&str], index: i64, last: i64, step: i64, limit: i64) -> Reply {
+fn index_range(flags: &[&str], index: i64, last: i64, step: i64, limit: i64) -> CommandReply {
     a(vec![
         s("flags"),
         strs(flags),
@@ -43,7 +43,12 @@ fn index_range(flags: &[&str], index: i64, last: i64, step: i64, limit: i64) -> 
     ])
 }
 
-fn entry(name: &str, flags: &[&str], specs: Vec<Reply>, subs: Vec<Reply>) -> Reply {
+fn entry(
+    name: &str,
+    flags: &[&str],
+    specs: Vec<CommandReply>,
+    subs: Vec<CommandReply>,
+) -> CommandReply {
     entry_with_tips(name, flags, &[], specs, subs)
 }
 
@@ -51,9 +56,9 @@ fn entry_with_tips(
     name: &str,
     flags: &[&str],
     tips: &[&str],
-    specs: Vec<Reply>,
-    subs: Vec<Reply>,
-) -> Reply {
+    specs: Vec<CommandReply>,
+    subs: Vec<CommandReply>,
+) -> CommandReply {
     a(vec![
         s(name),
         i(-2),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hotkey_protocol::ReadsTo;
-use hotkey_protocol::command_table::{CommandTable, Reply};
+use hotkey_protocol::command_table::{CommandReply, CommandTable};
 use hotkey_protocol::keyless;
 use serde_json::Value;
 
@@ -37,12 +37,12 @@ fn bytes(v: &Value) -> Vec<u8> {
     }
 }
 
-fn reply(v: &Value) -> Reply {
+fn reply(v: &Value) -> CommandReply {
     match v {
-        Value::Null => Reply::Nil,
-        Value::Number(n) => Reply::Int(n.as_i64().expect("an integer")),
-        Value::Array(items) => Reply::Array(items.iter().map(reply).collect()),
-        other => Reply::Str(bytes(other)),
+        Value::Null => CommandReply::Nil,
+        Value::Number(n) => CommandReply::Int(n.as_i64().expect("an integer")),
+        Value::Array(items) => CommandReply::Array(items.iter().map(reply).collect()),
+        other => CommandReply::Str(bytes(other)),
     }
 }
 

@@ -108,21 +108,8 @@ fn multi_key_and_nondeterministic_reads_are_not_cached() {
 fn the_advice_decides_cache_and_replicas() {
     let c = fixture::table();
     let mut t = synced(&[]);
-    let update = hotkey_protocol::Message {
-        v: 1,
-        seq: 1,
-        run_id: "r1".into(),
-        ts_ms: 0,
-        node_id: None,
-        role: None,
-        event: hotkey_protocol::Event::Hot(hotkey_protocol::KeyEvent {
-            db: 0,
-            key: hotkey_protocol::KeyName::new(b"k"),
-            reads_per_sec: 1.0,
-            writes_per_sec: 0.0,
-            advice: Some(advice(ReadsTo::Master, 0)),
-        }),
-    };
+    let hot = hotkey_protocol::KeyEvent::new(0, b"k", 1.0, 0.0, Some(advice(ReadsTo::Master, 0)));
+    let update = hotkey_protocol::Message::new(1, "r1", 0, hotkey_protocol::Event::Hot(hot));
     t.apply(&update);
     let Plan::HotRead(read) = plan(&c, &t, &args(&["GET", "k"])) else {
         panic!("k is hot");

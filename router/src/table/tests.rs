@@ -1,70 +1,35 @@
 use hotkey_protocol::{
-    Address, Advice, Event, HotKey, KeyEvent, KeyName, Message, ReadsTo, Replica, ReplicasEvent,
-    Routes, VERSION,
+    Address, Advice, Event, HotKey, KeyEvent, Message, ReadsTo, Replica, ReplicasEvent, Routes,
 };
 
 use super::*;
 
 pub(crate) fn advice(reads_to: ReadsTo, cache_ttl_ms: u64) -> Advice {
-    Advice {
-        read_hot: true,
-        write_hot: false,
-        pinned: false,
-        reads_to,
-        cache_ttl_ms,
-    }
+    Advice::new(reads_to, cache_ttl_ms).read_hot(true)
 }
 
 pub(crate) fn routes(run_id: &str, seq: u64, keys: &[(u32, &[u8])]) -> Routes {
-    Routes {
+    let mut routes = Routes::new(
         seq,
-        run_id: run_id.into(),
-        channel: "__hotkey__".into(),
-        sharded: false,
-        role: hotkey_protocol::Role::Master,
-        cluster: None,
-        master: Address {
-            host: "127.0.0.1".into(),
-            port: 7379,
-        },
-        replicas: vec![Replica {
-            host: "127.0.0.1".into(),
-            port: 7380,
-            lag_ms: 0,
-        }],
-        keys: keys
-            .iter()
-            .map(|(db, key)| HotKey {
-                db: *db,
-                key: key.to_vec(),
-                reads_per_sec: 5000.0,
-                writes_per_sec: 10.0,
-                advice: advice(ReadsTo::Replicas, 100),
-            })
-            .collect(),
-    }
+        run_id,
+        "__hotkey__",
+        hotkey_protocol::Role::Master,
+        Address::new("127.0.0.1", 7379),
+    );
+    routes.replicas = vec![Replica::new("127.0.0.1", 7380, 0)];
+    routes.keys = keys
+        .iter()
+        .map(|&(db, key)| HotKey::new(db, key, 5000.0, 10.0, advice(ReadsTo::Replicas, 100)))
+        .collect();
+    routes
 }
 
 fn message(run_id: &str, seq: u64, event: Event) -> Message {
-    Message {
-        v: VERSION,
-        seq,
-        run_id: run_id.into(),
-        ts_ms: 0,
-        node_id: None,
-        role: None,
-        event,
-    }
+    Message::new(seq, run_id, 0, event)
 }
 
 fn key_event(db: u32, key: &[u8], advice: Option<Advice>) -> KeyEvent {
-    KeyEvent {
-        db,
-        key: KeyName::new(key),
-        reads_per_sec: 5000.0,
-        writes_per_sec: 0.0,
-        advice,
-    }
+    KeyEvent::new(db, key, 5000.0, 0.0, advice)
 }
 
 fn hot(seq: u64, key: &[u8]) -> Message {
@@ -165,7 +130,7 @@ fn events_of_other_databases_only_advance_seq() {
 fn replicas_events_replace_the_list() {
     let mut t = RouteTable::new(0);
     t.load(&routes("r1", 0, &[]));
-    let none = message("r1", 1, Event::Replicas(ReplicasEvent { replicas: vec![] }));
+    let none = message("r1", 1, Event::Replicas(ReplicasEvent::new(vec![])));
     assert_eq!(t.apply(&none), Applied::InOrder);
     assert!(t.replicas().is_empty());
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use hotkey_router::{CROSSSLOT, Error, ErrorKind, Options, Router, Target};
 use hotkey_testkit::{Cluster, Node};
 
-use crate::common::{WAIT, cluster, get, incr, no_cache, set, wait_for_route, wait_until};
+use crate::common::{
+    WAIT, cluster, get, incr, no_cache, quick_reconnect, set, wait_for_route, wait_until,
+};
 
 /// A router on every master of `cluster`, seeded with all its nodes.
 async fn connect(cluster: &Cluster, options: Options) -> Router {
@@ -222,14 +224,7 @@ async fn failovers_under_load_are_followed_to_the_new_master() {
     // Fail detection after 1 s.
     let cluster = cluster(&[], &["--cluster-node-timeout", "1000"]);
     let key = b"counter".as_slice();
-    let router = connect(
-        &cluster,
-        Options {
-            reconnect_max_delay: Duration::from_millis(200),
-            ..Options::default()
-        },
-    )
-    .await;
+    let router = connect(&cluster, quick_reconnect()).await;
     let _: i64 = router.query(&incr(key)).await.expect("INCR");
 
     // A manual failover: the old master hands over; writes wait, get MOVED, and follow it.
@@ -340,11 +335,7 @@ async fn a_slot_moving_under_reads_of_its_cached_key_is_followed() {
     let key = b"moving:hot".as_slice();
     let slot = hotkey_protocol::cluster::key_slot(key);
     let from = cluster.node_for_key(key);
-    let to = cluster
-        .masters()
-        .into_iter()
-        .find(|m| m.id != from.id)
-        .expect("another master");
+    let to = cluster.other_master(from);
     let () = redis::cmd("SET")
         .arg(key)
         .arg("v1")
@@ -453,10 +444,18 @@ fn replicates(replica: &Node, master: &Node) -> bool {
         })
 }
 
-/// `CLUSTER FAILOVER` on `replica`, asked again until it is a master: the masters refuse to
-/// vote twice for one shard within two node timeouts, and a manual failover that got no votes
-/// gives up after 5 s.
-async fn manual_failover(replica: &Node) {
+/// `ROLE`'s first word on `node`: `master` or `slave`.
+fn role(node: &Node) -> Vec<u8> {
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut node.conn()).expect("ROLE");
+    match role.first() {
+        Some(redis::Value::BulkString(word)) => word.clone(),
+        other => panic!("ROLE on port {}: {other:?}", node.port),
+    }
+}
+
+/// `CLUSTER FAILOVER` on `replica`, asked again until it is the master and `old` its replica:
+/// a manual failover that got no votes gives up after 5 s.
+async fn manual_failover(replica: &Node, old: &Node) {
     let deadline = Instant::now() + WAIT * 2;
     loop {
         let () = redis::cmd("CLUSTER")
@@ -465,17 +464,16 @@ async fn manual_failover(replica: &Node) {
             .expect("CLUSTER FAILOVER");
         let asked = Instant::now();
         while asked.elapsed() < Duration::from_secs(6) {
-            let role: Vec<redis::Value> =
-                redis::cmd("ROLE").query(&mut replica.conn()).expect("ROLE");
-            if role.first() == Some(&redis::Value::BulkString(b"master".to_vec())) {
+            if role(replica) == b"master" && role(old) == b"slave" {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(
             Instant::now() < deadline,
-            "port {} did not take over within {:?}",
+            "port {} did not take over from port {} within {:?}",
             replica.port,
+            old.port,
             WAIT * 2
         );
     }
@@ -489,14 +487,7 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
     let keys: Vec<Vec<u8>> = (0..4)
         .map(|i| format!("{{counter}}:{i}").into_bytes())
         .collect();
-    let router = connect(
-        &cluster,
-        Options {
-            reconnect_max_delay: Duration::from_millis(200),
-            ..Options::default()
-        },
-    )
-    .await;
+    let router = connect(&cluster, quick_reconnect()).await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = keys
         .iter()
@@ -512,7 +503,16 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
         .collect();
     let mut old = cluster.node_for_key(&keys[0]);
     let mut replica = cluster.replicas(old)[0];
+    // The masters refuse to vote for a replica of a master they voted to replace less than two
+    // node timeouts ago: round 2 replaces round 0's master again, so it waits that long.
+    let mut took_over: Vec<Instant> = Vec::new();
     for round in 0..3 {
+        if let Some(&earlier) = took_over.len().checked_sub(2).map(|i| &took_over[i]) {
+            tokio::time::sleep(
+                (earlier + Duration::from_millis(2200)).saturating_duration_since(Instant::now()),
+            )
+            .await;
+        }
         wait_until(
             format!(
                 "round {round}: port {} replicates port {}",
@@ -522,7 +522,8 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
             || replicates(replica, old),
         )
         .await;
-        manual_failover(replica).await;
+        manual_failover(replica, old).await;
+        took_over.push(Instant::now());
         let new = cluster.wait_for_failover(old);
         assert_eq!(new.id, replica.id, "round {round}");
         wait_until(

@@ -102,10 +102,7 @@ pub async fn cached_key(key: &[u8], value: &[u8], options: Options) -> (Server, 
 
 /// Options that reconnect within 200 ms, for tests that kill the master.
 pub fn quick_reconnect() -> Options {
-    Options {
-        reconnect_max_delay: Duration::from_millis(200),
-        ..Options::default()
-    }
+    Options::default().reconnect_max_delay(Duration::from_millis(200))
 }
 
 /// Every outcome of a [`Writer`] with the moment it came back.
@@ -155,10 +152,7 @@ impl Writer {
 
 /// Options with the cache off: hot reads go to replicas.
 pub fn no_cache() -> Options {
-    Options {
-        cache: false,
-        ..Options::default()
-    }
+    Options::default().cache(false)
 }
 
 pub fn get(key: impl redis::ToRedisArgs) -> Cmd {

@@ -195,10 +195,7 @@ async fn missed_heartbeats_make_a_resync() {
     let master = master(&[("heartbeat-ms", "60000")]);
     let router = connect(
         &master,
-        Options {
-            heartbeat_timeout: Duration::from_millis(300),
-            ..Options::default()
-        },
+        Options::default().heartbeat_timeout(Duration::from_millis(300)),
     )
     .await;
     wait_until("two resyncs on silence", WAIT, || {
