@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
-use hotkey_demo::{Cluster, LEADERBOARD, Node, Probe, Settings, Shares, Window, Workload};
+use hotkey_demo::{LEADERBOARD, Node, Probe, ReplicationGroup, Settings, Shares, Window, Workload};
 use hotkey_router::{Error, Metrics};
 use hotkey_testkit::Cluster as RedisCluster;
 use hotkey_testkit::{module_path, server_binary};
@@ -205,10 +205,10 @@ fn run(config: &Config) -> Result<Row, String> {
         drop(runtime);
         row
     } else {
-        let cluster = Cluster::start(config.replicas);
+        let group = ReplicationGroup::start(config.replicas)?;
         let row = runtime.block_on(async {
-            let workload = Workload::start(&cluster.master_url(), &settings).await;
-            measure(&cluster.nodes(), workload).await
+            let workload = Workload::start(&group.master_url(), &settings).await;
+            measure(&group.nodes(), workload).await
         });
         // The routers stop before the servers do.
         drop(runtime);

@@ -7,18 +7,18 @@
 //! (`cargo bench -p hotkey-demo --bench offload`) measures it.
 //!
 //! # Layout
-//! - `cluster`: [`Cluster`], a master and replicas started from `redis.conf.example`.
+//! - `group`: [`ReplicationGroup`], a master and replicas started from `redis.conf.example`.
 //! - `workload`: [`Workload`], the writers, readers and background traffic through two routers,
 //!   and the [`Tally`] of what they did.
 //! - `stats`: [`Probe`] reads `INFO commandstats` and `HOTKEY.TOP`; a [`Sample`] of every
 //!   counter, a [`Window`] between two, and the [`Shares`] of master, replicas and cache.
 //! - `format`: numbers as printed.
 
-pub mod cluster;
 pub mod format;
+pub mod group;
 pub mod stats;
 pub mod workload;
 
-pub use cluster::{Cluster, Node};
+pub use group::{Node, ReplicationGroup};
 pub use stats::{Calls, Probe, Sample, Shares, Window};
 pub use workload::{CHAMPION_PREFIX, LEADERBOARD, Settings, Tally, Workload, top_ten};

@@ -14,12 +14,12 @@ use std::time::Duration;
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
 use hotkey_demo::stats::per_sec;
 use hotkey_demo::{
-    CHAMPION_PREFIX, Cluster, LEADERBOARD, Node, Probe, Sample, Settings, Window, Workload, top_ten,
+    CHAMPION_PREFIX, LEADERBOARD, Node, Probe, ReplicationGroup, Sample, Settings, Window,
+    Workload, top_ten,
 };
 use hotkey_protocol::TopEntry;
 use hotkey_router::{Error, Metrics, ShardView, Target};
-use hotkey_testkit::Cluster as RedisCluster;
-use hotkey_testkit::module_path;
+use hotkey_servers::{Cluster, module_path};
 use tokio::time::{Instant, MissedTickBehavior, interval, interval_at, sleep_until};
 
 const USAGE: &str = "\
@@ -117,33 +117,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let module = match module_path() {
+        Ok(module) => module,
+        Err(e) => {
+            eprintln!("leaderboard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = if args.cluster {
         println!(
             "starting a Redis Cluster of 3 masters × 1 replica, module {}",
-            module_path().display()
+            module.display()
         );
-        let cluster = RedisCluster::start(3, 1);
-        // The table follows the leaderboard's shard: its master, then its replica.
-        let master = cluster.node_for_key(LEADERBOARD.as_bytes());
-        let nodes: Vec<Node> = std::iter::once(("master".to_string(), master))
-            .chain(
-                cluster
-                    .replicas(master)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, r)| (format!("replica {}", i + 1), r)),
-            )
-            .map(|(name, n)| Node { name, port: n.port })
-            .collect();
-        // The second hot key: the first champion:<n> on another shard than the leaderboard.
-        let champion = (0..)
-            .map(|i| format!("{CHAMPION_PREFIX}{i}"))
-            .find(|k| cluster.node_for_key(k.as_bytes()).id != master.id)
-            .expect("a key on another shard");
-        let champion_port = cluster.node_for_key(champion.as_bytes()).port;
+        // Every command counted, as in the runs the README reports.
+        let cluster = match Cluster::builder(3, 1).module_arg("sample-max", "1").start() {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                eprintln!("leaderboard: cannot start the cluster: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (nodes, champion, champion_port) = match shards(&cluster) {
+            Ok(shards) => shards,
+            Err(e) => {
+                eprintln!("leaderboard: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         println!(
             "{LEADERBOARD} lives on the master at port {}, {champion} on the one at port {champion_port}",
-            master.port
+            nodes[0].port
         );
         let result = runtime.block_on(async {
             let workload =
@@ -177,12 +180,18 @@ fn main() -> ExitCode {
         println!(
             "starting a master and {} replica(s) from redis.conf.example, module {}",
             args.replicas,
-            module_path().display()
+            module.display()
         );
-        let cluster = Cluster::start(args.replicas);
+        let group = match ReplicationGroup::start(args.replicas) {
+            Ok(group) => group,
+            Err(e) => {
+                eprintln!("leaderboard: cannot start the servers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let result = runtime.block_on(async {
-            let workload = Workload::start(&cluster.master_url(), &args.settings).await?;
-            run(&cluster.nodes(), &workload, &args).await
+            let workload = Workload::start(&group.master_url(), &args.settings).await?;
+            run(&group.nodes(), &workload, &args).await
         });
         drop(runtime);
         result
@@ -194,6 +203,31 @@ fn main() -> ExitCode {
             eprintln!("leaderboard: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The leaderboard's shard as the table shows it (its master, then its replicas), and the second
+/// hot key: the first `champion:<n>` on another shard, with the port of its master.
+fn shards(cluster: &Cluster) -> Result<(Vec<Node>, String, u16), hotkey_servers::Error> {
+    let master = cluster.node_for_key(LEADERBOARD.as_bytes())?;
+    let nodes: Vec<Node> = std::iter::once(("master".to_string(), master))
+        .chain(
+            cluster
+                .replicas(master)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (format!("replica {}", i + 1), r)),
+        )
+        .map(|(name, n)| Node { name, port: n.port })
+        .collect();
+    let mut n = 0u64;
+    loop {
+        let champion = format!("{CHAMPION_PREFIX}{n}");
+        let owner = cluster.node_for_key(champion.as_bytes())?;
+        if owner.id != master.id {
+            return Ok((nodes, champion, owner.port));
+        }
+        n += 1;
     }
 }
 

@@ -9,7 +9,7 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
 
-use crate::cluster::Node;
+use crate::group::Node;
 use crate::workload::{TallySnapshot, Workload};
 
 /// The calls one node has served since it started, from `INFO commandstats`.

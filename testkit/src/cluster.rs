@@ -1,271 +1,76 @@
-//! `Cluster`: a Redis Cluster of real `redis-server --cluster-enabled yes` processes with the
-//! module loaded (N masters × R replicas), created with `redis-cli --cluster create`, and its
-//! `ClusterBuilder`. Nodes are found by what the cluster says (`CLUSTER NODES`), so roles stay
-//! right after a failover and slot owners after a migration.
+//! `Cluster`: a Redis Cluster of real nodes with the module loaded (a `hotkey_servers::Cluster`
+//! with the harness's defaults, its queries panicking with what they saw), and what failover and
+//! resharding tests do to it: kills, waits for a failover, slot migrations.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::ops::Deref;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hotkey_protocol::cluster::{NodeLine, SLOTS, SlotRange, key_slot, parse_cluster_nodes};
+use hotkey_protocol::cluster::SlotRange;
+use hotkey_servers::Node;
 use redis::{Connection, Value};
 
-use crate::module::module_path;
-use crate::process::{Process, fresh_dir, server_binary, tail};
+use crate::wait::{deadline, slowdown};
 
-/// How long `redis-cli --cluster create` may take (it waits for the nodes to meet, a second at
-/// a time).
-const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the nodes may take to agree on the layout once created: every node `cluster_state:ok`,
-/// every replica synced, every node's view the same.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a failover may take: the node timeout, an election and the news spreading.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
-/// The cluster bus of a node listens on its port + 10000 (the server's default).
-const BUS_PORT_OFFSET: u16 = 10000;
-/// Attempts at starting a node when a port picked was taken in the meantime.
-const PORT_ATTEMPTS: usize = 10;
+/// How long the live nodes may take to agree on a migrated slot's owner.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Keys moved per `MIGRATE` when a slot moves.
 const MIGRATE_BATCH: usize = 100;
-/// The default `cluster-node-timeout` (ms): long enough that a busy machine does not fail a
-/// node by accident; failover tests set a shorter one with `server_args`.
-const NODE_TIMEOUT_MS: &str = "5000";
-
-/// The `redis-cli` that creates clusters: `$HOTKEY_REDIS_CLI`, default `redis-cli` on `PATH`
-/// (Debian's 7.0 works with Redis 7.x/8.x and Valkey).
-pub fn cli_binary() -> String {
-    std::env::var("HOTKEY_REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
-}
 
 /// How to start a cluster: its shape, module arguments and server arguments (the same for every
 /// node).
 pub struct ClusterBuilder {
-    masters: usize,
-    replicas: usize,
-    module_args: Vec<(String, String)>,
-    server_args: Vec<String>,
+    builder: hotkey_servers::ClusterBuilder,
 }
 
 impl ClusterBuilder {
     /// Set (or override) one module argument (`<name> <value>` after the module path).
-    pub fn module_arg(mut self, name: &str, value: &str) -> Self {
-        match self.module_args.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value.to_string(),
-            None => self.module_args.push((name.to_string(), value.to_string())),
+    pub fn module_arg(self, name: &str, value: &str) -> Self {
+        ClusterBuilder {
+            builder: self.builder.module_arg(name, value),
         }
-        self
     }
 
     /// Extra server arguments for every node, e.g. `["--cluster-node-timeout", "1000"]` (they
     /// come after the harness's own, so they win).
-    pub fn server_args(mut self, args: &[&str]) -> Self {
-        self.server_args.extend(args.iter().map(|a| a.to_string()));
-        self
+    pub fn server_args(self, args: &[&str]) -> Self {
+        ClusterBuilder {
+            builder: self.builder.server_args(args),
+        }
     }
 
     /// Starts every node, creates the cluster and waits until every node says
-    /// `cluster_state:ok`, every replica is synced and every node sees the same layout.
+    /// `cluster_state:ok`, every replica is synced and every node sees the same layout; panics
+    /// with the nodes' views and logs when it does not.
     pub fn start(self) -> Cluster {
-        assert!(
-            self.masters >= 3,
-            "a Redis Cluster needs at least 3 masters"
-        );
-        // Found before any directory exists, so that a missing module leaks nothing.
-        let module = module_path();
-        let count = self.masters * (1 + self.replicas);
-        let nodes: Vec<Node> = (0..count).map(|_| self.start_node(&module)).collect();
-        let cluster = Cluster {
-            nodes,
+        let cluster = self.builder.start().unwrap_or_else(|e| panic!("{e}"));
+        Cluster {
+            cluster,
             killed_slots: Mutex::new(HashMap::new()),
-        };
-        cluster.create(self.replicas);
-        cluster.settle(self.masters, self.replicas);
-        cluster
-    }
-
-    /// One node on a free port whose bus port is free too.
-    fn start_node(&self, module: &Path) -> Node {
-        let mut last_failure = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            match self.try_start_node(free_port_pair(), module) {
-                Ok(node) => return node,
-                Err(failure) => last_failure = failure,
-            }
         }
-        panic!("could not start a cluster node:\n{last_failure}");
-    }
-
-    fn try_start_node(&self, port: u16, module: &Path) -> Result<Node, String> {
-        let dir = fresh_dir("cluster");
-        let log = dir.join("redis.log");
-        let mut args: Vec<String> = [
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--enable-module-command",
-            "yes",
-            "--enable-debug-command",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--cluster-enabled",
-            "yes",
-            // Relative to `--dir`: each node has its own file.
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            NODE_TIMEOUT_MS,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        args.extend([
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--logfile".into(),
-            log.display().to_string(),
-            "--loadmodule".into(),
-            module.display().to_string(),
-        ]);
-        for (name, value) in &self.module_args {
-            args.push(name.clone());
-            args.push(value.clone());
-        }
-        args.extend(self.server_args.iter().cloned());
-
-        let process = Process::start(&args, port, dir.clone(), log)?;
-        let mut node = Node {
-            process: Mutex::new(process),
-            port,
-            dir,
-            id: String::new(),
-        };
-        node.id = redis::cmd("CLUSTER")
-            .arg("MYID")
-            .query(&mut node.conn())
-            .unwrap_or_else(|e| panic!("CLUSTER MYID on port {port}: {e}\n{}", node.log_tail()));
-        Ok(node)
-    }
-}
-
-/// A port nobody listens on right now whose bus port (+10000) is free too (never 6379).
-fn free_port_pair() -> u16 {
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local address").port();
-        let Some(bus) = port.checked_add(BUS_PORT_OFFSET) else {
-            continue;
-        };
-        if TcpListener::bind(("127.0.0.1", bus)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// One node of a cluster. Dropping it (with its `Cluster`) stops the process (SIGTERM, then
-/// SIGKILL) and removes its directory.
-pub struct Node {
-    /// Behind a lock so that `Cluster::kill` works through the `&Node` its accessors hand out.
-    process: Mutex<Process>,
-    pub port: u16,
-    pub dir: PathBuf,
-    /// The node's `CLUSTER MYID`.
-    pub id: String,
-}
-
-impl Node {
-    fn process(&self) -> MutexGuard<'_, Process> {
-        // A panic while holding the lock leaves the process as it was: keep using it.
-        self.process.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// `127.0.0.1:<port>`, as cluster clients and `redis-cli --cluster` name nodes.
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.process().pid()
-    }
-
-    pub fn log_tail(&self) -> String {
-        self.process().log_tail()
-    }
-
-    /// True while the process runs and answers PING.
-    pub fn is_up(&self) -> bool {
-        self.process().is_up()
-    }
-
-    fn connect(&self, url: &str) -> Connection {
-        crate::process::connect(url, || self.log_tail())
-    }
-
-    /// A RESP2 connection (no cluster redirections followed: a key of another shard gets
-    /// `MOVED`).
-    pub fn conn(&self) -> Connection {
-        self.connect(&self.url())
-    }
-
-    /// A RESP3 connection.
-    pub fn conn_resp3(&self) -> Connection {
-        self.connect(&format!("{}?protocol=resp3", self.url()))
-    }
-
-    /// `CLUSTER NODES` as this node sees it.
-    fn view(&self) -> Result<Vec<NodeLine>, String> {
-        let mut conn = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .map_err(|e| e.to_string())?;
-        let text: String = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query(&mut conn)
-            .map_err(|e| e.to_string())?;
-        parse_cluster_nodes(&text).map_err(|e| e.to_string())
-    }
-
-    /// `cluster_state` of `CLUSTER INFO` (`ok` or `fail`).
-    fn cluster_state(&self) -> Result<String, String> {
-        let mut conn = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .map_err(|e| e.to_string())?;
-        let info: String = redis::cmd("CLUSTER")
-            .arg("INFO")
-            .query(&mut conn)
-            .map_err(|e| e.to_string())?;
-        info.lines()
-            .find_map(|l| l.trim().strip_prefix("cluster_state:"))
-            .map(str::to_string)
-            .ok_or_else(|| format!("CLUSTER INFO has no cluster_state: {info}"))
-    }
-
-    /// `master_link_status` of `INFO replication` (`up` on a synced replica).
-    fn master_link_up(&self) -> bool {
-        let info: Result<String, _> = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c));
-        info.is_ok_and(|info| info.lines().any(|l| l.trim() == "master_link_status:up"))
     }
 }
 
 /// A running cluster. Dropping it stops every node (also when a panic unwinds), so a failing
-/// test never leaks one.
+/// test never leaks one. Everything `hotkey_servers::Cluster` has (`nodes`, `urls`, `view`…) is
+/// reached through it.
 pub struct Cluster {
-    nodes: Vec<Node>,
+    cluster: hotkey_servers::Cluster,
     /// The slots each killed master served when it was killed, by node id: what its successor
     /// must serve.
     killed_slots: Mutex<HashMap<String, Vec<SlotRange>>>,
+}
+
+impl Deref for Cluster {
+    type Target = hotkey_servers::Cluster;
+
+    fn deref(&self) -> &hotkey_servers::Cluster {
+        &self.cluster
+    }
 }
 
 impl Cluster {
@@ -275,44 +80,48 @@ impl Cluster {
         Cluster::builder(masters, replicas).start()
     }
 
-    /// A builder whose module arguments start as `sample-max 1`.
+    /// A builder whose module arguments start as `sample-max 1`, its timeouts scaled by
+    /// `HOTKEY_TEST_SLOWDOWN`.
     pub fn builder(masters: usize, replicas: usize) -> ClusterBuilder {
         ClusterBuilder {
-            masters,
-            replicas,
-            module_args: vec![("sample-max".into(), "1".into())],
-            server_args: Vec::new(),
+            builder: hotkey_servers::Cluster::builder(masters, replicas)
+                .module_arg("sample-max", "1")
+                .slowdown(slowdown()),
         }
-    }
-
-    /// Every node, in the order they were started, killed ones included.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
-    }
-
-    /// `redis://` URLs of every node, as seeds for a cluster client.
-    pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(Node::url).collect()
     }
 
     /// The node with this `CLUSTER MYID`.
     pub fn node_by_id(&self, id: &str) -> &Node {
-        self.nodes
-            .iter()
-            .find(|n| n.id == id)
-            .unwrap_or_else(|| panic!("no node has id {id}"))
+        self.cluster
+            .node_by_id(id)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The masters that serve slots and are not failing, as a live node sees them, in slot
     /// order.
     pub fn masters(&self) -> Vec<&Node> {
-        let mut masters: Vec<NodeLine> = self
-            .view()
-            .into_iter()
-            .filter(|l| l.is_master() && !l.is_failing() && !l.slots.is_empty())
-            .collect();
-        masters.sort_by_key(|l| l.slots.iter().map(|r| r.start).min());
-        masters.iter().map(|l| self.node_by_id(&l.id)).collect()
+        self.cluster.masters().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The replicas of `master` that are not failing, as a live node sees them.
+    pub fn replicas(&self, master: &Node) -> Vec<&Node> {
+        self.cluster
+            .replicas(master)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The master serving `slot`, as a live node sees it.
+    pub fn node_for_slot(&self, slot: u16) -> &Node {
+        self.cluster
+            .node_for_slot(slot)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The master serving `key`'s slot.
+    pub fn node_for_key(&self, key: &[u8]) -> &Node {
+        self.cluster
+            .node_for_key(key)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A master serving slots other than `node` (a shard that does not own `node`'s slots).
@@ -321,31 +130,6 @@ impl Cluster {
             .into_iter()
             .find(|m| m.id != node.id)
             .unwrap_or_else(|| panic!("no master besides port {}", node.port))
-    }
-
-    /// The replicas of `master` that are not failing, as a live node sees them.
-    pub fn replicas(&self, master: &Node) -> Vec<&Node> {
-        self.view()
-            .iter()
-            .filter(|l| l.master_id.as_deref() == Some(master.id.as_str()) && !l.is_failing())
-            .map(|l| self.node_by_id(&l.id))
-            .collect()
-    }
-
-    /// The master serving `slot`, as a live node sees it.
-    pub fn node_for_slot(&self, slot: u16) -> &Node {
-        assert!(slot < SLOTS, "slot {slot} is out of range");
-        let view = self.view();
-        let owner = view
-            .iter()
-            .find(|l| l.is_master() && l.serves(slot))
-            .unwrap_or_else(|| panic!("no master serves slot {slot}: {view:?}"));
-        self.node_by_id(&owner.id)
-    }
-
-    /// The master serving `key`'s slot.
-    pub fn node_for_key(&self, key: &[u8]) -> &Node {
-        self.node_for_slot(key_slot(key))
     }
 
     /// A RESP2 connection to `node`.
@@ -361,7 +145,7 @@ impl Cluster {
         {
             self.killed().insert(node.id.clone(), me.slots.clone());
         }
-        node.process().kill();
+        node.kill();
     }
 
     fn killed(&self) -> MutexGuard<'_, HashMap<String, Vec<SlotRange>>> {
@@ -375,7 +159,7 @@ impl Cluster {
     /// FAILOVER`) has a successor that every live node sees as the master of `old`'s slots,
     /// with `cluster_state:ok` everywhere; returns the successor.
     pub fn wait_for_failover(&self, old: &Node) -> &Node {
-        let deadline = crate::wait::deadline(FAILOVER_TIMEOUT);
+        let deadline = deadline(FAILOVER_TIMEOUT);
         loop {
             if let Some(new) = self.successor(old) {
                 return new;
@@ -477,7 +261,7 @@ impl Cluster {
                 setslot(master, slot, "NODE", &to.id);
             }
         }
-        let deadline = crate::wait::deadline(SETTLE_TIMEOUT);
+        let deadline = deadline(SETTLE_TIMEOUT);
         while !self.live().iter().all(|node| {
             node.view().is_ok_and(|view| {
                 view.iter()
@@ -492,116 +276,6 @@ impl Cluster {
             );
             thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// The nodes whose process runs and answers PING.
-    fn live(&self) -> Vec<&Node> {
-        self.nodes.iter().filter(|n| n.is_up()).collect()
-    }
-
-    /// `CLUSTER NODES` of the first live node that answers it.
-    fn view(&self) -> Vec<NodeLine> {
-        self.live()
-            .iter()
-            .find_map(|n| n.view().ok())
-            .unwrap_or_else(|| panic!("no live node answers CLUSTER NODES"))
-    }
-
-    /// Every node's view, for failure messages.
-    fn views_report(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|n| match n.view() {
-                Ok(view) => format!("port {}: {view:?}", n.port),
-                Err(e) => format!("port {}: {e}", n.port),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// `redis-cli --cluster create` with every node; panics with the cli's output and the
-    /// nodes' logs when it fails or hangs.
-    fn create(&self, replicas: usize) {
-        let dir = &self.nodes[0].dir;
-        let output = dir.join("cluster-create.log");
-        let out = std::fs::File::create(&output).expect("create cluster-create.log");
-        let err = out.try_clone().expect("clone cluster-create.log");
-        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
-        args.extend(self.nodes.iter().map(Node::addr));
-        args.extend([
-            "--cluster-replicas".into(),
-            replicas.to_string(),
-            "--cluster-yes".into(),
-        ]);
-        let child = Command::new(cli_binary())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {} (set HOTKEY_REDIS_CLI): {e}", cli_binary()));
-        let status = wait_with_deadline(child, CREATE_TIMEOUT);
-        let report = || {
-            format!(
-                "{} {} ({}) failed:\n{}\n--- node logs ---\n{}",
-                cli_binary(),
-                args.join(" "),
-                server_binary(),
-                tail(&output, 40),
-                self.logs_report()
-            )
-        };
-        match status {
-            Some(status) if status.success() => {}
-            _ => panic!("{}", report()),
-        }
-    }
-
-    /// Waits until every node says `cluster_state:ok`, every replica is synced, and every node
-    /// sees `masters` masters with slots and `masters × replicas` replicas, none failing.
-    fn settle(&self, masters: usize, replicas: usize) {
-        let deadline = crate::wait::deadline(SETTLE_TIMEOUT);
-        while !self.settled(masters, replicas) {
-            assert!(
-                Instant::now() < deadline,
-                "the cluster did not settle within {SETTLE_TIMEOUT:?}; views:\n{}\n--- node logs ---\n{}",
-                self.views_report(),
-                self.logs_report()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn settled(&self, masters: usize, replicas: usize) -> bool {
-        self.nodes.iter().all(|node| {
-            let Ok(view) = node.view() else {
-                return false;
-            };
-            let me = view.iter().find(|l| l.has("myself"));
-            let synced = me.is_some_and(|me| me.is_master() || node.master_link_up());
-            let healthy = view.iter().all(|l| !l.is_failing());
-            let master_count = view
-                .iter()
-                .filter(|l| l.is_master() && !l.slots.is_empty())
-                .count();
-            let replica_count = view
-                .iter()
-                .filter(|l| l.has("slave") && l.master_id.is_some())
-                .count();
-            synced
-                && healthy
-                && master_count == masters
-                && replica_count == masters * replicas
-                && node.cluster_state().is_ok_and(|s| s == "ok")
-        })
-    }
-
-    fn logs_report(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|n| format!("--- port {} ---\n{}", n.port, n.log_tail()))
-            .collect::<Vec<_>>()
-            .join("\n")
     }
 }
 
@@ -619,20 +293,4 @@ fn setslot(node: &Node, slot: u16, subcommand: &str, node_id: &str) {
                 node.port
             )
         });
-}
-
-/// Waits for `child` to exit; kills it after `timeout`. None when it had to be killed.
-fn wait_with_deadline(mut child: Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = crate::wait::deadline(timeout);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
 }

@@ -1,6 +1,9 @@
 //! The harness of the workspace's integration tests, examples and benches: guards that own real
 //! `redis-server` processes (the module loaded, or a sentinel) and stop them on drop, connection
-//! helpers, and parsers for `HOTKEY.TOP`, `INFO hotkey` and the module's events.
+//! helpers, and parsers for `HOTKEY.TOP`, `INFO hotkey` and the module's events. The servers are
+//! started by `hotkey-servers`; the harness adds its defaults (`sample-max 1`, deadlines scaled
+//! by `HOTKEY_TEST_SLOWDOWN`) and panics, with the server's words, where that crate returns an
+//! error.
 //!
 //! Each test owns its servers: a unique port and directory per process, and a loud failure
 //! when the `.so` is missing.
@@ -19,14 +22,12 @@
 //! names what it waited for and what it last saw.
 //!
 //! # Layout
-//! - `process`: the process guard under both servers and sentinels: start, PING, SIGTERM /
-//!   SIGKILL, the server binary, log tails.
 //! - `module`: where the module under test is (`module_path`).
-//! - `server`: `Server` (one `redis-server` with the module) and its `Builder`.
+//! - `server`: `Server` (one `redis-server` with the module: connections, module reloads,
+//!   replication info) and its `Builder`.
 //! - `channel_listener`: `ChannelListener`, a classic or sharded (`SSUBSCRIBE`) subscriber.
-//! - `cluster`: `Cluster` (N masters × R replicas with `--cluster-enabled yes`, created with
-//!   `redis-cli --cluster create`), its `ClusterBuilder` and `Node`s: slot owners, kills,
-//!   failovers and slot migrations.
+//! - `cluster`: `Cluster` (N masters × R replicas with `--cluster-enabled yes`) and its
+//!   `ClusterBuilder`: slot owners, kills, failovers and slot migrations.
 //! - `sentinel`: `Sentinel`, one `redis-server --sentinel` monitoring a `Server`.
 //! - `top`: `HOTKEY.TOP` entries, `INFO hotkey`, error texts, `CONFIG GET`.
 //! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator.
@@ -36,7 +37,6 @@
 mod channel_listener;
 mod cluster;
 mod module;
-mod process;
 mod sentinel;
 mod server;
 mod subscriber;
@@ -44,9 +44,9 @@ mod top;
 mod wait;
 
 pub use channel_listener::ChannelListener;
-pub use cluster::{Cluster, ClusterBuilder, Node, cli_binary};
+pub use cluster::{Cluster, ClusterBuilder};
+pub use hotkey_servers::{Node, cli_binary, server_binary, tail};
 pub use module::module_path;
-pub use process::{server_binary, tail};
 pub use sentinel::Sentinel;
 pub use server::{Builder, Server};
 pub use subscriber::{Subscriber, event_key, is_cold, is_hot, load};

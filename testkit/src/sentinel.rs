@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hotkey_servers::process::{Attempt, Process, fresh_dir, on_port};
 use redis::{Connection, Value};
 
-use crate::process::{Process, fresh_dir, on_port};
 use crate::server::Server;
+use crate::wait::slowdown;
 
 /// How long a sentinel may take to know its master and discover the master's replicas (it asks
 /// the master's `INFO` as soon as it connects).
@@ -29,7 +30,8 @@ impl Sentinel {
     /// Starts a sentinel monitoring `master` as `name`, and waits until it knows the master's
     /// address and, if the master has replicas connected, until it has discovered them.
     pub fn start(master: &Server, name: &str) -> Sentinel {
-        let sentinel = on_port(None, |port| Sentinel::try_start(master, name, port));
+        let sentinel = on_port(None, |port| Sentinel::try_start(master, name, port))
+            .unwrap_or_else(|e| panic!("{e}"));
         let deadline = crate::wait::deadline(DISCOVER_TIMEOUT);
         while sentinel.try_master_addr(name).is_none() {
             assert!(
@@ -48,9 +50,9 @@ impl Sentinel {
         sentinel
     }
 
-    /// One attempt on `port`. `Err` only when the port was taken.
-    fn try_start(master: &Server, name: &str, port: u16) -> Result<Sentinel, String> {
-        let dir = fresh_dir("sentinel");
+    /// One attempt on `port`.
+    fn try_start(master: &Server, name: &str, port: u16) -> Result<Sentinel, Attempt> {
+        let dir = fresh_dir("sentinel")?;
         let log = dir.join("sentinel.log");
         // The sentinel rewrites its config file (its id, the replicas and sentinels it found,
         // the current master), so the file is the guard's own, in its directory.
@@ -70,7 +72,7 @@ impl Sentinel {
         );
         fs::write(&config, text).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
         let args = [config.display().to_string(), "--sentinel".to_string()];
-        let process = Process::start(&args, port, dir.clone(), log)?;
+        let process = Process::start(&args, port, dir.clone(), log, slowdown())?;
         Ok(Sentinel {
             process,
             name: name.to_string(),

@@ -1,14 +1,16 @@
-//! `Cluster`: a master and its replicas, each a real `redis-server` started from the
-//! repository's `redis.conf.example` (which loads the module), on free loopback ports.
+//! `ReplicationGroup`: a master and its replicas (no Redis Cluster), each a real `redis-server`
+//! started from the repository's `redis.conf.example` (which loads the module), on free loopback
+//! ports.
 
 use std::fs;
 
-use hotkey_testkit::Server;
+use hotkey_servers::Server;
 
 /// The config file every node starts from, as a user would start their own server.
 pub const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../redis.conf.example");
 
-/// One node of the cluster, for the stats: its role and where it listens.
+/// One node of the group (or of a cluster's shard), for the stats: its role and where it
+/// listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// `master`, `replica 1`, `replica 2`…
@@ -22,25 +24,27 @@ impl Node {
     }
 }
 
-/// A master and `n` replicas, all with the module. The testkit guards stop every server when the
-/// cluster is dropped (also when a panic unwinds), so the demo never leaves one behind.
-pub struct Cluster {
+/// A master and `n` replicas of it, all with the module. The `hotkey_servers` guards stop every
+/// server when the group is dropped (also when a panic unwinds), so the demo never leaves one
+/// behind.
+pub struct ReplicationGroup {
     pub master: Server,
     pub replicas: Vec<Server>,
 }
 
-impl Cluster {
+impl ReplicationGroup {
     /// Starts the master, then `replicas` replicas of it, and waits until each replica has
-    /// synced. Blocking (a few hundred milliseconds per server); panics with the server's log
-    /// when one does not start (see `hotkey_testkit`).
-    pub fn start(replicas: usize) -> Cluster {
-        let module = module_in_config();
+    /// synced. Blocking (a few hundred milliseconds per server); fails with the server's log
+    /// when one does not start, after stopping those already started.
+    pub fn start(replicas: usize) -> Result<ReplicationGroup, String> {
+        let module = module_in_config()?;
         let node = || Server::builder().config(CONFIG).module_at(&module);
-        let master = node().start();
+        let master = node().start().map_err(|e| e.to_string())?;
         let replicas = (0..replicas)
             .map(|_| node().replica_of(&master).start())
-            .collect();
-        Cluster { master, replicas }
+            .collect::<Result<Vec<Server>, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(ReplicationGroup { master, replicas })
     }
 
     pub fn master_url(&self) -> String {
@@ -62,12 +66,12 @@ impl Cluster {
 }
 
 /// The path `redis.conf.example` loads the module from (`./target/release/libhotkey.so`):
-/// the testkit puts the module under test there, inside each server's own directory.
-fn module_in_config() -> String {
-    let text = fs::read_to_string(CONFIG).unwrap_or_else(|e| panic!("read {CONFIG}: {e}"));
+/// `hotkey_servers` puts the module there, inside each server's own directory.
+fn module_in_config() -> Result<String, String> {
+    let text = fs::read_to_string(CONFIG).map_err(|e| format!("read {CONFIG}: {e}"))?;
     text.lines()
         .find_map(|l| l.trim().strip_prefix("loadmodule "))
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_string)
-        .unwrap_or_else(|| panic!("{CONFIG} has no loadmodule line"))
+        .ok_or_else(|| format!("{CONFIG} has no loadmodule line"))
 }

@@ -1,5 +1,6 @@
-//! The process guard under `Server` and `Sentinel`: one child with its own port and directory,
-//! started and waited for until it answers PING, stopped and its directory removed on drop.
+//! The process guard under servers, cluster nodes and sentinels: one child with its own port and
+//! directory, started and waited for until it answers PING, stopped and its directory removed on
+//! drop.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -10,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::Error;
+
 /// How long a process may take to answer PING after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a process may take to exit after SIGTERM before it gets SIGKILL.
@@ -19,7 +22,7 @@ const PORT_ATTEMPTS: usize = 5;
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
-/// The server binary under test.
+/// The server binary: `$HOTKEY_REDIS_SERVER`, default `redis-server` on `PATH`.
 pub fn server_binary() -> String {
     std::env::var("HOTKEY_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
 }
@@ -36,42 +39,98 @@ pub fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// The moment `timeout`, multiplied by `slowdown`, from now.
+pub(crate) fn deadline(timeout: Duration, slowdown: f64) -> Instant {
+    Instant::now() + timeout.mul_f64(slowdown)
+}
+
 /// A port nobody listens on right now (the OS picks it; never 6379).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
+fn free_port() -> Result<u16, Error> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| Error::new(format!("bind 127.0.0.1:0: {e}")))
 }
 
 /// A new empty directory for one process: `<tmp>/hotkey-<kind>-<pid>-<n>`.
-pub(crate) fn fresh_dir(kind: &str) -> PathBuf {
+pub fn fresh_dir(kind: &str) -> Result<PathBuf, Error> {
     let n = NEXT_DIR.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("hotkey-{kind}-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir
+    fs::create_dir_all(&dir).map_err(|e| Error::new(format!("create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// The arguments every server gets, after its config file if any: no persistence, `MODULE` and
+/// `DEBUG` allowed (for module reloads and crash tests), loopback only, its port, its own
+/// directory and log file.
+pub(crate) fn own_args(port: u16, dir: &Path, log: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-module-command",
+        "yes",
+        "--enable-debug-command",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+    ]
+    .map(str::to_string)
+    .into();
+    args.extend([
+        "--port".into(),
+        port.to_string(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--logfile".into(),
+        log.display().to_string(),
+    ]);
+    args
+}
+
+/// Why one attempt at starting a process failed.
+pub enum Attempt {
+    /// The port was taken: worth another attempt on another port.
+    PortTaken(String),
+    /// Anything else: no point in trying again.
+    Failed(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Attempt {
+        Attempt::Failed(e)
+    }
 }
 
 /// `attempt(port)` on a fixed port, or on free ports until one was not taken in the meantime.
-/// `attempt` returns `Err` only when the port was taken.
-pub(crate) fn on_port<T>(
+pub fn on_port<T>(
     fixed: Option<u16>,
-    mut attempt: impl FnMut(u16) -> Result<T, String>,
-) -> T {
+    mut attempt: impl FnMut(u16) -> Result<T, Attempt>,
+) -> Result<T, Error> {
     if let Some(port) = fixed {
-        return attempt(port).unwrap_or_else(|failure| panic!("port {port} is taken:\n{failure}"));
+        return attempt(port).map_err(|failure| match failure {
+            Attempt::PortTaken(report) => Error::new(format!("port {port} is taken:\n{report}")),
+            Attempt::Failed(e) => e,
+        });
     }
     let mut last_failure = String::new();
     for _ in 0..PORT_ATTEMPTS {
-        match attempt(free_port()) {
-            Ok(started) => return started,
-            Err(failure) => last_failure = failure,
+        match attempt(free_port()?) {
+            Ok(started) => return Ok(started),
+            Err(Attempt::PortTaken(report)) => last_failure = report,
+            Err(Attempt::Failed(e)) => return Err(e),
         }
     }
-    panic!("could not start {}:\n{last_failure}", server_binary());
+    Err(Error::new(format!(
+        "could not start {}:\n{last_failure}",
+        server_binary()
+    )))
 }
 
 /// A raw PING on a fresh socket: true when the process answers `+PONG`.
-pub(crate) fn ping(port: u16) -> bool {
+fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -86,56 +145,77 @@ pub(crate) fn ping(port: u16) -> bool {
     }
 }
 
+/// The `process_id` the server on `port` gives in `INFO server`, if it answers.
+fn process_id(port: u16) -> Option<u32> {
+    let info: String = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+        .and_then(|mut conn| redis::cmd("INFO").arg("server").query(&mut conn))
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("process_id:"))
+        .and_then(|pid| pid.parse().ok())
+}
+
 /// One running `server_binary()` process. Dropping it stops the process (SIGTERM, then SIGKILL)
-/// and removes its directory, so a failing test never leaks a process.
-pub(crate) struct Process {
+/// and removes its directory, so a failure never leaks a process.
+pub struct Process {
     child: Child,
     port: u16,
     dir: PathBuf,
     log: PathBuf,
+    /// Multiplies the start and stop timeouts.
+    slowdown: f64,
 }
 
 impl Process {
     /// Runs `server_binary() args…` (output to `dir/stdout.log`; its own log at `log`) and waits
-    /// until it answers PING on `port`. `Err` only when the port was taken (worth another
-    /// attempt); any other failure panics with the process's own words. The guard owns `dir`
-    /// from here on, in both cases.
-    pub(crate) fn start(
+    /// until it answers PING on `port`, for up to 10 s times `slowdown`. A failure carries the
+    /// process's own words. The guard owns `dir` from here on, in every case.
+    pub fn start(
         args: &[String],
         port: u16,
         dir: PathBuf,
         log: PathBuf,
-    ) -> Result<Process, String> {
+        slowdown: f64,
+    ) -> Result<Process, Attempt> {
         let output = dir.join("stdout.log");
-        let out = fs::File::create(&output).expect("create stdout.log");
-        let err = out.try_clone().expect("clone stdout.log");
-        let spawned = Command::new(server_binary())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn();
+        let files = fs::File::create(&output).and_then(|out| Ok((out.try_clone()?, out)));
+        let spawned = match files {
+            Ok((err, out)) => Command::new(server_binary())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| {
+                    format!(
+                        "cannot run {} (set HOTKEY_REDIS_SERVER): {e}",
+                        server_binary()
+                    )
+                }),
+            Err(e) => Err(format!("create {}: {e}", output.display())),
+        };
         let child = match spawned {
             Ok(child) => child,
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
-                panic!(
-                    "cannot run {} (set HOTKEY_REDIS_SERVER): {e}",
-                    server_binary()
-                )
+                return Err(Attempt::Failed(Error::new(e)));
             }
         };
-        // From here on the guard owns the process: any panic below kills it.
+        // From here on the guard owns the process: any early return below stops it.
         let mut process = Process {
             child,
             port,
             dir,
             log,
+            slowdown,
         };
 
-        let deadline = crate::wait::deadline(START_TIMEOUT);
+        let deadline = deadline(START_TIMEOUT, slowdown);
         loop {
-            if ping(port) {
+            // Another process may listen on the port (a fixed one, or a free one taken in the
+            // meantime): only our own child's answer counts; the child then exits, below.
+            if ping(port) && process_id(port) == Some(process.pid()) {
                 return Ok(process);
             }
             if let Ok(Some(status)) = process.child.try_wait() {
@@ -148,43 +228,45 @@ impl Process {
                     process.log_tail()
                 );
                 if report.contains("Address already in use") {
-                    return Err(report);
+                    return Err(Attempt::PortTaken(report));
                 }
-                panic!("{report}");
+                return Err(Attempt::Failed(Error::new(report)));
             }
             if Instant::now() > deadline {
-                panic!(
-                    "{} {} did not answer PING within {START_TIMEOUT:?}\n--- {} ---\n{}",
+                return Err(Attempt::Failed(Error::new(format!(
+                    "{} {} did not answer PING within {:?}\n--- {} ---\n{}",
                     server_binary(),
                     args.join(" "),
+                    START_TIMEOUT.mul_f64(slowdown),
                     process.log.display(),
                     process.log_tail()
-                );
+                ))));
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub(crate) fn log_tail(&self) -> String {
+    /// The last 30 lines of the process's own log.
+    pub fn log_tail(&self) -> String {
         tail(&self.log, 30)
     }
 
     /// True until the process has exited (and been reaped).
-    pub(crate) fn is_running(&mut self) -> bool {
+    pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 
     /// True while the process runs and answers PING.
-    pub(crate) fn is_up(&mut self) -> bool {
+    pub fn is_up(&mut self) -> bool {
         self.is_running() && ping(self.port)
     }
 
     /// SIGKILL now, and wait for the exit.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         // Once reaped, the status is cached and the pid may belong to another process: no
         // signal then.
         if self.is_running() {
@@ -194,7 +276,7 @@ impl Process {
     }
 
     /// SIGTERM, and wait for the exit; SIGKILL if it has not exited within `STOP_TIMEOUT`.
-    pub(crate) fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if !self.is_running() {
             return;
         }
@@ -205,7 +287,7 @@ impl Process {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        let deadline = crate::wait::deadline(STOP_TIMEOUT);
+        let deadline = deadline(STOP_TIMEOUT, self.slowdown);
         while termed && self.is_running() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }
@@ -229,8 +311,9 @@ impl Drop for Process {
     }
 }
 
-/// A connection to `url`, or a panic that shows the server's log (`log`, read only then).
-pub(crate) fn connect(url: &str, log: impl FnOnce() -> String) -> redis::Connection {
+/// A connection to `url`, or a panic that shows the server's log (`log`, read only then): for
+/// callers that treat an unreachable server as a bug, such as tests.
+pub fn connect(url: &str, log: impl FnOnce() -> String) -> redis::Connection {
     redis::Client::open(url)
         .and_then(|c| c.get_connection())
         .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", log()))
