@@ -577,7 +577,9 @@ pub mod field {
 pub struct ProtocolError(String);
 
 impl ProtocolError {
-    pub(crate) fn new(text: impl Into<String>) -> ProtocolError {
+    /// An error that says what is wrong with a reply, for parsers of wire shapes that live
+    /// beside their only user (the router's `CLUSTER SLOTS`).
+    pub fn new(text: impl Into<String>) -> ProtocolError {
         ProtocolError(text.into())
     }
 }

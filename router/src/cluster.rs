@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use hotkey_protocol::ProtocolError;
 use hotkey_protocol::cluster::SlotRange;
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, Value};
 use tokio::sync::Notify;
@@ -344,8 +345,8 @@ impl Cluster {
             .await;
         match shards {
             Ok(reply) => match parse_shards(&reply) {
-                Err(e) if e.contains(AMBIGUOUS) => {}
-                parsed => return parsed.map_err(|reason| topology_error(info, reason)),
+                Err(e) if e.to_string().contains(AMBIGUOUS) => {}
+                parsed => return parsed.map_err(|source| topology_error(info, source)),
             },
             // A server without CLUSTER SHARDS (before 7.0) answers an error.
             Err(e) if e.code().is_some() => {}
@@ -355,7 +356,7 @@ impl Cluster {
             .arg("SLOTS")
             .query_async(&mut conn)
             .await?;
-        parse_slots(&reply).map_err(|reason| topology_error(info, reason))
+        parse_slots(&reply).map_err(|source| topology_error(info, source))
     }
 
     /// The shard `args` goes to, or the error a cluster gives.
@@ -544,9 +545,9 @@ impl Cluster {
 }
 
 /// A layout from `info` that could not be read, and why.
-fn topology_error(info: &ConnectionInfo, reason: String) -> Error {
+fn topology_error(info: &ConnectionInfo, source: ProtocolError) -> Error {
     Error::Topology {
         node: info.addr().to_string(),
-        reason,
+        source,
     }
 }

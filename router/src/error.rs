@@ -42,8 +42,12 @@ pub enum Error {
     NoCommands { node: String },
     /// A cluster's layout (`CLUSTER SHARDS`, `CLUSTER SLOTS`) read from `node` could not be
     /// understood.
-    #[error("{node}: cluster layout: {reason}")]
-    Topology { node: String, reason: String },
+    #[error("{node}: cluster layout: {source}")]
+    Topology {
+        node: String,
+        #[source]
+        source: ProtocolError,
+    },
     /// The reply came, but does not convert to the type asked for.
     #[error("the reply does not convert: {0}")]
     Conversion(String),
@@ -289,7 +293,7 @@ mod tests {
             },
             Error::Topology {
                 node: "127.0.0.1:7000".into(),
-                reason: "a range too short".into(),
+                source: ProtocolError::new("a range too short"),
             },
         ];
         for e in failures {

@@ -2,6 +2,7 @@
 //! `CLUSTER SHARDS` (or `CLUSTER SLOTS`), the slot → shard map, the slot of a command, and the
 //! redirections (`MOVED`, `ASK`) a node answers with.
 
+use hotkey_protocol::ProtocolError;
 pub(crate) use hotkey_protocol::cluster::Redirect;
 use hotkey_protocol::cluster::{SLOTS, SlotRange, TWO_MASTERS, key_slot, parse_cluster_shards};
 use hotkey_protocol::command_table::{CommandKind, CommandTable};
@@ -47,9 +48,11 @@ pub(crate) const AMBIGUOUS: &str = TWO_MASTERS;
 
 /// The shards of a `CLUSTER SHARDS` reply (Redis 7.0+) that serve slots, each with its master
 /// ([`hotkey_protocol::cluster::ShardEntry::master`] says which).
-pub(crate) fn parse_shards(reply: &Value) -> Result<Vec<ShardLayout>, String> {
+pub(crate) fn parse_shards(reply: &Value) -> Result<Vec<ShardLayout>, ProtocolError> {
     let bad = |what: &dyn std::fmt::Display| {
-        format!("unexpected CLUSTER SHARDS reply ({what}): {reply:?}")
+        ProtocolError::new(format!(
+            "unexpected CLUSTER SHARDS reply ({what}): {reply:?}"
+        ))
     };
     let mut shards = Vec::new();
     for entry in parse_cluster_shards(reply).map_err(|e| bad(&e))? {
@@ -74,8 +77,12 @@ pub(crate) fn parse_shards(reply: &Value) -> Result<Vec<ShardLayout>, String> {
 
 /// The shards of a `CLUSTER SLOTS` reply (servers before 7.0): `[start, end, [host, port,
 /// id], replicas…]` per range, ranges of one master gathered.
-pub(crate) fn parse_slots(reply: &Value) -> Result<Vec<ShardLayout>, String> {
-    let bad = |what: &str| format!("unexpected CLUSTER SLOTS reply ({what}): {reply:?}");
+pub(crate) fn parse_slots(reply: &Value) -> Result<Vec<ShardLayout>, ProtocolError> {
+    let bad = |what: &str| {
+        ProtocolError::new(format!(
+            "unexpected CLUSTER SLOTS reply ({what}): {reply:?}"
+        ))
+    };
     let mut shards: Vec<ShardLayout> = Vec::new();
     for range in array(reply).ok_or_else(|| bad("not an array"))? {
         let items = array(range).ok_or_else(|| bad("a range is not an array"))?;
