@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 
 use hotkey_protocol::cluster::key_slot;
-use hotkey_testkit::{Cluster, Node};
+use hotkey_testkit::{Cluster, Node, WAIT, check, wait_until};
 use redis::Connection;
 
 /// True while a process with this id exists (`kill -0`).
@@ -103,6 +103,15 @@ fn a_slot_moves_with_its_keys_and_a_killed_master_fails_over() {
     assert_eq!(moved.code(), Some("MOVED"), "{moved}");
 
     let replica = cluster.replicas(to)[0];
+    // Replication is asynchronous: the key must be on the replica before its master dies.
+    wait_until("the migrated key on the new owner's replica", WAIT, || {
+        let mut conn = replica.conn();
+        let () = redis::cmd("READONLY").query(&mut conn)?;
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query(&mut conn)?;
+        check(value.is_some(), || {
+            redis::RedisError::from((redis::ErrorKind::Io, "not yet"))
+        })
+    });
     cluster.kill(to);
     assert!(!to.is_up());
     let new = cluster.wait_for_failover(to);
