@@ -225,11 +225,16 @@ impl Node {
         self.connect(&format!("{}?protocol=resp3", self.url()))
     }
 
+    /// A connection for a query whose failure the caller reports (the node may be down).
+    fn try_conn(&self) -> Result<Connection, String> {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .map_err(|e| e.to_string())
+    }
+
     /// `CLUSTER NODES` as this node sees it.
     pub fn view(&self) -> Result<Vec<NodeLine>, String> {
-        let mut conn = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .map_err(|e| e.to_string())?;
+        let mut conn = self.try_conn()?;
         let text: String = redis::cmd("CLUSTER")
             .arg("NODES")
             .query(&mut conn)
@@ -239,9 +244,7 @@ impl Node {
 
     /// `cluster_state` of `CLUSTER INFO` (`ok` or `fail`).
     pub fn cluster_state(&self) -> Result<String, String> {
-        let mut conn = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .map_err(|e| e.to_string())?;
+        let mut conn = self.try_conn()?;
         let info: String = redis::cmd("CLUSTER")
             .arg("INFO")
             .query(&mut conn)

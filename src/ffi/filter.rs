@@ -67,6 +67,7 @@ impl FilterCommand {
             if ctx.is_null() {
                 return;
             }
+            // Empty already unless a panic cut the last call short (the guard caught it).
             argv.clear();
             argv.extend((0..argc).map(|i| arg_get(self.fctx, i as c_int)));
             if argv.iter().any(|a| a.is_null()) {
