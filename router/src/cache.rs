@@ -1,6 +1,9 @@
 //! The local cache of hot reads, on moka: bounded in bytes, each reply kept at most the TTL the
 //! module advised, one fetch for concurrent misses of the same command (moka's
 //! `try_get_with`), and served only while its key's epoch is unchanged (see `table`).
+//!
+//! Generic over the reply: the router keeps `redis::Value`s, the proxy the raw bytes it
+//! forwards (each says what it weighs, through [`Weight`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,34 +14,46 @@ use rustc_hash::FxBuildHasher;
 
 /// A reply in the cache: the value, the key's epoch when it was read, and how long it may live.
 #[derive(Debug)]
-pub struct Cached {
-    pub value: Value,
+pub struct Cached<V = Value> {
+    pub value: V,
     pub epoch: u64,
     pub ttl: Duration,
+}
+
+/// Roughly the heap bytes a cached reply holds, for the cache's capacity.
+pub trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for Value {
+    fn weight(&self) -> usize {
+        weight(self)
+    }
 }
 
 /// The cache, keyed by the command as sent (its RESP encoding), so `ZREVRANGE k 0 9` and
 /// `ZSCORE k m` are different entries.
 #[derive(Clone)]
-pub struct Cache {
-    inner: moka::future::Cache<Box<[u8]>, Arc<Cached>, FxBuildHasher>,
+pub struct Cache<V = Value> {
+    inner: moka::future::Cache<Box<[u8]>, Arc<Cached<V>>, FxBuildHasher>,
 }
 
 struct AdvisedTtl;
 
-impl Expiry<Box<[u8]>, Arc<Cached>> for AdvisedTtl {
+impl<V> Expiry<Box<[u8]>, Arc<Cached<V>>> for AdvisedTtl {
     fn expire_after_create(
         &self,
         _key: &Box<[u8]>,
-        value: &Arc<Cached>,
+        value: &Arc<Cached<V>>,
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(value.ttl)
     }
 }
 
-impl Cache {
-    pub fn new(capacity_bytes: u64) -> Cache {
+impl<V: Weight + Send + Sync + 'static> Cache<V> {
+    /// A cache holding at most about `capacity_bytes`.
+    pub fn new(capacity_bytes: u64) -> Cache<V> {
         Cache {
             inner: moka::future::Cache::builder()
                 .max_capacity(capacity_bytes)
@@ -52,7 +67,7 @@ impl Cache {
 
     /// The cached reply of `command`, if it was read under `epoch` and has not expired. A reply
     /// of an older epoch is removed.
-    pub async fn get(&self, command: &[u8], epoch: u64) -> Option<Arc<Cached>> {
+    pub async fn get(&self, command: &[u8], epoch: u64) -> Option<Arc<Cached<V>>> {
         let cached = self.inner.get(command).await?;
         if cached.epoch == epoch {
             return Some(cached);
@@ -67,9 +82,9 @@ impl Cache {
         &self,
         command: Box<[u8]>,
         fill: F,
-    ) -> Result<Arc<Cached>, Arc<E>>
+    ) -> Result<Arc<Cached<V>>, Arc<E>>
     where
-        F: Future<Output = Result<Arc<Cached>, E>>,
+        F: Future<Output = Result<Arc<Cached<V>>, E>>,
         E: Send + Sync + 'static,
     {
         self.inner.try_get_with(command, fill).await
@@ -79,12 +94,17 @@ impl Cache {
     pub fn clear(&self) {
         self.inner.invalidate_all();
     }
+
+    /// About how many bytes the cache holds now, and how many replies.
+    pub fn usage(&self) -> (u64, u64) {
+        (self.inner.weighted_size(), self.inner.entry_count())
+    }
 }
 
 /// Roughly the bytes an entry holds, for the capacity.
 #[allow(clippy::borrowed_box)] // moka's weigher takes the key type by reference
-fn entry_weight(key: &Box<[u8]>, value: &Arc<Cached>) -> u32 {
-    let bytes = key.len() + weight(&value.value) + std::mem::size_of::<Cached>();
+fn entry_weight<V: Weight>(key: &Box<[u8]>, value: &Arc<Cached<V>>) -> u32 {
+    let bytes = key.len() + value.value.weight() + std::mem::size_of::<Cached<V>>();
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 

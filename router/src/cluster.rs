@@ -499,6 +499,11 @@ impl Cluster {
     }
 
     /// The shard `args` would go to, or None for a cross-slot command or an unserved slot.
+    /// The shard `args` goes to in the layout known now, or why there is none.
+    pub fn pick_now(&self, args: &[&[u8]]) -> Result<Arc<Shard>, Error> {
+        self.pick(&read(&self.layout), args).map(|(_, s)| s)
+    }
+
     pub fn shard_of(&self, args: &[&[u8]]) -> Option<Arc<Shard>> {
         self.pick(&read(&self.layout), args).ok().map(|(_, s)| s)
     }

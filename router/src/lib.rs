@@ -31,10 +31,13 @@
 //! - `topology.rs` — a cluster's layout, slot map, command slots and redirections (pure);
 //!   `cluster.rs` — the shards of a cluster, kept in step with its layout.
 //! - `locks.rs` — the one policy for poisoned locks.
-//! - `cache.rs` — the local cache (moka); `replicas.rs` — the replica rotation.
+//! - [`cache`] — the local cache (moka), shared with the proxy; `replicas.rs` — the replica
+//!   rotation.
+//! - [`upstream`] — what a shard knows, for a front end that sends the bytes itself (the
+//!   proxy): [`upstream::ShardHandle`] from [`Router::shard_for`].
 //! - [`Options`], [`Metrics`], [`Error`].
 
-mod cache;
+pub mod cache;
 mod cluster;
 mod error;
 mod link;
@@ -47,6 +50,7 @@ mod routing;
 mod shard;
 mod table;
 mod topology;
+pub mod upstream;
 
 pub use cluster::ShardView;
 pub use error::{CROSSSLOT, Error, ErrorKind, LinkLost, Unavailable};

@@ -142,6 +142,7 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
         fill,
         info: session.base.clone(),
         session: id,
+        tracking_id: control_id,
     });
     match sync(shard, &mut session).await {
         Ok(()) => {}

@@ -99,6 +99,22 @@ impl ReplicaPool {
         })
     }
 
+    /// The next replica in rotation, if any is up: its host and port (for a front end with
+    /// connections of its own).
+    pub fn pick_address(&self) -> Option<(String, u16)> {
+        self.pick().map(|(node, _)| (node.host.clone(), node.port))
+    }
+
+    /// The replica at `host:port` failed a read: out of rotation until a probe succeeds.
+    pub fn fail_address(&self, host: &str, port: u16) {
+        if let Some(node) = read(&self.nodes)
+            .iter()
+            .find(|n| n.host == host && n.port == port)
+        {
+            node.set(None);
+        }
+    }
+
     /// `node` failed a read: out of rotation until a probe succeeds.
     pub fn fail(&self, node: &ReplicaNode) {
         node.set(None);

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::routing::Target;
 use crate::shard::{Reply, Shard, arguments};
+use crate::upstream::ShardHandle;
 
 /// A router to one master (and its replicas), or to every master of a Redis Cluster. Cheap to
 /// clone; clones share connections, cache and metrics. The background tasks stop when the
@@ -207,6 +208,25 @@ impl Router {
                 .shard_of(&args)
                 .map_or(Target::Master, |shard| shard.route(&args)),
         }
+    }
+
+    /// The shard `args` (the command name first) goes to, for a front end that sends the
+    /// bytes itself (see [`ShardHandle`]): the one master, or on a cluster the master of the
+    /// command's slot (keyless commands: slot 0's). Errors: the keys are in different slots,
+    /// or no master serves the slot now.
+    pub fn shard_for(&self, args: &[&[u8]]) -> Result<ShardHandle, Error> {
+        match &self.inner.backend {
+            Backend::Single(shard) => Ok(ShardHandle::new(shard.clone())),
+            Backend::Cluster(cluster) => cluster.pick_now(args).map(ShardHandle::new),
+        }
+    }
+
+    /// Every shard followed now, for a front end (its metrics, its masters).
+    pub fn shard_handles(&self) -> Vec<ShardHandle> {
+        self.all_shards()
+            .into_iter()
+            .map(ShardHandle::new)
+            .collect()
     }
 
     /// The counters since the router connected (on a cluster, of every shard it followed).

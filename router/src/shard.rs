@@ -35,6 +35,8 @@ pub(crate) struct Connections {
     pub info: ConnectionInfo,
     /// The session these belong to (sessions count from 1).
     pub session: u64,
+    /// The control connection's client id: the target of the fill connection's tracking.
+    pub tracking_id: i64,
 }
 
 /// One master's state. Fields are private: every rule about them is a method here.
@@ -223,20 +225,54 @@ impl Shard {
     /// This router wrote `keys`: drop their cached replies, and read them from the master for
     /// the read-your-writes window.
     pub fn wrote(&self, keys: &[&[u8]]) {
-        if keys.is_empty() {
-            return;
-        }
-        {
-            let mut table = write(&self.table);
-            for key in keys {
-                if table.invalidate(key) {
-                    bump(&self.counters.invalidations);
-                }
-            }
-        }
+        self.invalidate_written(keys);
         for key in keys {
             self.recent_writes.insert((*key).into(), ());
         }
+    }
+
+    /// `keys` were written through this router: their cached replies no longer count.
+    pub fn invalidate_written(&self, keys: &[&[u8]]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut table = write(&self.table);
+        for key in keys {
+            if table.invalidate(key) {
+                bump(&self.counters.invalidations);
+            }
+        }
+    }
+
+    /// The epoch of `key` if it is hot (see `table`).
+    pub fn epoch_of(&self, key: &[u8]) -> Option<u64> {
+        read(&self.table).get(key).map(|e| e.epoch)
+    }
+
+    /// How many keys are hot.
+    pub fn hot_key_count(&self) -> usize {
+        read(&self.table).len()
+    }
+
+    /// The master of the live session, if there is one.
+    pub fn master_session(&self) -> Option<crate::upstream::MasterSession> {
+        read(&self.connections)
+            .as_ref()
+            .map(|c| crate::upstream::MasterSession {
+                info: c.info.clone(),
+                session: c.session,
+                tracking_id: c.tracking_id,
+            })
+    }
+
+    /// The number of the live session, if there is one.
+    pub fn session_id(&self) -> Option<u64> {
+        read(&self.connections).as_ref().map(|c| c.session)
+    }
+
+    /// The error a command gets while there is no live session.
+    pub fn down_error(&self) -> Error {
+        self.unavailable()
     }
 
     /// The server says `key` changed: its cached replies no longer count.
@@ -384,11 +420,13 @@ impl Shard {
     /// Where a read of hot keys goes: the master inside the read-your-writes window, else the
     /// cache when advised and enabled, else a replica when advised and one is up.
     fn target(&self, read: &HotRead<'_>) -> Target {
-        if read
-            .keys
-            .iter()
-            .any(|k| self.recent_writes.contains_key(*k))
-        {
+        self.choose(read, |k| self.recent_writes.contains_key(k))
+    }
+
+    /// Like `target`, with the read-your-writes window given by the caller (`wrote_lately`):
+    /// a front end keeps one per client.
+    pub fn choose(&self, read: &HotRead<'_>, wrote_lately: impl Fn(&[u8]) -> bool) -> Target {
+        if read.keys.iter().any(|k| wrote_lately(k)) {
             return Target::Master;
         }
         if self.cache.is_some() && read.cache.is_some() {
