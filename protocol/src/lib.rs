@@ -11,6 +11,7 @@
 //! - the server's descriptions of a **cluster** ([`cluster`]): `CLUSTER NODES` (text, for the
 //!   module too), `CLUSTER SHARDS` and the `MOVED`/`ASK` redirections;
 //! - the one accessor of RESP map replies, RESP2 or RESP3 (`resp::Fields`, `redis` feature);
+//! - what an **error reply's code** means to a router (`LOADING`: serve elsewhere) ([`errors`]);
 //! - the **order** of a node's events: in order, old, a gap or a restart ([`sequence`]).
 //!
 //! Format version [`VERSION`]: later versions add fields and events, never change the meaning
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod cluster;
 pub mod command_table;
+pub mod errors;
 pub mod frame;
 pub mod keyless;
 #[cfg(feature = "redis")]

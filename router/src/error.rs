@@ -238,14 +238,8 @@ impl Error {
     /// An error reply that says the node cannot serve now (`LOADING`, `MASTERDOWN`), rather
     /// than an answer to the command.
     pub(crate) fn is_unavailable_reply(e: &RedisError) -> bool {
-        matches!(
-            e.kind(),
-            redis::ErrorKind::Server(
-                redis::ServerErrorKind::BusyLoading
-                    | redis::ServerErrorKind::MasterDown
-                    | redis::ServerErrorKind::TryAgain
-            )
-        )
+        e.code()
+            .is_some_and(|code| hotkey_protocol::errors::is_unavailable(code.as_bytes()))
     }
 
     /// True when the connection this error came from cannot be used any more.
