@@ -5,3 +5,5 @@
 //! replica or to the proxy's cache, which the server's client tracking invalidates and which
 //! the proxy's own writes invalidate before they are acknowledged. The upstream side (hot set,
 //! routing rule, replica rotation, subscription, resync, reports) is `hotkey-router`'s.
+
+pub mod request;
