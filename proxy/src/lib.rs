@@ -7,3 +7,4 @@
 //! routing rule, replica rotation, subscription, resync, reports) is `hotkey-router`'s.
 
 pub mod request;
+pub mod upstream;
