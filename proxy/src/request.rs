@@ -12,15 +12,17 @@ use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-/// How large a request may be. The defaults are Redis 7.0's for an authenticated client.
+/// How large a request may be. The defaults are Redis 7.0's for an authenticated client (its
+/// tighter limits before `AUTH`, 10 arguments of 16 KiB, are the upstream server's to apply).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// The longest bulk argument (`proto-max-bulk-len`, 512 MiB).
     pub max_bulk_len: usize,
     /// The most arguments in one request (Redis allows up to `INT_MAX`).
     pub max_multibulk_len: usize,
-    /// The longest inline request and the longest `*<count>` / `$<len>` header line, without
-    /// its line end (`PROTO_INLINE_MAX_SIZE`, 64 KiB).
+    /// How many bytes of an inline request, or of a `*<count>` / `$<len>` header, may wait for
+    /// their line end (`PROTO_INLINE_MAX_SIZE`, 64 KiB). As in Redis, a longer line that
+    /// arrives whole is taken.
     pub max_inline_len: usize,
 }
 

@@ -33,11 +33,14 @@ const DIRECT_WRITE_BYTES: usize = 16 * 1024;
 /// Where and how to connect, and what to set up on each new connection before use.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
+    /// A host name or an IP address.
     pub host: String,
+    /// The TCP port.
     pub port: u16,
     /// `AUTH [user] password` (or `HELLO 3 AUTH`); with a password and no user, the `default`
     /// user.
     pub user: Option<String>,
+    /// The password of `user` (or of `default`).
     pub password: Option<String>,
     /// `HELLO 3` when `Resp3`.
     pub protocol: Protocol,
@@ -50,8 +53,8 @@ pub struct Endpoint {
     /// `CLIENT SETNAME` (e.g. "hotkey-proxy").
     pub client_name: Option<String>,
     /// Where a [`Connection`] sends the RESP3 push frames it receives (with `CLIENT
-    /// TRACKING`, invalidations). Without a sink they are logged and dropped: they are never
-    /// taken for a reply. Unbounded so that no invalidation is ever lost; its reader keeps it
+    /// TRACKING`, invalidations). Without a sink (or once it is closed) they are dropped with a
+    /// warning in the log; they are never taken for a reply. Unbounded so that no invalidation is ever lost; its reader keeps it
     /// short.
     pub pushes: Option<mpsc::UnboundedSender<Bytes>>,
 }
@@ -82,7 +85,9 @@ impl Endpoint {
 /// The protocol a connection speaks after its handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
+    /// No `HELLO`; credentials go by `AUTH`.
     Resp2,
+    /// `HELLO 3` (with `AUTH` when there is a password).
     Resp3,
 }
 
@@ -90,13 +95,16 @@ pub enum Protocol {
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpstreamError {
+    /// The TCP connect failed.
     #[error("connect to {addr}: {source}")]
     Connect {
         addr: String,
         source: Arc<io::Error>,
     },
+    /// The connect and the handshake together took longer than the connect timeout.
     #[error("connect to {addr}: not connected and set up within {timeout:?}")]
     ConnectTimeout { addr: String, timeout: Duration },
+    /// Reading or writing an established connection failed.
     #[error("{addr}: {source}")]
     Io {
         addr: String,
@@ -106,6 +114,7 @@ pub enum UpstreamError {
     /// longer be matched to their requests.
     #[error("{addr}: no reply within {timeout:?}")]
     Timeout { addr: String, timeout: Duration },
+    /// The server closed the connection, or it was closed after an earlier failure.
     #[error("{addr}: the connection is closed")]
     Closed { addr: String },
     /// The server refused a command of the handshake; `reply` is its error text.
@@ -244,9 +253,9 @@ impl Connection {
 
     /// Queue `raw` (exactly one whole RESP request) now, before the returned future is first
     /// polled, so two calls from one task are written in call order, and return the future of
-    /// its one raw reply frame. `timeout`: if the reply is not there in time the connection is
-    /// broken (replies can no longer be matched): every pending request fails and the
-    /// connection closes.
+    /// its one raw reply frame. `timeout` (counted from the future's first poll): if the reply
+    /// is not there in time the connection is broken (replies can no longer be matched): every
+    /// pending request fails with the same error and the connection closes.
     pub fn request(
         &self,
         raw: Bytes,
