@@ -6,6 +6,3 @@
 //! the proxy's own writes invalidate before they are acknowledged. The upstream side (hot set,
 //! routing rule, replica rotation, subscription, resync, reports) is `hotkey-router`'s.
 
-pub mod config;
-pub mod logging;
-pub mod metrics;
