@@ -6,9 +6,13 @@
 //!   pushes are set aside (to [`Endpoint::pushes`]).
 //! - [`Tunnel`]: a client's own connection; every frame comes back in order, unmatched.
 //! - [`Pool`]: a few `Connection`s to one endpoint, reconnected lazily with a backoff.
+//!
+//! Each connects over TCP or TLS ([`Tls`], for `rediss://`) and runs the [`Endpoint`]'s
+//! handshake first.
 
 mod frames;
 mod handshake;
+mod tls;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -17,13 +21,13 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use frames::Frames;
+pub use tls::{Tls, TlsError};
 
 /// How many bytes of queued requests one write takes at most.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -37,6 +41,8 @@ pub struct Endpoint {
     pub host: String,
     /// The TCP port.
     pub port: u16,
+    /// TLS (`rediss://`), and how the server's certificate is checked.
+    pub tls: Option<Tls>,
     /// `AUTH [user] password` (or `HELLO 3 AUTH`); with a password and no user, the `default`
     /// user.
     pub user: Option<String>,
@@ -65,6 +71,7 @@ impl Endpoint {
         Endpoint {
             host: host.into(),
             port,
+            tls: None,
             user: None,
             password: None,
             protocol: Protocol::Resp2,
@@ -124,6 +131,9 @@ pub enum UpstreamError {
         command: &'static str,
         reply: String,
     },
+    /// The TLS handshake failed (e.g. a certificate not signed by a trusted root).
+    #[error("{addr}: TLS: {detail}")]
+    Tls { addr: String, detail: String },
     /// The server sent bytes that are not RESP.
     #[error("{addr}: the server sent bytes that are not RESP: {detail}")]
     Protocol { addr: String, detail: String },
@@ -149,26 +159,44 @@ impl UpstreamError {
     }
 }
 
-/// A TCP connection, set up by the handshake, and the frames read past its replies.
+/// The reading half of a connection, plain or TLS.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a connection, plain or TLS.
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connection, set up by the handshake, as its two halves, and the frames read past the
+/// handshake's replies.
 async fn open(
     endpoint: &Endpoint,
     connect_timeout: Duration,
-) -> Result<(TcpStream, Frames), UpstreamError> {
+) -> Result<(Reader, Writer, Frames), UpstreamError> {
     let addr = endpoint.address();
     let connect = async {
-        let mut stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
             .map_err(|e| UpstreamError::Connect {
                 addr: addr.clone(),
                 source: Arc::new(e),
             })?;
         // Requests are batched by the writer already; Nagle would only add latency.
-        stream
-            .set_nodelay(true)
+        tcp.set_nodelay(true)
             .map_err(|e| UpstreamError::io(&addr, e))?;
         let mut frames = Frames::new(endpoint.protocol);
-        handshake::run(&mut stream, &mut frames, endpoint).await?;
-        Ok((stream, frames))
+        let (read, write): (Reader, Writer) = match &endpoint.tls {
+            None => {
+                let mut tcp = tcp;
+                handshake::run(&mut tcp, &mut frames, endpoint).await?;
+                let (read, write) = tcp.into_split();
+                (Box::new(read), Box::new(write))
+            }
+            Some(tls) => {
+                let mut stream = tls.connect(&endpoint.host, &addr, tcp).await?;
+                handshake::run(&mut stream, &mut frames, endpoint).await?;
+                let (read, write) = tokio::io::split(stream);
+                (Box::new(read), Box::new(write))
+            }
+        };
+        Ok((read, write, frames))
     };
     tokio::time::timeout(connect_timeout, connect)
         .await
@@ -179,7 +207,7 @@ async fn open(
 }
 
 /// Read more bytes into `buf`, with room for a large read.
-async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
+async fn fill(read: &mut Reader, buf: &mut BytesMut) -> io::Result<usize> {
     if buf.capacity() - buf.len() < frames::MIN_READ {
         buf.reserve(frames::READ_SIZE);
     }
@@ -231,8 +259,7 @@ impl Connection {
         endpoint: &Endpoint,
         connect_timeout: Duration,
     ) -> Result<Connection, UpstreamError> {
-        let (stream, frames) = open(endpoint, connect_timeout).await?;
-        let (read, write) = stream.into_split();
+        let (read, write, frames) = open(endpoint, connect_timeout).await?;
         let shared = Arc::new(Shared {
             addr: endpoint.address(),
             cause: OnceLock::new(),
@@ -308,7 +335,7 @@ impl std::fmt::Debug for Connection {
 /// their bytes leave (so a reply never arrives unexpected), and writes as many as are queued
 /// in one `write_all`.
 async fn write_requests(
-    mut write: OwnedWriteHalf,
+    mut write: Writer,
     mut queued: mpsc::UnboundedReceiver<Queued>,
     written: mpsc::UnboundedSender<oneshot::Sender<Bytes>>,
     shared: Arc<Shared>,
@@ -351,7 +378,7 @@ async fn write_requests(
 }
 
 /// Write and clear the batch; false when the connection broke.
-async fn write_out(write: &mut OwnedWriteHalf, batch: &mut BytesMut, shared: &Shared) -> bool {
+async fn write_out(write: &mut Writer, batch: &mut BytesMut, shared: &Shared) -> bool {
     if batch.is_empty() {
         return true;
     }
@@ -360,10 +387,11 @@ async fn write_out(write: &mut OwnedWriteHalf, batch: &mut BytesMut, shared: &Sh
     ok
 }
 
-async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8], shared: &Shared) -> bool {
+async fn write_all(write: &mut Writer, bytes: &[u8], shared: &Shared) -> bool {
     tokio::select! {
         _ = shared.stop.cancelled() => false,
-        written = write.write_all(bytes) => match written {
+        // The flush matters for TLS, which may hold the last record back.
+        written = async { write.write_all(bytes).await?; write.flush().await } => match written {
             Ok(()) => true,
             Err(e) => {
                 shared.break_with(UpstreamError::io(&shared.addr, e));
@@ -377,7 +405,7 @@ async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8], shared: &Shared) ->
 /// waiting; pushes go to the sink. It ends the connection on EOF, an error, a stop, or when
 /// the writer is gone and no reply is due.
 async fn read_replies(
-    mut read: OwnedReadHalf,
+    mut read: Reader,
     mut frames: Frames,
     mut replies_due: mpsc::UnboundedReceiver<oneshot::Sender<Bytes>>,
     pushes: Option<mpsc::UnboundedSender<Bytes>>,
@@ -454,8 +482,7 @@ impl Tunnel {
         endpoint: &Endpoint,
         connect_timeout: Duration,
     ) -> Result<Tunnel, UpstreamError> {
-        let (stream, frames) = open(endpoint, connect_timeout).await?;
-        let (read, write) = stream.into_split();
+        let (read, write, frames) = open(endpoint, connect_timeout).await?;
         let addr = endpoint.address();
         Ok(Tunnel {
             sender: TunnelSender {
@@ -469,23 +496,24 @@ impl Tunnel {
 
 /// The writing half of a [`Tunnel`].
 pub struct TunnelSender {
-    write: OwnedWriteHalf,
+    write: Writer,
     addr: String,
 }
 
 impl TunnelSender {
     /// Write `raw` (whole requests) to the server.
     pub async fn send(&mut self, raw: Bytes) -> Result<(), UpstreamError> {
-        self.write
-            .write_all(&raw)
-            .await
-            .map_err(|e| UpstreamError::io(&self.addr, e))
+        let sent = async {
+            self.write.write_all(&raw).await?;
+            self.write.flush().await
+        };
+        sent.await.map_err(|e| UpstreamError::io(&self.addr, e))
     }
 }
 
 /// The reading half of a [`Tunnel`].
 pub struct TunnelReceiver {
-    read: OwnedReadHalf,
+    read: Reader,
     frames: Frames,
     addr: String,
 }

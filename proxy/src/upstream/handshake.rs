@@ -2,8 +2,7 @@
 //! first error reply fails the connect with the server's own text.
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::frames::{Frames, READ_SIZE};
 use super::{Endpoint, Protocol, UpstreamError};
@@ -38,7 +37,7 @@ fn encode(args: &[&[u8]], out: &mut BytesMut) {
 
 /// Send the handshake of `endpoint` and check every reply.
 pub(super) async fn run(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
     frames: &mut Frames,
     endpoint: &Endpoint,
 ) -> Result<(), UpstreamError> {
@@ -77,10 +76,11 @@ pub(super) async fn run(
     for (_, args) in &commands {
         encode(args, &mut out);
     }
-    stream
-        .write_all(&out)
-        .await
-        .map_err(|e| UpstreamError::io(&addr, e))?;
+    let sent = async {
+        stream.write_all(&out).await?;
+        stream.flush().await
+    };
+    sent.await.map_err(|e| UpstreamError::io(&addr, e))?;
 
     let mut first_error = None;
     let mut replies = 0;
