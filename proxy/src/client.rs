@@ -1,0 +1,457 @@
+//! One client connection: requests read and parsed as they arrive, each dispatched at once
+//! (so a pipelining client's commands travel pipelined upstream), replies written back in
+//! the order the requests came, whatever answers first (cache, replica, master).
+//!
+//! A client starts on the shared connections. From the first command that holds state on its
+//! connection (see [`crate::commands`]) it has an upstream connection of its own, a *tunnel*:
+//! its bytes go up as sent and every frame the server sends comes back, pushes included, so
+//! transactions, pub/sub, `MONITOR` and its own tracking behave as on a direct connection.
+//! Commands that change how the client's later commands run (a protocol switch, a login, a
+//! blocking command, the switch to a tunnel) wait until every earlier reply is in: they are
+//! sequence points, as on a server, which runs one client's commands one after another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::{self, Action};
+use crate::engine::{ClientView, Engine, Failure, ReplyFuture, error_reply, poll_once, ready};
+use crate::request::{self, Limits, Request};
+use crate::session::{InFlight, WriteWindow};
+use crate::upstream::{Protocol, Tunnel, TunnelSender};
+
+/// Requests of one client in flight at most: a client that pipelines more waits (it is not
+/// read) until replies go out, so a client costs bounded memory.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// Keys a client's read-your-writes window holds (see [`WriteWindow`]).
+const WINDOW_KEYS: usize = 1024;
+
+/// How clients are served.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub limits: Limits,
+    /// Close a client idle this long (not for one holding its own connection, which may be
+    /// subscribed or blocked, as Redis's `timeout`). None: never.
+    pub idle_timeout: Option<Duration>,
+    /// Bytes of replies a client has not read before it is disconnected.
+    pub output_limit: usize,
+    pub read_your_writes: Duration,
+    pub pool_size: usize,
+}
+
+/// Why a client connection ended, for the metrics.
+pub type Reason = &'static str;
+
+/// What a client's connection state is.
+struct State {
+    protocol: Protocol,
+    name: Option<Bytes>,
+    lane: usize,
+    window: WriteWindow,
+    tunnel: Option<TunnelSender>,
+}
+
+/// Serves one client until it leaves, breaks a limit, or `shutdown` (then the requests
+/// already read are answered first). Returns why it ended.
+pub async fn serve(
+    engine: Arc<Engine>,
+    socket: TcpStream,
+    id: u64,
+    settings: Arc<ClientSettings>,
+    shutdown: CancellationToken,
+) -> Reason {
+    let _ = socket.set_nodelay(true);
+    let (mut reader, writer) = socket.into_split();
+    let (tx, rx) = mpsc::channel::<ReplyFuture>(MAX_IN_FLIGHT);
+    let in_flight = Arc::new(InFlight::default());
+    // Cancelled when the writer stops (the client stopped reading, or its socket broke), or
+    // when the client's own upstream connection closes.
+    let gone = CancellationToken::new();
+    let writing = tokio::spawn(write_replies(
+        rx,
+        writer,
+        settings.output_limit,
+        in_flight.clone(),
+        gone.clone(),
+    ));
+    let mut client = Client {
+        engine,
+        settings: settings.clone(),
+        tx,
+        in_flight,
+        off_lane: Arc::default(),
+        gone: gone.clone(),
+        state: State {
+            protocol: Protocol::Resp2,
+            name: None,
+            lane: usize::try_from(id).unwrap_or(0) % settings.pool_size.max(1),
+            window: WriteWindow::new(settings.read_your_writes, WINDOW_KEYS),
+            tunnel: None,
+        },
+    };
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let reason = client.read_requests(&mut reader, &mut buf, &shutdown).await;
+    drop(client);
+    match writing.await {
+        Ok(Err(writer_reason)) => writer_reason,
+        _ => reason,
+    }
+}
+
+struct Client {
+    engine: Arc<Engine>,
+    settings: Arc<ClientSettings>,
+    tx: mpsc::Sender<ReplyFuture>,
+    in_flight: Arc<InFlight>,
+    off_lane: Arc<InFlight>,
+    gone: CancellationToken,
+    state: State,
+}
+
+/// What the reader does after a request.
+enum Next {
+    Read,
+    Close(Reason),
+}
+
+impl Client {
+    async fn read_requests(
+        &mut self,
+        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        buf: &mut BytesMut,
+        shutdown: &CancellationToken,
+    ) -> Reason {
+        loop {
+            loop {
+                match request::parse(buf, &self.settings.limits) {
+                    Ok(Some(request)) => {
+                        if let Next::Close(reason) = self.handle(request).await {
+                            return reason;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.engine.metrics().protocol_error();
+                        self.reply(ready(error_reply(&e.to_string()))).await;
+                        return "protocol-error";
+                    }
+                }
+            }
+            let idle = match self.settings.idle_timeout {
+                Some(t) if self.state.tunnel.is_none() && self.in_flight.is_empty() => t,
+                // A year: no timeout.
+                _ => Duration::from_secs(365 * 24 * 3600),
+            };
+            tokio::select! {
+                read = reader.read_buf(buf) => match read {
+                    Ok(0) => return "eof",
+                    Ok(_) => {}
+                    Err(_) => return "io-error",
+                },
+                () = tokio::time::sleep(idle) => return "idle",
+                () = shutdown.cancelled() => return "shutdown",
+                () = self.gone.cancelled() => return "closed",
+            }
+        }
+    }
+
+    /// Queues a reply (waits while the client has too many in flight).
+    async fn reply(&mut self, reply: ReplyFuture) {
+        self.in_flight.add();
+        if self.tx.send(reply).await.is_err() {
+            self.in_flight.done();
+        }
+    }
+
+    async fn handle(&mut self, request: Request) -> Next {
+        if let Some(tunnel) = &mut self.state.tunnel {
+            return match tunnel.send(request.raw).await {
+                Ok(()) => Next::Read,
+                Err(_) => Next::Close("upstream-closed"),
+            };
+        }
+        match commands::classify(&request.args) {
+            Action::Route => {
+                let reply = self.dispatch(self.state.protocol, &request).await;
+                self.reply(reply).await;
+            }
+            Action::Quit => {
+                self.reply(ready(Bytes::from_static(b"+OK\r\n"))).await;
+                return Next::Close("quit");
+            }
+            Action::Reset => {
+                self.in_flight.drained().await;
+                self.state.protocol = Protocol::Resp2;
+                self.state.name = None;
+                self.reply(ready(Bytes::from_static(b"+RESET\r\n"))).await;
+            }
+            Action::Hello { protocol } => self.hello(protocol.as_deref(), &request).await,
+            Action::Auth { user, password } => {
+                return self.auth(user, password).await;
+            }
+            Action::Select { db } => {
+                let parsed = std::str::from_utf8(&db)
+                    .ok()
+                    .and_then(|d| d.parse::<i64>().ok());
+                match parsed {
+                    Some(db) if db == self.engine.db() => {
+                        self.reply(ready(Bytes::from_static(b"+OK\r\n"))).await;
+                    }
+                    Some(_) => return self.tunnel(None, request.raw).await,
+                    None => {
+                        self.reply(ready(error_reply(
+                            "ERR value is not an integer or out of range",
+                        )))
+                        .await;
+                    }
+                }
+            }
+            Action::SetName { name } => {
+                let reply = if commands::valid_client_name(&name) {
+                    self.state.name = (!name.is_empty()).then_some(name);
+                    Bytes::from_static(b"+OK\r\n")
+                } else {
+                    error_reply(commands::BAD_CLIENT_NAME)
+                };
+                self.reply(ready(reply)).await;
+            }
+            Action::GetName => {
+                let reply = match (&self.state.name, self.state.protocol) {
+                    (Some(name), _) => bulk(name),
+                    (None, Protocol::Resp2) => Bytes::from_static(b"$-1\r\n"),
+                    (None, Protocol::Resp3) => Bytes::from_static(b"_\r\n"),
+                };
+                self.reply(ready(reply)).await;
+            }
+            Action::Tunnel => return self.tunnel(None, request.raw).await,
+            Action::Refuse(text) => self.reply(ready(error_reply(text))).await,
+        }
+        Next::Read
+    }
+
+    async fn dispatch(&mut self, protocol: Protocol, request: &Request) -> ReplyFuture {
+        let view = ClientView {
+            protocol,
+            lane: self.state.lane,
+            window: &mut self.state.window,
+            in_flight: &self.in_flight,
+            off_lane: &self.off_lane,
+        };
+        self.engine
+            .dispatch(view, &request.args, request.raw.clone())
+            .await
+    }
+
+    /// `HELLO [2|3]`: the server's answer on a shared connection of that protocol (which
+    /// already speaks it, so nothing changes there); the client speaks it from then on.
+    async fn hello(&mut self, protocol: Option<&[u8]>, request: &Request) {
+        self.in_flight.drained().await;
+        let wanted = match protocol {
+            None => self.state.protocol,
+            Some(b"2") => Protocol::Resp2,
+            Some(b"3") => Protocol::Resp3,
+            // The server's own error (`NOPROTO`), on the client's current protocol.
+            Some(_) => self.state.protocol,
+        };
+        let reply = self.dispatch(wanted, request).await.await;
+        if hotkey_protocol::errors::error_code(&reply).is_none() {
+            self.state.protocol = wanted;
+        }
+        self.reply(ready(reply)).await;
+    }
+
+    /// `AUTH [user] password`, checked by the server on a new connection. The proxy's own
+    /// user goes on sharing the proxy's connections and cache; any other user gets a
+    /// connection of its own, logged in as that user, so the server applies its rights to
+    /// every command and no cached reply reaches it.
+    async fn auth(&mut self, user: Option<Bytes>, password: Bytes) -> Next {
+        self.in_flight.drained().await;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let name = user.as_deref().map(text);
+        let credentials = Some((name.clone(), text(&password)));
+        if name.as_deref().unwrap_or("default") != self.engine.user() {
+            return self.tunnel(credentials, Bytes::new()).await;
+        }
+        let checked = match self.engine.own_endpoint(credentials) {
+            Ok(endpoint) => {
+                crate::upstream::Connection::connect(&endpoint, self.engine.connect_timeout())
+                    .await
+                    .map(drop)
+                    .map_err(Failure::from)
+            }
+            Err(e) => Err(e),
+        };
+        let reply = match checked {
+            Ok(()) => Bytes::from_static(b"+OK\r\n"),
+            Err(e) => error_reply(&e.reply_text()),
+        };
+        self.reply(ready(reply)).await;
+        Next::Read
+    }
+
+    /// From now on the client has a connection of its own, opened after every earlier reply
+    /// is in, speaking the client's protocol, with its name, logged in as `credentials` (None:
+    /// as the proxy). `first` goes up first (empty: a login, answered `+OK` here once the
+    /// connection is open).
+    async fn tunnel(
+        &mut self,
+        credentials: Option<(Option<String>, String)>,
+        first: Bytes,
+    ) -> Next {
+        self.in_flight.drained().await;
+        let opened = match self.engine.own_endpoint(credentials) {
+            Ok(mut endpoint) => {
+                endpoint.protocol = self.state.protocol;
+                endpoint.client_name = self
+                    .state
+                    .name
+                    .as_deref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned());
+                Tunnel::open(&endpoint, self.engine.connect_timeout())
+                    .await
+                    .map_err(Failure::from)
+            }
+            Err(e) => Err(e),
+        };
+        let Tunnel {
+            mut sender,
+            mut receiver,
+        } = match opened {
+            Ok(tunnel) => tunnel,
+            Err(e) => {
+                self.engine.metrics().upstream_error(e.kind());
+                self.reply(ready(error_reply(&e.reply_text()))).await;
+                return Next::Read;
+            }
+        };
+        if first.is_empty() {
+            self.reply(ready(Bytes::from_static(b"+OK\r\n"))).await;
+        } else if sender.send(first).await.is_err() {
+            return Next::Close("upstream-closed");
+        }
+        self.state.tunnel = Some(sender);
+        let (tx, in_flight, gone) = (self.tx.clone(), self.in_flight.clone(), self.gone.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = receiver.next_frame().await {
+                in_flight.add();
+                if tx.send(ready(frame)).await.is_err() {
+                    in_flight.done();
+                    break;
+                }
+            }
+            // The server closed the connection (QUIT, a kill, a crash): so does the proxy,
+            // once what came before is written.
+            drop(tx);
+            gone.cancel();
+        });
+        Next::Read
+    }
+}
+
+/// A bulk string reply.
+fn bulk(data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + 16);
+    out.extend_from_slice(format!("${}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out.freeze()
+}
+
+/// Writes replies in request order, as each is ready, gathering those ready together into
+/// one write. Err when the client does not read its replies (`output_limit`) or its socket
+/// breaks.
+async fn write_replies(
+    mut rx: mpsc::Receiver<ReplyFuture>,
+    mut socket: OwnedWriteHalf,
+    output_limit: usize,
+    in_flight: Arc<InFlight>,
+    gone: CancellationToken,
+) -> Result<(), Reason> {
+    let result = write_loop(&mut rx, &mut socket, output_limit, &in_flight).await;
+    gone.cancel();
+    // Replies that will not be written still count as taken.
+    rx.close();
+    while rx.try_recv().is_ok() {
+        in_flight.done();
+    }
+    if result.is_ok() {
+        let _ = socket.shutdown().await;
+    }
+    result
+}
+
+async fn write_loop(
+    rx: &mut mpsc::Receiver<ReplyFuture>,
+    socket: &mut OwnedWriteHalf,
+    output_limit: usize,
+    in_flight: &InFlight,
+) -> Result<(), Reason> {
+    let mut out = BytesMut::new();
+    let mut current: Option<ReplyFuture> = None;
+    let mut open = true;
+    loop {
+        // Everything ready now goes into `out` before the next write.
+        loop {
+            if current.is_none() && open {
+                match rx.try_recv() {
+                    Ok(next) => current = Some(next),
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            let Some(pending) = current.as_mut() else {
+                break;
+            };
+            match poll_once(pending).await {
+                Some(reply) => {
+                    current = None;
+                    in_flight.done();
+                    out.extend_from_slice(&reply);
+                    if out.len() > output_limit {
+                        return Err("output-limit");
+                    }
+                }
+                None => break,
+            }
+        }
+        if current.is_none() && out.is_empty() {
+            if !open {
+                return Ok(());
+            }
+            match rx.recv().await {
+                Some(next) => current = Some(next),
+                None => open = false,
+            }
+            continue;
+        }
+        tokio::select! {
+            reply = wait(&mut current), if current.is_some() => {
+                current = None;
+                in_flight.done();
+                out.extend_from_slice(&reply);
+                if out.len() > output_limit {
+                    return Err("output-limit");
+                }
+            }
+            written = socket.write(&out), if !out.is_empty() => match written {
+                Ok(n) if n > 0 => out.advance(n),
+                _ => return Err("io-error"),
+            },
+        }
+    }
+}
+
+/// The reply of the pending future (never resolves without one).
+async fn wait(current: &mut Option<ReplyFuture>) -> Bytes {
+    match current {
+        Some(pending) => pending.await,
+        None => std::future::pending().await,
+    }
+}

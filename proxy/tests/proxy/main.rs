@@ -1,0 +1,8 @@
+//! `hotkey-proxy` run as a user runs it, in front of real servers, with real clients.
+
+mod common;
+mod differential;
+mod faults;
+mod raw;
+mod routing;
+mod state;
