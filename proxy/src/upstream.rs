@@ -17,8 +17,8 @@ mod tls;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -539,121 +539,5 @@ impl TunnelReceiver {
                 Err(e) => return Some(Err(UpstreamError::io(&self.addr, e))),
             }
         }
-    }
-}
-
-/// A small pool of [`Connection`]s to one endpoint, each (re)connected lazily.
-pub struct Pool {
-    target: Mutex<Target>,
-    slots: Vec<tokio::sync::Mutex<Slot>>,
-    connect_timeout: Duration,
-    backoff: Duration,
-}
-
-/// The endpoint, and how many times it has been changed (a slot made for an older one is
-/// dropped).
-struct Target {
-    endpoint: Endpoint,
-    generation: u64,
-}
-
-struct Slot {
-    generation: u64,
-    state: SlotState,
-}
-
-enum SlotState {
-    Empty,
-    Up(Connection),
-    Failed { at: Instant, error: UpstreamError },
-}
-
-impl Pool {
-    /// `size` connections (at least one) to `endpoint`; none is made before it is needed. After
-    /// a failed connect, a slot answers with that error for `backoff` before it tries again.
-    pub fn new(
-        endpoint: Endpoint,
-        size: usize,
-        connect_timeout: Duration,
-        backoff: Duration,
-    ) -> Pool {
-        Pool {
-            target: Mutex::new(Target {
-                endpoint,
-                generation: 0,
-            }),
-            slots: (0..size.max(1))
-                .map(|_| {
-                    tokio::sync::Mutex::new(Slot {
-                        generation: 0,
-                        state: SlotState::Empty,
-                    })
-                })
-                .collect(),
-            connect_timeout,
-            backoff,
-        }
-    }
-
-    /// Connection `i % size`, connected now if it is not up (one connect at a time per slot:
-    /// other callers wait for its outcome). Within the backoff after a failed connect, that
-    /// failure at once.
-    pub async fn get(&self, i: usize) -> Result<Connection, UpstreamError> {
-        let mut slot = self.slots[i % self.slots.len()].lock().await;
-        loop {
-            let (endpoint, generation) = self.target();
-            if slot.generation == generation {
-                match &slot.state {
-                    SlotState::Up(conn) if !conn.is_broken() => return Ok(conn.clone()),
-                    SlotState::Failed { at, error } if at.elapsed() < self.backoff => {
-                        return Err(error.clone());
-                    }
-                    _ => {}
-                }
-            }
-            let connected = Connection::connect(&endpoint, self.connect_timeout).await;
-            if self.target().1 != generation {
-                // The endpoint changed during the connect: this one is for the old target.
-                continue;
-            }
-            slot.generation = generation;
-            slot.state = match &connected {
-                Ok(conn) => SlotState::Up(conn.clone()),
-                Err(error) => SlotState::Failed {
-                    at: Instant::now(),
-                    error: error.clone(),
-                },
-            };
-            return connected;
-        }
-    }
-
-    /// Point the pool at `endpoint` (a failover): the connections to the old one are dropped
-    /// (a slot busy connecting drops its own when the connect ends), and no backoff carries
-    /// over.
-    pub fn set_endpoint(&self, endpoint: Endpoint) {
-        let generation = {
-            let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
-            target.endpoint = endpoint;
-            target.generation += 1;
-            target.generation
-        };
-        for slot in &self.slots {
-            if let Ok(mut slot) = slot.try_lock() {
-                slot.generation = generation;
-                slot.state = SlotState::Empty;
-            }
-        }
-    }
-
-    /// The endpoint the pool connects to.
-    pub fn endpoint(&self) -> Endpoint {
-        self.target().0
-    }
-
-    // A poisoned lock still holds a whole endpoint (it is replaced in one assignment).
-    fn target(&self) -> (Endpoint, u64) {
-        let target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
-        (target.endpoint.clone(), target.generation)
     }
 }

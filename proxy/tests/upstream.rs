@@ -4,7 +4,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hotkey_proxy::upstream::{Connection, Endpoint, Pool, Protocol, Tunnel, UpstreamError};
+use hotkey_proxy::lanes::Lanes;
+use hotkey_proxy::upstream::{Connection, Endpoint, Protocol, Tunnel, UpstreamError};
 use hotkey_testkit::{Server, WAIT, scaled, wait_until_async};
 use tokio::sync::mpsc;
 
@@ -275,33 +276,29 @@ async fn a_stopped_server_hits_the_timeout_and_breaks_the_connection() {
 }
 
 #[tokio::test]
-async fn the_pool_reconnects_after_a_restart_and_backs_off_while_down() {
+async fn lanes_reconnect_after_a_restart_and_fail_fast_while_down() {
     let mut server = plain_server();
     let port = server.port;
-    let pool = Pool::new(
-        endpoint(&server),
-        2,
-        scaled(CONNECT),
-        Duration::from_millis(100),
+    let lanes = Lanes::new(endpoint(&server), 2, scaled(CONNECT));
+    let pong = lanes.request(0, cmd(&[b"PING"]), None).await.unwrap();
+    assert_eq!(&pong[..], b"+PONG\r\n");
+    assert!(
+        lanes.request(2, cmd(&[b"PING"]), None).await.is_ok(),
+        "lane 2 is lane 0"
     );
-    let first = pool.get(0).await.unwrap();
-    assert_eq!(
-        &first.request(cmd(&[b"PING"]), None).await.unwrap()[..],
-        b"+PONG\r\n"
-    );
-    assert!(pool.get(2).await.is_ok(), "slot 2 is slot 0");
 
     server.kill();
-    assert!(first.request(cmd(&[b"PING"]), None).await.is_err());
-    let down = pool.get(0).await.unwrap_err();
+    assert!(lanes.request(0, cmd(&[b"PING"]), None).await.is_err());
+    let down = lanes.request(0, cmd(&[b"PING"]), None).await.unwrap_err();
     assert!(matches!(down, UpstreamError::Connect { .. }), "{down}");
-    let again = pool.get(0).await.unwrap_err();
+    // Within the retry interval the lane answers with the same error, without a connect.
+    let again = lanes.request(0, cmd(&[b"PING"]), None).await.unwrap_err();
     assert_eq!(again.to_string(), down.to_string());
 
     let _restarted = Server::builder().without_module().port(port).start();
-    wait_until_async("the pool to reconnect", WAIT, || async {
-        let conn = pool.get(0).await.map_err(|e| e.to_string())?;
-        conn.request(cmd(&[b"PING"]), None)
+    wait_until_async("the lane to reconnect", WAIT, || async {
+        lanes
+            .request(0, cmd(&[b"PING"]), None)
             .await
             .map_err(|e| e.to_string())
     })
@@ -309,19 +306,21 @@ async fn the_pool_reconnects_after_a_restart_and_backs_off_while_down() {
 }
 
 #[tokio::test]
-async fn a_new_endpoint_replaces_the_pools_connections() {
-    let a = plain_server();
-    let b = plain_server();
-    let pool = Pool::new(endpoint(&a), 1, scaled(CONNECT), Duration::from_millis(100));
-    let on_a = pool.get(0).await.unwrap();
-    on_a.request(cmd(&[b"SET", b"where", b"a"]), None)
-        .await
-        .unwrap();
-    pool.set_endpoint(endpoint(&b));
-    assert_eq!(pool.endpoint().port, b.port);
-    let on_b = pool.get(0).await.unwrap();
-    let got = on_b.request(cmd(&[b"GET", b"where"]), None).await.unwrap();
-    assert_eq!(&got[..], b"$-1\r\n");
+async fn commands_queued_while_a_lane_connects_go_up_in_order() {
+    let server = plain_server();
+    let lanes = Lanes::new(endpoint(&server), 1, scaled(CONNECT));
+    // All queued before the lane is open: they must reach the server in this order.
+    let replies: Vec<_> = (0..100)
+        .map(|i| {
+            let value = i.to_string();
+            lanes.request(0, cmd(&[b"SET", b"order", value.as_bytes()]), None)
+        })
+        .collect();
+    let last = lanes.request(0, cmd(&[b"GET", b"order"]), None);
+    for reply in replies {
+        assert_eq!(&reply.await.unwrap()[..], b"+OK\r\n");
+    }
+    assert_eq!(&last.await.unwrap()[..], b"$2\r\n99\r\n");
 }
 
 #[tokio::test]
