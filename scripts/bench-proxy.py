@@ -500,6 +500,12 @@ def report(
             "on_master": median([s.on_master for s in ss]),
         }
 
+    # The rounds' lowest and highest throughput: how far apart the rounds were.
+    spread = {
+        key: f"{min(s.rps for s in ss):,.0f} to {max(s.rps for s in ss):,.0f}"
+        for key, ss in samples.items()
+    }
+
     def added_p50(v: str, t: str, p: int) -> float | None:
         direct = med.get(("direct", t, p))
         mine = med.get((v, t, p))
@@ -518,15 +524,17 @@ def report(
     # wake-ups per batch): the load says how far the absolute figures are from an idle machine.
     print(f"1-minute load average: {loads[0]:.1f} at the start, {loads[1]:.1f} at the end.\n")
     print(
-        "| test | -P | variant | ops/s | p50 ms | added p50 | proxy CPU | server CPU | on master |"
+        "| test | -P | variant | ops/s | ops/s range | p50 ms | added p50 | proxy CPU "
+        "| server CPU | on master |"
     )
-    print("| --- | --: | --- | --: | --: | --: | --: | --: | --: |")
+    print("| --- | --: | --- | --: | --: | --: | --: | --: | --: | --: |")
     for t in TESTS:
         for p in PIPELINES:
             for v in variants:
                 m = med[(v, t.name, p)]
                 print(
-                    f"| {t.name} | {p} | {v} | {fmt(m['rps'], ',.0f')} | {fmt(m['p50'], '.3f')} "
+                    f"| {t.name} | {p} | {v} | {fmt(m['rps'], ',.0f')} | {spread[(v, t.name, p)]} "
+                    f"| {fmt(m['p50'], '.3f')} "
                     f"| {fmt(added_p50(v, t.name, p), '.3f')} | {fmt(m['proxy_cpu'], '.3f')} "
                     f"| {fmt(m['server_cpu'], '.3f')} | {fmt(m['on_master'], '.2%')} |"
                 )
