@@ -8,6 +8,12 @@ on core 1, started once and kept up for every round. redis-benchmark (50 clients
 SET and GET over ``-r`` random keys and a hot GET of one key, at ``-P 1`` and ``-P 16``, the
 variants interleaved run by run and their order rotated each round; medians are reported.
 
+redis-benchmark shares core 1 with the proxies (``--bench-cpu`` to change it): the server's
+core stays the server's, so the direct baseline and the server's CPU per request are not
+disturbed by the load generator, and both proxies compete with the same load generator for
+their core. Unpinned, redis-benchmark also runs on core 0, and the server's figures move with
+where the scheduler put it.
+
 For each run: requests per second and p50 latency (redis-benchmark ``--csv``), CPU-seconds per
 100k requests of the proxy and of redis-server (utime + stime from /proc/PID/stat), and the
 share of the commands that reached the master (INFO commandstats). Before each hot GET through
