@@ -3,7 +3,7 @@
 # story on a Redis Cluster (see `leaderboard --help`).
 ARGS ?=
 
-.PHONY: all build deps run run-python test test-rust test-python test-valkey lint bench bench-python clean
+.PHONY: all build deps run run-python test test-rust test-python test-valkey lint bench bench-python bench-proxy clean
 
 all: build
 
@@ -65,12 +65,20 @@ bench: build
 	cargo bench -p hotkey-demo --bench offload
 	scripts/bench-hook.sh
 	$(MAKE) bench-python
+	$(MAKE) bench-proxy
 
 bench-python: deps
 	cargo build --release -p hotkey
 	python/test.sh --no-tests
 	python/.venv/bin/python python/benchmarks/route.py
 	python/.venv/bin/python python/benchmarks/offload.py
+
+# hotkey-proxy against twemproxy (Debian's nutcracker) and direct connections, side by side:
+# issue 20's targets as ratios measured in one run, e.g. ARGS="--rounds 5".
+bench-proxy:
+	@scripts/install-deps.sh --bench
+	cargo build --release -p hotkey -p hotkey-proxy
+	scripts/bench-proxy.py $(ARGS)
 
 clean:
 	cargo clean

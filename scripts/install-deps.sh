@@ -4,7 +4,18 @@
 # (redis-module's build runs bindgen), tmux and openssl (the hotkey tool's live view is tested
 # in a real terminal, its TLS against certificates made for the test) and python3-venv (the Python router's tests). As root it installs them; otherwise it
 # prints the command.
+#
+#   scripts/install-deps.sh           # what `make`, `make test` and `make lint` need
+#   scripts/install-deps.sh --bench   # and what only `make bench` needs: nutcracker (twemproxy
+#                                     # 0.5, the proxy scripts/bench-proxy.py measures against)
 set -euo pipefail
+
+bench=
+case "${1:-}" in
+  "") ;;
+  --bench) bench=1 ;;
+  *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -17,6 +28,8 @@ command -v tmux >/dev/null || missing+=(tmux)
 command -v openssl >/dev/null || missing+=(openssl)
 # The Python router's tests make venvs: Debian splits venv and ensurepip into python3-venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# Not a test dependency: only the proxy benchmark runs twemproxy.
+[ -z "$bench" ] || command -v nutcracker >/dev/null || missing+=(nutcracker)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cmd="apt-get install -y ${missing[*]}"
@@ -28,5 +41,5 @@ echo "installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
-# Debian's package starts a redis-server service on 6379 where systemd runs; hotkey never
-# uses it, so leave it as the package set it up.
+# Debian's packages start a redis-server service on 6379 (and nutcracker one on 22121) where
+# systemd runs; hotkey never uses them, so leave them as the packages set them up.
