@@ -10,10 +10,11 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-# The module (target/release/libhotkey.so) and the hotkey tool (target/release/hotkey).
+# The module (target/release/libhotkey.so), the hotkey tool (target/release/hotkey) and the
+# proxy (target/release/hotkey-proxy).
 build: deps
 	cargo build --release
-	cargo build --release -p hotkey-cli
+	cargo build --release -p hotkey-cli -p hotkey-proxy
 
 # The seed story, live: a master and two replicas on free loopback ports, a leaderboard that
 # turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.

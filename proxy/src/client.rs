@@ -21,7 +21,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::{self, Action};
-use crate::engine::{ClientView, Engine, Failure, ReplyFuture, error_reply, poll_once, ready};
+use crate::engine::{
+    ClientView, Engine, Failure, Login, ReplyFuture, Unauthenticated, error_reply, poll_once, ready,
+};
 use crate::request::{self, Limits, Request};
 use crate::session::{InFlight, WriteWindow};
 use crate::upstream::{Protocol, Tunnel, TunnelSender};
@@ -56,6 +58,9 @@ struct State {
     lane: usize,
     window: WriteWindow,
     tunnel: Option<TunnelSender>,
+    /// The client logged in as the proxy's user (see [`Unauthenticated`] for those that
+    /// have not).
+    logged_in: bool,
 }
 
 /// Serves one client until it leaves, breaks a limit, or `shutdown` (then the requests
@@ -94,6 +99,7 @@ pub async fn serve(
             lane: usize::try_from(id).unwrap_or(0) % settings.pool_size.max(1),
             window: WriteWindow::new(settings.read_your_writes, WINDOW_KEYS),
             tunnel: None,
+            logged_in: false,
         },
     };
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -177,7 +183,24 @@ impl Client {
                 Err(_) => Next::Close("upstream-closed"),
             };
         }
-        match commands::classify(&request.args) {
+        let action = commands::classify(&request.args);
+        if !self.state.logged_in {
+            match self.engine.unauthenticated() {
+                Unauthenticated::Shared => {}
+                Unauthenticated::MustLogIn => {
+                    if let Some(refusal) = before_login(&action, &request) {
+                        self.reply(ready(error_reply(refusal))).await;
+                        return Next::Read;
+                    }
+                }
+                Unauthenticated::OwnConnection => {
+                    if !matches!(action, Action::Auth { .. } | Action::Quit) {
+                        return self.tunnel(Login::None, request.raw).await;
+                    }
+                }
+            }
+        }
+        match action {
             Action::Route => {
                 let reply = self.dispatch(self.state.protocol, &request).await;
                 self.reply(reply).await;
@@ -204,7 +227,7 @@ impl Client {
                     Some(db) if db == self.engine.db() => {
                         self.reply(ready(Bytes::from_static(b"+OK\r\n"))).await;
                     }
-                    Some(_) => return self.tunnel(None, request.raw).await,
+                    Some(_) => return self.tunnel(self.login(), request.raw).await,
                     None => {
                         self.reply(ready(error_reply(
                             "ERR value is not an integer or out of range",
@@ -230,10 +253,21 @@ impl Client {
                 };
                 self.reply(ready(reply)).await;
             }
-            Action::Tunnel => return self.tunnel(None, request.raw).await,
+            Action::Tunnel => return self.tunnel(self.login(), request.raw).await,
             Action::Refuse(text) => self.reply(ready(error_reply(text))).await,
         }
         Next::Read
+    }
+
+    /// Who the client's own connection logs in as: the proxy's user once the client logged
+    /// in as it, or when the server lets anyone be `default` (the proxy's user then); else
+    /// nobody, and the client logs in on its connection itself (`HELLO 3 AUTH …`).
+    fn login(&self) -> Login {
+        if self.state.logged_in || self.engine.unauthenticated() == Unauthenticated::Shared {
+            Login::Proxy
+        } else {
+            Login::None
+        }
     }
 
     async fn dispatch(&mut self, protocol: Protocol, request: &Request) -> ReplyFuture {
@@ -275,11 +309,14 @@ impl Client {
         self.in_flight.drained().await;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let name = user.as_deref().map(text);
-        let credentials = Some((name.clone(), text(&password)));
+        let login = Login::As {
+            user: name.clone(),
+            password: text(&password),
+        };
         if name.as_deref().unwrap_or("default") != self.engine.user() {
-            return self.tunnel(credentials, Bytes::new()).await;
+            return self.tunnel(login, Bytes::new()).await;
         }
-        let checked = match self.engine.own_endpoint(credentials) {
+        let checked = match self.engine.own_endpoint(&login) {
             Ok(endpoint) => {
                 crate::upstream::Connection::connect(&endpoint, self.engine.connect_timeout())
                     .await
@@ -289,7 +326,10 @@ impl Client {
             Err(e) => Err(e),
         };
         let reply = match checked {
-            Ok(()) => Bytes::from_static(b"+OK\r\n"),
+            Ok(()) => {
+                self.state.logged_in = true;
+                Bytes::from_static(b"+OK\r\n")
+            }
             Err(e) => error_reply(&e.reply_text()),
         };
         self.reply(ready(reply)).await;
@@ -297,16 +337,11 @@ impl Client {
     }
 
     /// From now on the client has a connection of its own, opened after every earlier reply
-    /// is in, speaking the client's protocol, with its name, logged in as `credentials` (None:
-    /// as the proxy). `first` goes up first (empty: a login, answered `+OK` here once the
-    /// connection is open).
-    async fn tunnel(
-        &mut self,
-        credentials: Option<(Option<String>, String)>,
-        first: Bytes,
-    ) -> Next {
+    /// is in, speaking the client's protocol, with its name, logged in as `login`. `first`
+    /// goes up first (empty: a login, answered `+OK` here once the connection is open).
+    async fn tunnel(&mut self, login: Login, first: Bytes) -> Next {
         self.in_flight.drained().await;
-        let opened = match self.engine.own_endpoint(credentials) {
+        let opened = match self.engine.own_endpoint(&login) {
             Ok(mut endpoint) => {
                 endpoint.protocol = self.state.protocol;
                 endpoint.client_name = self
@@ -354,6 +389,31 @@ impl Client {
         Next::Read
     }
 }
+
+/// Redis's refusal of a command before the client logged in, or None for the ones it lets
+/// through (`AUTH`, `QUIT`, `HELLO … AUTH`, which the server checks on the client's own
+/// connection).
+fn before_login(action: &Action, request: &Request) -> Option<&'static str> {
+    match action {
+        Action::Auth { .. } | Action::Quit => None,
+        Action::Tunnel
+            if request
+                .args
+                .first()
+                .is_some_and(|c| c.eq_ignore_ascii_case(b"hello")) =>
+        {
+            None
+        }
+        Action::Hello { .. } => Some(HELLO_NOAUTH),
+        _ => Some(NOAUTH),
+    }
+}
+
+/// The server's reply to a command before the client logged in.
+const NOAUTH: &str = "NOAUTH Authentication required.";
+
+/// The server's reply to `HELLO` without `AUTH` before the client logged in.
+const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
 /// A bulk string reply.
 fn bulk(data: &[u8]) -> Bytes {

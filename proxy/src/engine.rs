@@ -81,6 +81,36 @@ pub struct Engine {
     /// logs in as this user shares them, and the cache.
     user: String,
     db: i64,
+    unauthenticated: Unauthenticated,
+}
+
+/// Who a client's own connection logs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// As the proxy's connections do.
+    Proxy,
+    /// Not at all: as a client that has not logged in (the server's `default` user, or
+    /// `NOAUTH` until the client logs in on it).
+    None,
+    /// As this user (None: `default`).
+    As {
+        user: Option<String>,
+        password: String,
+    },
+}
+
+/// What the master lets a connection that has not logged in do, and so what the proxy lets a
+/// client that has not: never more than the server would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// The proxy logs in as `default`, which needs no password: such clients share its
+    /// connections and cache.
+    Shared,
+    /// The server answers `NOAUTH`: so does the proxy, until the client logs in.
+    MustLogIn,
+    /// `default` needs no password but the proxy logs in as another user: such clients get a
+    /// connection of their own, not logged in, so they keep `default`'s rights.
+    OwnConnection,
 }
 
 /// What a routed command needs from its client.
@@ -119,6 +149,8 @@ impl Engine {
             metrics,
             user,
             db,
+            // The strictest until `probe_access` knows better.
+            unauthenticated: Unauthenticated::MustLogIn,
         }
     }
 
@@ -147,20 +179,50 @@ impl Engine {
         self.cache.usage()
     }
 
-    /// The endpoint of the current master for a connection of the client's own, logged in as
-    /// `user` (None: as the proxy).
-    pub fn own_endpoint(
-        &self,
-        credentials: Option<(Option<String>, String)>,
-    ) -> Result<Endpoint, Failure> {
+    /// What a client that has not logged in may do (see [`Unauthenticated`]).
+    pub fn unauthenticated(&self) -> Unauthenticated {
+        self.unauthenticated
+    }
+
+    /// Finds out what the master lets a connection that has not logged in do, to treat
+    /// clients that have not the same way.
+    pub async fn probe_access(&mut self) -> Result<(), Failure> {
+        let endpoint = self.own_endpoint(&Login::None)?;
+        let conn = Connection::connect(&endpoint, self.settings.connect_timeout).await?;
+        let reply = conn
+            .request(
+                Bytes::from_static(b"*1\r\n$4\r\nPING\r\n"),
+                Some(self.settings.connect_timeout),
+            )
+            .await?;
+        self.unauthenticated = if hotkey_protocol::errors::error_code(&reply) == Some(b"NOAUTH") {
+            Unauthenticated::MustLogIn
+        } else if self.user == "default" {
+            Unauthenticated::Shared
+        } else {
+            Unauthenticated::OwnConnection
+        };
+        Ok(())
+    }
+
+    /// The endpoint of the current master for a connection of a client's own, logged in as
+    /// `login` says.
+    pub fn own_endpoint(&self, login: &Login) -> Result<Endpoint, Failure> {
         let handle = self.handle(&[b"PING"]).map_err(Failure::unavailable)?;
         let session = handle
             .master()
             .ok_or_else(|| Failure::unavailable(handle.down_reason()))?;
         let mut endpoint = endpoint(&session.info, Protocol::Resp2, None)?;
-        if let Some((user, password)) = credentials {
-            endpoint.user = user;
-            endpoint.password = Some(password);
+        match login {
+            Login::Proxy => {}
+            Login::None => {
+                endpoint.user = None;
+                endpoint.password = None;
+            }
+            Login::As { user, password } => {
+                endpoint.user = user.clone();
+                endpoint.password = Some(password.clone());
+            }
         }
         // The client chooses its protocol (HELLO) and database (SELECT) itself.
         endpoint.db = 0;

@@ -31,6 +31,8 @@ pub enum ProxyError {
     },
     #[error("cannot follow the upstream: {0}")]
     Upstream(#[from] hotkey_router::Error),
+    #[error("cannot find out what the master lets a client that has not logged in do: {0}")]
+    Access(crate::engine::Failure),
     #[error("bad upstream URL {url}: {source}")]
     Url {
         url: String,
@@ -71,7 +73,7 @@ pub async fn run(
     let (router, user, db) = connect(&config, &options).await?;
     let snapshot_router = router.clone();
     let metrics = Arc::new(Metrics::new(Box::new(move || snapshots(&snapshot_router))));
-    let engine = Arc::new(Engine::new(
+    let mut engine = Engine::new(
         router,
         &options,
         EngineSettings {
@@ -84,7 +86,13 @@ pub async fn run(
         metrics.clone(),
         user,
         db,
-    ));
+    );
+    engine.probe_access().await.map_err(ProxyError::Access)?;
+    tracing::info!(
+        "hotkey-proxy: clients that have not logged in: {:?}",
+        engine.unauthenticated()
+    );
+    let engine = Arc::new(engine);
     let settings = Arc::new(ClientSettings {
         limits: Limits {
             max_bulk_len: size(config.max_bulk_len),

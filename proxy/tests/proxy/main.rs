@@ -3,6 +3,7 @@
 mod common;
 mod differential;
 mod faults;
+mod login;
 mod raw;
 mod routing;
 mod state;
