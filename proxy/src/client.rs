@@ -11,7 +11,7 @@
 //! sequence points, as on a server, which runs one client's commands one after another.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +24,7 @@ use crate::commands::{self, Action};
 use crate::engine::{
     ClientView, Engine, Failure, Login, ReplyFuture, Unauthenticated, error_reply, poll_once, ready,
 };
+use crate::metrics::Route as MetricRoute;
 use crate::request::{self, Limits, Request};
 use crate::session::{InFlight, WriteWindow};
 use crate::upstream::{Protocol, Tunnel, TunnelSender};
@@ -93,6 +94,7 @@ pub async fn serve(
         in_flight,
         off_lane: Arc::default(),
         gone: gone.clone(),
+        started: Instant::now(),
         state: State {
             protocol: Protocol::Resp2,
             name: None,
@@ -119,6 +121,8 @@ struct Client {
     off_lane: Arc<InFlight>,
     gone: CancellationToken,
     state: State,
+    /// When the request being handled was read.
+    started: Instant,
 }
 
 /// What the reader does after a request.
@@ -168,6 +172,14 @@ impl Client {
         }
     }
 
+    /// Queues a reply the proxy gave itself, counted as such.
+    async fn answer(&mut self, reply: Bytes) {
+        self.engine
+            .metrics()
+            .command(MetricRoute::Local, self.started.elapsed());
+        self.reply(ready(reply)).await;
+    }
+
     /// Queues a reply (waits while the client has too many in flight).
     async fn reply(&mut self, reply: ReplyFuture) {
         self.in_flight.add();
@@ -177,7 +189,9 @@ impl Client {
     }
 
     async fn handle(&mut self, request: Request) -> Next {
+        self.started = Instant::now();
         if let Some(tunnel) = &mut self.state.tunnel {
+            self.engine.metrics().tunneled();
             return match tunnel.send(request.raw).await {
                 Ok(()) => Next::Read,
                 Err(_) => Next::Close("upstream-closed"),
@@ -189,7 +203,7 @@ impl Client {
                 Unauthenticated::Shared => {}
                 Unauthenticated::MustLogIn => {
                     if let Some(refusal) = before_login(&action, &request) {
-                        self.reply(ready(error_reply(refusal))).await;
+                        self.answer(error_reply(refusal)).await;
                         return Next::Read;
                     }
                 }
@@ -206,14 +220,14 @@ impl Client {
                 self.reply(reply).await;
             }
             Action::Quit => {
-                self.reply(ready(Bytes::from_static(b"+OK\r\n"))).await;
+                self.answer(Bytes::from_static(b"+OK\r\n")).await;
                 return Next::Close("quit");
             }
             Action::Reset => {
                 self.in_flight.drained().await;
                 self.state.protocol = Protocol::Resp2;
                 self.state.name = None;
-                self.reply(ready(Bytes::from_static(b"+RESET\r\n"))).await;
+                self.answer(Bytes::from_static(b"+RESET\r\n")).await;
             }
             Action::Hello { protocol } => self.hello(protocol.as_deref(), &request).await,
             Action::Auth { user, password } => {
@@ -225,14 +239,12 @@ impl Client {
                     .and_then(|d| d.parse::<i64>().ok());
                 match parsed {
                     Some(db) if db == self.engine.db() => {
-                        self.reply(ready(Bytes::from_static(b"+OK\r\n"))).await;
+                        self.answer(Bytes::from_static(b"+OK\r\n")).await;
                     }
                     Some(_) => return self.tunnel(self.login(), request.raw).await,
                     None => {
-                        self.reply(ready(error_reply(
-                            "ERR value is not an integer or out of range",
-                        )))
-                        .await;
+                        self.answer(error_reply("ERR value is not an integer or out of range"))
+                            .await;
                     }
                 }
             }
@@ -243,7 +255,7 @@ impl Client {
                 } else {
                     error_reply(commands::BAD_CLIENT_NAME)
                 };
-                self.reply(ready(reply)).await;
+                self.answer(reply).await;
             }
             Action::GetName => {
                 let reply = match (&self.state.name, self.state.protocol) {
@@ -251,10 +263,10 @@ impl Client {
                     (None, Protocol::Resp2) => Bytes::from_static(b"$-1\r\n"),
                     (None, Protocol::Resp3) => Bytes::from_static(b"_\r\n"),
                 };
-                self.reply(ready(reply)).await;
+                self.answer(reply).await;
             }
             Action::Tunnel => return self.tunnel(self.login(), request.raw).await,
-            Action::Refuse(text) => self.reply(ready(error_reply(text))).await,
+            Action::Refuse(text) => self.answer(error_reply(text)).await,
         }
         Next::Read
     }

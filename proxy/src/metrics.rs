@@ -224,6 +224,14 @@ impl Metrics {
         route.latency.observe(elapsed);
     }
 
+    /// One command sent over a client's own connection: counted, not timed (its reply is not
+    /// matched to it; a subscriber's messages are not replies).
+    pub fn tunneled(&self) {
+        self.routes.0[Route::Tunnel.index()]
+            .commands
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A hot read served from the cache.
     pub fn cache_hit(&self) {
         self.cache_hits.inc();
