@@ -39,7 +39,7 @@ test: deps
 test-rust: deps
 	@cargo nextest --version >/dev/null 2>&1 || { echo "make test-rust needs cargo-nextest: cargo install cargo-nextest --locked" >&2; exit 1; }
 	MAKEFLAGS= cargo nextest run --workspace --lib --bins --tests --examples
-	MAKEFLAGS= cargo test --workspace --benches
+	MAKEFLAGS= cargo test --workspace --bench '*'
 	MAKEFLAGS= cargo test --workspace --doc
 
 # The Python router (python/): ruff, mypy --strict, and pytest against real servers with the
