@@ -32,9 +32,16 @@ run-python: deps
 test: deps
 	$(MAKE) --no-print-directory -j2 test-rust test-python
 
-# MAKEFLAGS= : cargo would try the parallel make's jobserver, which it is not handed.
+# The Rust suites under cargo-nextest (`cargo install cargo-nextest --locked`): each test in its
+# own process with the deadline of .config/nextest.toml (SLOW after 60 s, killed after 5 min), so
+# a test that hangs fails, named, and the rest of the run goes on. Nextest runs neither the
+# benches' one-pass smoke runs (their own mains cannot list tests) nor doc tests: `cargo test`
+# does. MAKEFLAGS= : cargo would try the parallel make's jobserver, which it is not handed.
 test-rust: deps
-	MAKEFLAGS= cargo test --workspace --all-targets && MAKEFLAGS= cargo test --workspace --doc
+	@cargo nextest --version >/dev/null 2>&1 || { echo "make test-rust needs cargo-nextest: cargo install cargo-nextest --locked" >&2; exit 1; }
+	MAKEFLAGS= cargo nextest run --workspace --lib --bins --tests --examples
+	MAKEFLAGS= cargo test --workspace --bench '*'
+	MAKEFLAGS= cargo test --workspace --doc
 
 # The Python router (python/): ruff, mypy --strict, and pytest against real servers with the
 # newest redis-py and with 5.0.0, each in its own venv (python/.venv, python/.venv-redis5).

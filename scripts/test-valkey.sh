@@ -9,5 +9,6 @@ ROOT=${HOTKEY_SERVERS:-$HOME/.cache/hotkey-servers}
 server=$ROOT/bin/valkey-8.1.8-server
 [ -x "$server" ] || scripts/servers.sh valkey-8.1.8 >/dev/null
 "$server" --version
-HOTKEY_REDIS_SERVER=$server cargo test --test module
-HOTKEY_REDIS_SERVER=$server cargo test -p hotkey-router --test router cluster
+# Under cargo-nextest, as `make test-rust`: a test that hangs is killed at its deadline.
+HOTKEY_REDIS_SERVER=$server cargo nextest run --test module
+HOTKEY_REDIS_SERVER=$server cargo nextest run -p hotkey-router --test router cluster::

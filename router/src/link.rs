@@ -112,13 +112,25 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
         .arg("ID")
         .query_async(&mut control)
         .await?;
-    let _: () = redis::cmd("CLIENT")
-        .arg("TRACKING")
-        .arg("ON")
-        .arg("REDIRECT")
-        .arg(control_id)
-        .query_async(&mut fill)
-        .await?;
+    // The fill connection has the caller's `master_timeout` (none by default), but this is a
+    // step of connecting: bounded like the others, or a master that does not answer would hold
+    // a cluster's refresh (and every command waiting for the layout) for ever.
+    let _: () = tokio::time::timeout(
+        options.connect_timeout,
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("REDIRECT")
+            .arg(control_id)
+            .query_async(&mut fill),
+    )
+    .await
+    .map_err(|_| {
+        redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "CLIENT TRACKING on the fill connection got no answer",
+        ))
+    })??;
     let commands: Value = redis::cmd("COMMAND").query_async(&mut control).await?;
     let commands = CommandTable::from_command_reply(&CommandReply::from_redis(&commands));
     if commands.is_empty() {

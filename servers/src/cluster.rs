@@ -136,8 +136,7 @@ impl ClusterBuilder {
             dir,
             id: String::new(),
         };
-        node.id = redis::Client::open(node.url())
-            .and_then(|c| c.get_connection())
+        node.id = crate::process::open(&node.url(), self.slowdown)
             .and_then(|mut conn| redis::cmd("CLUSTER").arg("MYID").query(&mut conn))
             .map_err(|e| {
                 Error::new(format!(
@@ -211,7 +210,8 @@ impl Node {
     }
 
     fn connect(&self, url: &str) -> Connection {
-        crate::process::connect(url, || self.log_tail())
+        let slowdown = self.process().slowdown();
+        crate::process::connect(url, slowdown, || self.log_tail())
     }
 
     /// A RESP2 connection (no cluster redirections followed: a key of another shard gets
@@ -227,9 +227,8 @@ impl Node {
 
     /// A connection for a query whose failure the caller reports (the node may be down).
     fn try_conn(&self) -> Result<Connection, String> {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .map_err(|e| e.to_string())
+        let slowdown = self.process().slowdown();
+        crate::process::open(&self.url(), slowdown).map_err(|e| e.to_string())
     }
 
     /// `CLUSTER NODES` as this node sees it.
@@ -257,8 +256,8 @@ impl Node {
 
     /// `master_link_status` of `INFO replication` (`up` on a synced replica).
     fn master_link_up(&self) -> bool {
-        let info: Result<String, _> = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
+        let slowdown = self.process().slowdown();
+        let info: Result<String, _> = crate::process::open(&self.url(), slowdown)
             .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c));
         info.is_ok_and(|info| info.lines().any(|l| l.trim() == "master_link_status:up"))
     }

@@ -19,6 +19,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts at starting a process when the port picked was taken in the meantime.
 const PORT_ATTEMPTS: usize = 5;
+/// How long connecting, or one query, on a connection handed out here may take (times the
+/// slowdown) before it fails: far beyond any command the tests send (the longest, `WAIT`, asks
+/// for 15 s scaled), so only a server that stopped answering reaches it, and the caller's error
+/// names the query instead of the test hanging until CI's limit.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
@@ -250,6 +255,11 @@ impl Process {
         self.child.id()
     }
 
+    /// What the start and stop timeouts, and those of its connections, are multiplied by.
+    pub fn slowdown(&self) -> f64 {
+        self.slowdown
+    }
+
     /// The last 30 lines of the process's own log.
     pub fn log_tail(&self) -> String {
         tail(&self.log, 30)
@@ -311,10 +321,18 @@ impl Drop for Process {
     }
 }
 
-/// A connection to `url`, or a panic that shows the server's log (`log`, read only then): for
-/// callers that treat an unreachable server as a bug, such as tests.
-pub fn connect(url: &str, log: impl FnOnce() -> String) -> redis::Connection {
-    redis::Client::open(url)
-        .and_then(|c| c.get_connection())
-        .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", log()))
+/// A connection to `url` whose connecting and every query fail after [`QUERY_TIMEOUT`] times
+/// `slowdown` (a server that stopped answering makes the query fail, not wait for ever).
+pub fn open(url: &str, slowdown: f64) -> redis::RedisResult<redis::Connection> {
+    let timeout = QUERY_TIMEOUT.mul_f64(slowdown);
+    let conn = redis::Client::open(url)?.get_connection_with_timeout(timeout)?;
+    conn.set_read_timeout(Some(timeout))?;
+    conn.set_write_timeout(Some(timeout))?;
+    Ok(conn)
+}
+
+/// [`open`], or a panic that shows the server's log (`log`, read only then): for callers that
+/// treat an unreachable server as a bug, such as tests.
+pub fn connect(url: &str, slowdown: f64, log: impl FnOnce() -> String) -> redis::Connection {
+    open(url, slowdown).unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", log()))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::Error;
 use crate::module::{module_path, set_module_arg};
-use crate::process::{Attempt, Process, deadline, fresh_dir, on_port, own_args};
+use crate::process::{Attempt, Process, deadline, fresh_dir, on_port, open, own_args};
 
 /// How long a replica may take to report `master_link_status:up`.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
@@ -203,8 +203,7 @@ impl Server {
 
     /// `INFO replication` as field → value.
     pub fn info_replication(&self) -> Result<HashMap<String, String>, Error> {
-        let info: String = redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
+        let info: String = open(&self.url(), self.process.slowdown())
             .and_then(|mut conn| redis::cmd("INFO").arg("replication").query(&mut conn))
             .map_err(|e| Error::new(format!("INFO replication on port {}: {e}", self.port)))?;
         Ok(info

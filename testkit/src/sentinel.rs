@@ -87,10 +87,7 @@ impl Sentinel {
 
     /// A RESP2 connection to the sentinel.
     pub fn conn(&self) -> Connection {
-        let url = self.url();
-        redis::Client::open(url.as_str())
-            .and_then(|c| c.get_connection())
-            .unwrap_or_else(|e| panic!("connect to {url}: {e}\n--- log ---\n{}", self.log_tail()))
+        hotkey_servers::process::connect(&self.url(), slowdown(), || self.log_tail())
     }
 
     pub fn log_tail(&self) -> String {

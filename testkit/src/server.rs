@@ -122,7 +122,7 @@ impl Server {
     }
 
     fn connect(&self, url: &str) -> Connection {
-        hotkey_servers::process::connect(url, || self.log_tail())
+        hotkey_servers::process::connect(url, slowdown(), || self.log_tail())
     }
 
     /// A RESP2 connection as the default user, db 0.

@@ -205,6 +205,14 @@ async fn hot_keys_of_two_shards_are_each_served_by_their_own_shard() {
     assert_eq!(cached.metrics().report_errors, 0, "{}", cached.metrics());
 }
 
+/// Options for the failover tests: reconnect within 200 ms, and a master that never answers a
+/// write fails it (named in the writer's outcomes) instead of hanging the test. The bound is
+/// far above the longest wait a failover imposes: a master handing over in `CLUSTER FAILOVER`
+/// holds writes for at most 10 s.
+fn failover_options() -> Options {
+    quick_reconnect().master_timeout(Some(hotkey_testkit::scaled(WAIT * 2)))
+}
+
 /// INCRs `key` through `router` every 5 ms until `stop`; every outcome.
 async fn write_until(
     router: &Router,
@@ -224,7 +232,7 @@ async fn failovers_under_load_are_followed_to_the_new_master() {
     // Fail detection after 1 s.
     let cluster = cluster(&[], &["--cluster-node-timeout", "1000"]);
     let key = b"counter".as_slice();
-    let router = connect(&cluster, quick_reconnect()).await;
+    let router = connect(&cluster, failover_options()).await;
     let _: i64 = router.query(&incr(key)).await.expect("INCR");
 
     // A manual failover: the old master hands over; writes wait, get MOVED, and follow it.
@@ -243,10 +251,7 @@ async fn failovers_under_load_are_followed_to_the_new_master() {
         (task, done)
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let () = redis::cmd("CLUSTER")
-        .arg("FAILOVER")
-        .query(&mut replica.conn())
-        .expect("CLUSTER FAILOVER");
+    manual_failover(replica, old).await;
     let new = cluster.wait_for_failover(old);
     assert_eq!(new.id, replica.id);
     wait_until("the router follows the new master", WAIT, || {
@@ -487,7 +492,7 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
     let keys: Vec<Vec<u8>> = (0..4)
         .map(|i| format!("{{counter}}:{i}").into_bytes())
         .collect();
-    let router = connect(&cluster, quick_reconnect()).await;
+    let router = connect(&cluster, failover_options()).await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = keys
         .iter()
