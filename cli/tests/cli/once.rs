@@ -12,6 +12,9 @@ fn master_and_replica() -> (Server, Server) {
         .module_arg("half-life-ms", "600000")
         .replica_of(&master)
         .start();
+    // The advice names the replicas only once the module counts this one healthy (just
+    // synced, it may not yet).
+    hotkey_testkit::wait_for_replicas(&mut master.conn(), &[replica.port], hotkey_testkit::WAIT);
     (master, replica)
 }
 
