@@ -18,7 +18,9 @@ build: deps
 
 # The seed story, live: a master and two replicas on free loopback ports, a leaderboard that
 # turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.
+# ARGS="--proxy" runs it through hotkey-proxy, which the demo finds next to its own binary.
 run: build
+	cargo build --release -p hotkey-proxy
 	cargo run --release -p hotkey-demo --bin leaderboard -- $(ARGS)
 
 # The same story through the Python router (redis-hotkey), e.g. ARGS="--no-cache".

@@ -233,15 +233,9 @@ async fn measure(nodes: &[Node], workload: Result<Workload, Error>) -> Result<Ro
             )
         })?;
     sleep(SETTLE).await;
-    let mut sample = async || {
-        probe
-            .sample(&workload)
-            .await
-            .map_err(|e| format!("INFO commandstats: {e}"))
-    };
-    let before = sample().await?;
+    let before = probe.sample(&workload).await?;
     sleep(MEASURE).await;
-    let after = sample().await?;
+    let after = probe.sample(&workload).await?;
     let window = Window::between(&before, &after);
     Ok(Row {
         detected_after: detected.duration_since(surge),

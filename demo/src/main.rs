@@ -3,7 +3,8 @@
 //! read the top 10, a trickle at first, then — the tournament ends — as fast as they can. Every
 //! second it prints where those reads were served, so the move from the master to the cache (or,
 //! with `--no-cache`, to the replicas) shows as it happens; at the end, a summary. Ctrl-C ends
-//! the run early, with the summary; the servers stop either way.
+//! the run early, with the summary; the servers stop either way. With `--proxy` the players and
+//! game servers speak plain Redis to a `hotkey-proxy` the demo runs in front of the master.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -12,13 +13,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
+use hotkey_demo::proxy::{routes, scrape};
 use hotkey_demo::stats::per_sec;
 use hotkey_demo::{
-    CHAMPION_PREFIX, LEADERBOARD, Node, Probe, ReplicationGroup, Sample, Settings, Window,
-    Workload, top_ten,
+    CHAMPION_PREFIX, LEADERBOARD, Node, Probe, ProxyProcess, ReplicationGroup, Sample, Settings,
+    Window, Workload, top_ten,
 };
 use hotkey_protocol::TopEntry;
-use hotkey_router::{Error, Metrics, ShardView, Target};
+use hotkey_router::{Metrics, ShardView, Target};
 use hotkey_servers::{Cluster, module_path};
 use tokio::time::{Instant, MissedTickBehavior, interval, interval_at, sleep_until};
 
@@ -30,12 +32,21 @@ usage: leaderboard [options]
   --cluster           a Redis Cluster of 3 masters with a replica each instead (the players'
                       router follows every shard; a line per shard each second; the players
                       also read a second hot key, champion:<n>, on another shard)
-  --no-cache          the readers' router does not cache: hot reads go to the replicas
+  --proxy             players and game servers speak plain Redis (redis-rs, no router) to a
+                      hotkey-proxy the demo starts in front of the master; the cache column is
+                      the proxy's /metrics hotkey_proxy_commands_total{route=\"cache\"} (needs
+                      `cargo build --release -p hotkey-proxy`, or HOTKEY_PROXY=/path/to/it)
+  --no-cache          the readers' router (or the proxy) does not cache: hot reads go to the
+                      replicas
   --readers N         reader tasks (default 16)
   --writes-per-sec N  leaderboard writes per second (default 100)
   --cold-per-sec N    background GET/SET per second on cold keys (default 3000)
   --csv FILE          also write each second's leaderboard reads/s and the shares served by
                       master, replicas and cache to FILE (scripts/plot-reads.py draws it)";
+
+/// `--cluster --proxy`: refused until the proxy fronts a cluster.
+const CLUSTER_PROXY: &str =
+    "--cluster --proxy: hotkey-proxy does not front a Redis Cluster yet (the next issue)";
 
 /// How often the demo looks at the router's hot set, to time the detection.
 const POLL: Duration = Duration::from_millis(10);
@@ -47,6 +58,7 @@ struct Args {
     calm_seconds: u64,
     replicas: usize,
     cluster: bool,
+    proxy: bool,
     settings: Settings,
     csv: Option<PathBuf>,
 }
@@ -59,6 +71,7 @@ impl Args {
             calm_seconds: 5,
             replicas: 2,
             cluster: false,
+            proxy: false,
             settings: Settings::default(),
             csv: None,
         };
@@ -80,6 +93,7 @@ impl Args {
                 }
                 "--no-cache" => parsed.settings.cache = false,
                 "--cluster" => parsed.cluster = true,
+                "--proxy" => parsed.proxy = true,
                 "--readers" => parsed.settings.readers = value("--readers")? as usize,
                 "--writes-per-sec" => {
                     parsed.settings.writes_per_sec = value("--writes-per-sec")? as f64
@@ -92,6 +106,9 @@ impl Args {
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        if parsed.cluster && parsed.proxy {
+            return Err(CLUSTER_PROXY.to_string());
         }
         Ok(Some(parsed))
     }
@@ -150,8 +167,10 @@ fn main() -> ExitCode {
         );
         let result = runtime.block_on(async {
             let workload =
-                Workload::start_cluster(&cluster.urls(), &args.settings, Some(&champion)).await?;
-            let result = run(&nodes, &workload, &args).await;
+                Workload::start_cluster(&cluster.urls(), &args.settings, Some(&champion))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let result = run(&nodes, &workload, &args, None).await;
             let hot = workload
                 .readers
                 .hot_keys()
@@ -189,11 +208,39 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let mut proxy = if args.proxy {
+            match ProxyProcess::start(&group.master_url(), args.settings.cache) {
+                Ok(proxy) => {
+                    println!(
+                        "started hotkey-proxy in front of the master: clients on {}, /metrics on {}",
+                        proxy.address, proxy.metrics
+                    );
+                    Some(proxy)
+                }
+                Err(e) => {
+                    eprintln!("leaderboard: cannot start hotkey-proxy: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
         let result = runtime.block_on(async {
-            let workload = Workload::start(&group.master_url(), &args.settings).await?;
-            run(&group.nodes(), &workload, &args).await
+            let workload = match &proxy {
+                Some(proxy) => {
+                    Workload::start_proxied(&group.master_url(), &proxy.url(), &args.settings).await
+                }
+                None => Workload::start(&group.master_url(), &args.settings).await,
+            };
+            let workload = workload.map_err(|e| e.to_string())?;
+            run(&group.nodes(), &workload, &args, proxy.as_mut()).await
         });
         drop(runtime);
+        // The proxy stops before the servers do.
+        if let Some(proxy) = proxy.take() {
+            drop(proxy);
+            println!("hotkey-proxy stopped");
+        }
         result
     };
     println!("servers stopped");
@@ -241,28 +288,45 @@ struct Detection {
     left: u32,
 }
 
-async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Error> {
+/// The story on `nodes`, with the players of `workload`; `proxy`, when they go through it.
+async fn run(
+    nodes: &[Node],
+    workload: &Workload,
+    args: &Args,
+    mut proxy: Option<&mut ProxyProcess>,
+) -> Result<(), String> {
     for node in nodes {
         println!("  {:<10} 127.0.0.1:{}", node.name, node.port);
     }
-    let mut probe = Probe::connect(nodes).await?;
+    let mut probe = Probe::connect(nodes).await.map_err(|e| e.to_string())?;
+    if let Some(proxy) = &proxy {
+        probe = probe.proxy_metrics(proxy.metrics);
+    }
+    // Who moves the players' reads.
+    let mover = if proxy.is_some() { "proxy" } else { "router" };
     let mut csv = match &args.csv {
-        Some(path) => Some(
-            Csv::create(path)
-                .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?,
-        ),
+        Some(path) => {
+            Some(Csv::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?)
+        }
         None => None,
     };
     let s = &args.settings;
     println!(
         "\ntraffic: {} game servers write scores ({} ZADD/s); {} players read the top 10 \
          (ZREVRANGE {LEADERBOARD} 0 9 WITHSCORES); {} GET/SET/s on {} cold user keys.\n\
-         The players' router {}.",
+         {} {}.",
         s.writers,
         rate(s.writes_per_sec),
         s.readers,
         rate(s.cold_per_sec),
         thousands(s.cold_keys),
+        if proxy.is_some() {
+            "They speak plain Redis, a connection each, to hotkey-proxy (the cache column is its \
+             /metrics hotkey_proxy_commands_total{route=\"cache\"}, the others the nodes' \
+             commandstats), which"
+        } else {
+            "The players' router"
+        },
         if s.cache {
             "may cache hot reads (the module advises a TTL)"
         } else {
@@ -312,7 +376,9 @@ async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Err
             }
             _ = sleep_until(end) => break,
             _ = sleep_until(surge_at), if surged.is_none() => {
-                surged = Some(probe.sample(workload).await?);
+                surged = Some(
+                    probe.sample(workload).await.map_err(|e| blame(proxy.as_deref_mut(), e))?
+                );
                 workload.surge();
                 banner(start, Instant::now(), &format!(
                     "the tournament ends: {} players read the top 10 as fast as they can",
@@ -333,15 +399,19 @@ async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Err
                         let what = if detection.first.is_none() { "is hot" } else { "is hot again" };
                         banner(start, now, &format!(
                             "{LEADERBOARD} {what}{after}: the module advises reads to {}, \
-                             cache {} ms; the router now sends its reads to the {route}",
+                             cache {} ms; the {mover} now sends its reads to the {route}",
                             view.advice.reads_to.as_str(),
                             view.advice.cache_ttl_ms
                         ));
                         if detection.first.is_none() {
-                            detection.first = Some((now, probe.sample(workload).await?));
+                            let sample = probe
+                                .sample(workload)
+                                .await
+                                .map_err(|e| blame(proxy.as_deref_mut(), e))?;
+                            detection.first = Some((now, sample));
                             if workload.readers.route(&top_ten()) != Target::Master {
                                 println!(
-                                    "    (HOTKEY.TOP now counts the reads the router served \
+                                    "    (HOTKEY.TOP now counts the reads the {mover} served \
                                      elsewhere too: it reports them once a second, and the \
                                      module feeds each report in over the next second)"
                                 );
@@ -357,8 +427,11 @@ async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Err
                 detection.hot = hot.is_some();
             }
             _ = second.tick() => {
-                let now = probe.sample(workload).await?;
-                let top = probe.top(5).await?;
+                let now = probe
+                    .sample(workload)
+                    .await
+                    .map_err(|e| blame(proxy.as_deref_mut(), e))?;
+                let top = probe.top(5).await.map_err(|e| e.to_string())?;
                 let window = Window::between(&previous, &now);
                 print_second(start, workload, &probe, &window, &top);
                 let shards = workload.readers.shards();
@@ -368,9 +441,8 @@ async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Err
                 previous_shards = shards;
                 if let Some(csv) = &mut csv {
                     let hot = workload.leaderboard_hot().is_some();
-                    csv.row(start.elapsed(), &window, hot).map_err(|e| {
-                        Error::Config(format!("cannot write the CSV file: {e}"))
-                    })?;
+                    csv.row(start.elapsed(), &window, hot)
+                        .map_err(|e| format!("cannot write the CSV file: {e}"))?;
                 }
                 previous = now;
             }
@@ -385,9 +457,23 @@ async fn run(nodes: &[Node], workload: &Workload, args: &Args) -> Result<(), Err
         }
     };
     summary(start, &first, surged.as_ref(), &detection, &last);
-    print_router("players' router", &workload.readers.metrics());
-    print_router("game servers' router", &workload.writers.metrics());
+    match (&proxy, &workload.writers) {
+        (Some(proxy), _) => print_proxy(proxy).await,
+        (None, Some(writers)) => {
+            print_router("players' router", &workload.readers.metrics());
+            print_router("game servers' router", &writers.metrics());
+        }
+        (None, None) => print_router("players' router", &workload.readers.metrics()),
+    }
     Ok(())
+}
+
+/// `e`, or the proxy's exit status and log when it has exited: the cause of a failed sample.
+fn blame(proxy: Option<&mut ProxyProcess>, e: String) -> String {
+    match proxy.map(|p| p.check()) {
+        Some(Err(exited)) => exited,
+        _ => e,
+    }
 }
 
 /// `--csv`: one row a second, for `scripts/plot-reads.py`.
@@ -588,6 +674,20 @@ fn print_router(name: &str, m: &Metrics) {
     println!("  {name}: {m}");
 }
 
+/// The proxy's commands by route, from its `/metrics`.
+async fn print_proxy(proxy: &ProxyProcess) {
+    match scrape(proxy.metrics).await {
+        Ok(text) => {
+            let counts: Vec<String> = routes(&text)
+                .into_iter()
+                .map(|(route, n)| format!("{route} {}", thousands(n)))
+                .collect();
+            println!("  hotkey-proxy commands by route: {}", counts.join(", "));
+        }
+        Err(e) => println!("  (hotkey-proxy no longer answers: {e})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,6 +708,7 @@ mod tests {
         assert!(!args.settings.cache);
         assert!(!args.cluster);
         assert!(parse(&["--cluster"]).unwrap().unwrap().cluster);
+        assert!(parse(&["--proxy"]).unwrap().unwrap().proxy);
         assert!(parse(&["--help"]).unwrap().is_none());
     }
 
@@ -620,5 +721,6 @@ mod tests {
         assert!(parse(&["--seconds", "x"]).is_err());
         assert!(parse(&["--replicas", "3"]).is_err());
         assert!(parse(&["--fast"]).is_err());
+        assert_eq!(parse(&["--cluster", "--proxy"]).unwrap_err(), CLUSTER_PROXY);
     }
 }

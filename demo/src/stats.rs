@@ -1,15 +1,22 @@
 //! Where the leaderboard reads were served: each node's `INFO commandstats` (its
 //! `cmdstat_zrevrange` calls are the leaderboard reads it served: nothing else sends
-//! `ZREVRANGE`), the readers' router's cache hits, and the workload's own counters. A
-//! [`Sample`] is all of them at one moment; a [`Window`] is the difference of two.
+//! `ZREVRANGE`), the cache hits, and the workload's own counters. A [`Sample`] is all of them
+//! at one moment; a [`Window`] is the difference of two.
+//!
+//! The cache hits are the readers' router's, or through `hotkey-proxy` its `/metrics`
+//! `hotkey_proxy_commands_total{route="cache"}`: the commands it served from its cache. The
+//! leaderboard is the only key the story makes hot, so those are leaderboard reads.
+
+use std::net::SocketAddr;
 
 use hotkey_protocol::TopEntry;
-use hotkey_router::{Error, Metrics};
+use hotkey_router::Error;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
 
 use crate::group::Node;
+use crate::proxy::{COMMANDS_METRIC, labelled, scrape};
 use crate::workload::{TallySnapshot, Workload};
 
 /// The calls one node has served since it started, from `INFO commandstats`.
@@ -56,6 +63,8 @@ pub fn parse_commandstats(info: &str) -> Calls {
 /// Connections to every node for the stats, apart from the routers'.
 pub struct Probe {
     nodes: Vec<(Node, MultiplexedConnection)>,
+    /// The proxy's `/metrics`, when the readers go through it.
+    proxy_metrics: Option<SocketAddr>,
 }
 
 impl Probe {
@@ -68,7 +77,16 @@ impl Probe {
                 .await?;
             connected.push((node.clone(), conn));
         }
-        Ok(Probe { nodes: connected })
+        Ok(Probe {
+            nodes: connected,
+            proxy_metrics: None,
+        })
+    }
+
+    /// From now on the cache hits are those of the proxy whose `/metrics` is at `address`.
+    pub fn proxy_metrics(mut self, address: SocketAddr) -> Probe {
+        self.proxy_metrics = Some(address);
+        self
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
@@ -108,17 +126,28 @@ impl Probe {
         })
     }
 
-    /// Everything at this moment: the workload's counters and the readers' router's metrics
-    /// first, then each node's calls (a few milliseconds later).
-    pub async fn sample(&mut self, workload: &Workload) -> Result<Sample, Error> {
+    /// Everything at this moment: the workload's counters and the cache hits first, then
+    /// each node's calls (a few milliseconds later).
+    pub async fn sample(&mut self, workload: &Workload) -> Result<Sample, String> {
         let at = Instant::now();
         let tally = workload.tally.snapshot();
-        let router = workload.readers.metrics();
-        let nodes = self.calls().await?;
+        let cache_hits = match self.proxy_metrics {
+            None => workload.readers.metrics().cache_hits,
+            Some(address) => {
+                let text = scrape(address).await?;
+                labelled(&text, COMMANDS_METRIC, "route", "cache").ok_or_else(|| {
+                    format!("hotkey-proxy /metrics at {address} has no {COMMANDS_METRIC}{{route=\"cache\"}}")
+                })?
+            }
+        };
+        let nodes = self
+            .calls()
+            .await
+            .map_err(|e| format!("INFO commandstats: {e}"))?;
         Ok(Sample {
             at,
             tally,
-            router,
+            cache_hits,
             nodes,
         })
     }
@@ -129,8 +158,8 @@ impl Probe {
 pub struct Sample {
     pub at: Instant,
     pub tally: TallySnapshot,
-    /// The readers' router.
-    pub router: Metrics,
+    /// Leaderboard reads served from the cache: the readers' router's, or the proxy's.
+    pub cache_hits: u64,
     /// Per node, the master first.
     pub nodes: Vec<Calls>,
 }
@@ -145,7 +174,7 @@ pub struct Window {
     pub errors: u64,
     /// Per node, the master first.
     pub nodes: Vec<Calls>,
-    /// The readers' router's cache hits.
+    /// Leaderboard reads served from the cache.
     pub cache_hits: u64,
 }
 
@@ -169,10 +198,7 @@ impl Window {
                 .zip(&earlier.nodes)
                 .map(|(l, e)| l.since(*e))
                 .collect(),
-            cache_hits: later
-                .router
-                .cache_hits
-                .saturating_sub(earlier.router.cache_hits),
+            cache_hits: later.cache_hits.saturating_sub(earlier.cache_hits),
         }
     }
 
@@ -241,16 +267,13 @@ mod tests {
     }
 
     fn sample(reads: u64, cache_hits: u64, nodes: &[u64]) -> Sample {
-        // Metrics is non-exhaustive: no struct expression outside the router.
-        let mut router = Metrics::default();
-        router.cache_hits = cache_hits;
         Sample {
             at: Instant::now(),
             tally: TallySnapshot {
                 reads,
                 ..TallySnapshot::default()
             },
-            router,
+            cache_hits,
             nodes: nodes
                 .iter()
                 .map(|&zrevrange| Calls {

@@ -6,6 +6,10 @@
 //! The writers have their own [`Router`] (a game server), the readers and the background traffic
 //! share another (the web tier): a router reads its own writes from the master for a while, so a
 //! reader that also wrote the leaderboard would not show the offload.
+//!
+//! Through `hotkey-proxy` ([`Workload::start_proxied`]) every task has a plain redis-rs
+//! connection of its own to the proxy instead, as applications that know nothing of the module
+//! would; the proxy keeps read-your-writes per client connection, so the same holds there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +19,8 @@ use std::time::Duration;
 use hotkey_router::{Error, HotKeyView, Options, Router};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use redis::Cmd;
+use redis::aio::MultiplexedConnection;
+use redis::{Cmd, FromRedisValue};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -117,11 +122,11 @@ impl Tally {
         std::mem::take(&mut *self.messages())
     }
 
-    fn error(&self, command: &str, e: &Error) {
+    fn error(&self, command: &str, e: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut messages = self.messages();
         if messages.len() < KEPT_ERRORS {
-            messages.push(format!("{command}: {e} ({:?})", e.kind()));
+            messages.push(format!("{command}: {e}"));
         }
     }
 
@@ -131,12 +136,63 @@ impl Tally {
     }
 }
 
+/// How one task of the workload sends its commands.
+#[derive(Clone)]
+enum Link {
+    /// Through a router, which the task shares with the others of its side.
+    Router(Router),
+    /// Over a plain redis-rs connection of the task's own (to the proxy).
+    Plain(MultiplexedConnection),
+}
+
+impl Link {
+    /// `cmd`'s reply as a `T`, or the error as printed.
+    async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, String> {
+        match self {
+            Link::Router(router) => router
+                .query(cmd)
+                .await
+                .map_err(|e| format!("{e} ({:?})", e.kind())),
+            Link::Plain(conn) => cmd.query_async(conn).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Where each task's [`Link`] comes from.
+enum Links {
+    /// The readers' (and background traffic's) router, and the writers'.
+    Routers { readers: Router, writers: Router },
+    /// A new connection to the proxy at this URL, per task.
+    Proxy(redis::Client),
+}
+
+impl Links {
+    async fn reader(&self) -> Result<Link, Error> {
+        match self {
+            Links::Routers { readers, .. } => Ok(Link::Router(readers.clone())),
+            Links::Proxy(client) => Ok(Link::Plain(
+                client.get_multiplexed_async_connection().await?,
+            )),
+        }
+    }
+
+    async fn writer(&self) -> Result<Link, Error> {
+        match self {
+            Links::Routers { writers, .. } => Ok(Link::Router(writers.clone())),
+            Links::Proxy(_) => self.reader().await,
+        }
+    }
+}
+
 /// The running workload. Its tasks stop when it is dropped.
 pub struct Workload {
-    /// The readers' (and background traffic's) router.
+    /// The readers' (and background traffic's) router. Through the proxy the players have
+    /// plain connections and this router carries none of their commands: it only follows the
+    /// module's hot set, as the proxy's own router does, so that the demo sees when the key
+    /// turns hot and where the proxy now sends its reads.
     pub readers: Router,
-    /// The writers' router.
-    pub writers: Router,
+    /// The writers' router; `None` through the proxy.
+    pub writers: Option<Router>,
     pub tally: Arc<Tally>,
     surge: Arc<AtomicBool>,
     // Dropping a JoinSet aborts its tasks.
@@ -149,7 +205,25 @@ impl Workload {
     pub async fn start(master_url: &str, settings: &Settings) -> Result<Workload, Error> {
         let readers = Router::connect(master_url, reader_options(settings)).await?;
         let writers = Router::connect(master_url, Options::default()).await?;
-        Ok(Workload::run(readers, writers, settings))
+        Workload::run(
+            readers.clone(),
+            Links::Routers { readers, writers },
+            settings,
+        )
+        .await
+    }
+
+    /// Like [`Workload::start`], with every task on a plain connection of its own to the
+    /// `hotkey-proxy` at `proxy_url`, in front of the master at `master_url` (which only the
+    /// hot-set follower, [`Workload::readers`], reaches directly).
+    pub async fn start_proxied(
+        master_url: &str,
+        proxy_url: &str,
+        settings: &Settings,
+    ) -> Result<Workload, Error> {
+        let follower = Router::connect(master_url, reader_options(settings)).await?;
+        let proxy = redis::Client::open(proxy_url)?;
+        Workload::run(follower, Links::Proxy(proxy), settings).await
     }
 
     /// Like [`Workload::start`], with both routers on the Redis Cluster at `seeds` (the
@@ -164,17 +238,27 @@ impl Workload {
         let readers = Router::connect_cluster(seeds.to_vec(), reader_options(settings)).await?;
         let writers = Router::connect_cluster(seeds.to_vec(), Options::default()).await?;
         let Some(champion) = champion else {
-            return Ok(Workload::run(readers, writers, settings));
+            return Workload::run(
+                readers.clone(),
+                Links::Routers { readers, writers },
+                settings,
+            )
+            .await;
         };
         let mut set = redis::cmd("SET");
         set.arg(champion)
             .arg("{\"name\":\"the champion\",\"wins\":42}");
         writers.query::<()>(&set).await?;
-        let mut workload = Workload::run(readers, writers, settings);
+        let mut workload = Workload::run(
+            readers.clone(),
+            Links::Routers { readers, writers },
+            settings,
+        )
+        .await?;
         let calm_each = settings.calm_reads_per_sec / settings.readers.max(1) as f64;
         for _ in 0..settings.readers {
             workload._tasks.spawn(read_champion(
-                workload.readers.clone(),
+                Link::Router(workload.readers.clone()),
                 workload.tally.clone(),
                 workload.surge.clone(),
                 Pacer::new(calm_each),
@@ -184,8 +268,9 @@ impl Workload {
         Ok(workload)
     }
 
-    /// Starts the traffic through `readers` and `writers`.
-    fn run(readers: Router, writers: Router, settings: &Settings) -> Workload {
+    /// Starts the traffic, each task on its link from `links`; `readers` is the router the
+    /// demo asks about the hot set.
+    async fn run(readers: Router, links: Links, settings: &Settings) -> Result<Workload, Error> {
         let tally = Arc::new(Tally::default());
         let surge = Arc::new(AtomicBool::new(false));
         let mut tasks = JoinSet::new();
@@ -194,7 +279,7 @@ impl Workload {
             let each = settings.writes_per_sec / settings.writers as f64;
             for _ in 0..settings.writers {
                 tasks.spawn(write_scores(
-                    writers.clone(),
+                    links.writer().await?,
                     tally.clone(),
                     Pacer::new(each),
                     settings.players.max(1),
@@ -204,7 +289,7 @@ impl Workload {
         let calm_each = settings.calm_reads_per_sec / settings.readers.max(1) as f64;
         for _ in 0..settings.readers {
             tasks.spawn(read_top(
-                readers.clone(),
+                links.reader().await?,
                 tally.clone(),
                 surge.clone(),
                 Pacer::new(calm_each),
@@ -214,20 +299,24 @@ impl Workload {
             let each = settings.cold_per_sec / COLD_TASKS as f64;
             for _ in 0..COLD_TASKS {
                 tasks.spawn(cold_traffic(
-                    readers.clone(),
+                    links.reader().await?,
                     tally.clone(),
                     Pacer::new(each),
                     settings.cold_keys.max(1),
                 ));
             }
         }
-        Workload {
+        let writers = match links {
+            Links::Routers { writers, .. } => Some(writers),
+            Links::Proxy(_) => None,
+        };
+        Ok(Workload {
             readers,
             writers,
             tally,
             surge,
             _tasks: tasks,
-        }
+        })
     }
 
     /// From now on the readers read as fast as they can.
@@ -271,7 +360,7 @@ pub fn top_ten() -> Cmd {
 }
 
 /// A game server: `ZADD leaderboard:global <score> player:<n>` at the pacer's rate.
-async fn write_scores(router: Router, tally: Arc<Tally>, mut pacer: Pacer, players: u64) {
+async fn write_scores(mut link: Link, tally: Arc<Tally>, mut pacer: Pacer, players: u64) {
     let mut rng = StdRng::from_os_rng();
     loop {
         pacer.wait().await;
@@ -279,7 +368,7 @@ async fn write_scores(router: Router, tally: Arc<Tally>, mut pacer: Pacer, playe
         let player = format!("player:{}", rng.random_range(0..players));
         let mut cmd = redis::cmd("ZADD");
         cmd.arg(LEADERBOARD).arg(score).arg(player);
-        match router.query::<i64>(&cmd).await {
+        match link.query::<i64>(&cmd).await {
             Ok(_) => {
                 tally.writes.fetch_add(1, Ordering::Relaxed);
             }
@@ -292,13 +381,13 @@ async fn write_scores(router: Router, tally: Arc<Tally>, mut pacer: Pacer, playe
 }
 
 /// A player: reads the top 10 at the pacer's rate until the surge, then as fast as it can.
-async fn read_top(router: Router, tally: Arc<Tally>, surge: Arc<AtomicBool>, mut pacer: Pacer) {
+async fn read_top(mut link: Link, tally: Arc<Tally>, surge: Arc<AtomicBool>, mut pacer: Pacer) {
     let cmd = top_ten();
     loop {
         if !surge.load(Ordering::Relaxed) {
             pacer.wait().await;
         }
-        match router.query::<Vec<(String, f64)>>(&cmd).await {
+        match link.query::<Vec<(String, f64)>>(&cmd).await {
             Ok(_) => {
                 tally.reads.fetch_add(1, Ordering::Relaxed);
             }
@@ -313,7 +402,7 @@ async fn read_top(router: Router, tally: Arc<Tally>, surge: Arc<AtomicBool>, mut
 /// A player on a cluster: reads the champion's profile like the top 10, calm then as fast as
 /// it can.
 async fn read_champion(
-    router: Router,
+    mut link: Link,
     tally: Arc<Tally>,
     surge: Arc<AtomicBool>,
     mut pacer: Pacer,
@@ -325,7 +414,7 @@ async fn read_champion(
         if !surge.load(Ordering::Relaxed) {
             pacer.wait().await;
         }
-        match router.query::<Option<String>>(&cmd).await {
+        match link.query::<Option<String>>(&cmd).await {
             Ok(_) => {
                 tally.champion.fetch_add(1, Ordering::Relaxed);
             }
@@ -338,7 +427,7 @@ async fn read_champion(
 }
 
 /// Background traffic: `GET user:<n>` (80 %) and `SET user:<n>` (20 %) at the pacer's rate.
-async fn cold_traffic(router: Router, tally: Arc<Tally>, mut pacer: Pacer, keys: u64) {
+async fn cold_traffic(mut link: Link, tally: Arc<Tally>, mut pacer: Pacer, keys: u64) {
     let mut rng = StdRng::from_os_rng();
     loop {
         pacer.wait().await;
@@ -346,11 +435,11 @@ async fn cold_traffic(router: Router, tally: Arc<Tally>, mut pacer: Pacer, keys:
         let (name, result) = if rng.random_bool(0.2) {
             let mut cmd = redis::cmd("SET");
             cmd.arg(&key).arg("profile");
-            ("SET", router.query::<()>(&cmd).await)
+            ("SET", link.query::<()>(&cmd).await)
         } else {
             let mut cmd = redis::cmd("GET");
             cmd.arg(&key);
-            ("GET", router.query::<Option<String>>(&cmd).await.map(drop))
+            ("GET", link.query::<Option<String>>(&cmd).await.map(drop))
         };
         match result {
             Ok(()) => {
