@@ -46,9 +46,10 @@ test-rust: deps
 	MAKEFLAGS= cargo test --workspace --doc
 
 # The Python router (python/): ruff, mypy --strict, and pytest against real servers with the
-# newest redis-py and with 5.0.0, each in its own venv (python/.venv, python/.venv-redis5).
+# newest redis-py and with 5.0.0, each in its own venv (python/.venv, python/.venv-redis5);
+# plain redis-py against hotkey-proxy too, so the proxy is built beside the module.
 test-python: deps
-	MAKEFLAGS= cargo build --release -p hotkey
+	MAKEFLAGS= cargo build --release -p hotkey -p hotkey-proxy
 	python/test.sh
 
 test-valkey: deps
