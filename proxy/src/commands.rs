@@ -40,7 +40,7 @@ pub enum Action {
 pub const NO_REPLICATION: &str = "ERR hotkey-proxy: SYNC, PSYNC and REPLCONF cannot be proxied: connect the replica to the master";
 
 /// The commands that give the client a connection of its own (see [`Action::Tunnel`]), by
-/// name. `CLIENT` subcommands other than `SETNAME`, `GETNAME` and `SETINFO` do too.
+/// name. So do the `CLIENT` subcommands of [`CLIENT_TUNNELED`].
 pub const TUNNELED: [&str; 9] = [
     "multi",
     "watch",
@@ -51,6 +51,24 @@ pub const TUNNELED: [&str; 9] = [
     "readonly",
     "readwrite",
     "asking",
+];
+
+/// The `CLIENT` subcommands about the calling connection itself (its id, its replies, its
+/// tracking, its eviction), which must reach the server on the client's own connection. The
+/// others (`LIST`, `PAUSE`, `SETINFO`, `HELP`, and subcommands the server does not know, such
+/// as redis-py 7's `MAINT_NOTIFICATIONS` on Redis 7, which it answers with an error) go over
+/// the shared connection, where the server answers them as it would the client.
+pub const CLIENT_TUNNELED: [&str; 10] = [
+    "id",
+    "info",
+    "kill",
+    "reply",
+    "tracking",
+    "caching",
+    "getredir",
+    "trackinginfo",
+    "no-evict",
+    "no-touch",
 ];
 
 /// The commands the proxy refuses (see [`NO_REPLICATION`]).
@@ -126,11 +144,10 @@ fn client(args: &[Bytes]) -> Action {
             name: args[2].clone(),
         },
         2 if is("getname") => Action::GetName,
-        // The library's name and version (redis-py and others send them on connect): kept on
-        // the shared connection, where they are harmless, so the server answers as it would
-        // (Redis 7.0 does not know the subcommand).
-        _ if is("setinfo") || is("help") => Action::Route,
-        _ => Action::Tunnel,
+        _ if CLIENT_TUNNELED.iter().any(|t| is(t)) => Action::Tunnel,
+        // Among them the library's name and version (`SETINFO`, which redis-py and others
+        // send on connect): harmless on the shared connection.
+        _ => Action::Route,
     }
 }
 
@@ -234,6 +251,8 @@ mod tests {
             &["GET", "k"][..],
             &["EXEC"],
             &["CLIENT", "SETINFO", "LIB-NAME", "x"],
+            &["CLIENT", "MAINT_NOTIFICATIONS", "ON"],
+            &["client", "list"],
             &["AUTH"],
             &["SELECT"],
             &["RESET", "x"],

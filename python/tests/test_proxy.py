@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import os
 import re
 import shutil
@@ -36,18 +35,6 @@ EXAMPLE = REPO / "python" / "examples" / "proxy.py"
 LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+), metrics on 127\.0\.0\.1:(\d+)")
 # Every byte value, CR LF and NUL among them: keys and values are bytes end to end.
 BINARY = bytes(range(256)) + b"\r\n\x00"
-
-# redis-py >= 7 sends `CLIENT MAINT_NOTIFICATIONS ON ...` on every RESP3 connection; the proxy
-# tunnels a client for a CLIENT subcommand it does not know, so such a client never reaches
-# the cache. A proxy bug, reported: strict, so the test fails once it is fixed, to drop this.
-MAINT_NOTIFICATIONS = (
-    "hotkey-proxy tunnels redis-py's RESP3 connections (CLIENT MAINT_NOTIFICATIONS)"
-    if importlib.util.find_spec("redis.maint_notifications") is not None
-    else None
-)
-MAINT_NOTIFICATIONS_TUNNEL = pytest.mark.xfail(
-    MAINT_NOTIFICATIONS is not None, reason=str(MAINT_NOTIFICATIONS), strict=True
-)
 
 
 def proxy_binary() -> Path:
@@ -280,10 +267,8 @@ def wait_until_cached(proxy: Proxy, read: Callable[[], object]) -> None:
 
 
 def test_a_hot_key_is_served_from_the_cache_and_a_write_through_the_proxy_is_read_at_once(
-    master: Server, proxy: Proxy, protocol: int, request: pytest.FixtureRequest
+    master: Server, proxy: Proxy, protocol: int
 ) -> None:
-    if protocol == 3:
-        request.applymarker(MAINT_NOTIFICATIONS_TUNNEL)
     writer = proxy.client(protocol=protocol)
     reader = proxy.client(protocol=protocol)
     writer.set("hot", "v1")
@@ -303,7 +288,6 @@ def test_a_hot_key_is_served_from_the_cache_and_a_write_through_the_proxy_is_rea
         assert reader.get("hot") == value, "a read after an acknowledged write is stale"
 
 
-@MAINT_NOTIFICATIONS_TUNNEL
 def test_a_cached_reply_is_the_servers_for_each_protocol(master: Server, proxy: Proxy) -> None:
     seed = master.client()
     seed.zadd("hot:z", {"ada": 42.5, "bob": 7})
