@@ -5,6 +5,7 @@
 //! - [`Connection`]: shared and pipelined; replies are matched to requests in order, RESP3
 //!   pushes are set aside (to [`Endpoint::pushes`]).
 //! - [`Tunnel`]: a client's own connection; every frame comes back in order, unmatched.
+//!
 //! The shared connections built on `Connection` are [`crate::lanes`].
 //!
 //! Each connects over TCP or TLS ([`Tls`], for `rediss://`) and runs the [`Endpoint`]'s

