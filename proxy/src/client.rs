@@ -154,10 +154,21 @@ impl Client {
                     }
                 }
             }
-            let idle = match self.settings.idle_timeout {
-                Some(t) if self.state.tunnel.is_none() && self.in_flight.is_empty() => t,
-                // A year: no timeout.
-                _ => Duration::from_secs(365 * 24 * 3600),
+            let idle_timeout = self
+                .settings
+                .idle_timeout
+                .filter(|_| self.state.tunnel.is_none());
+            let in_flight = &self.in_flight;
+            // The clock starts once every reply is out: a client waiting for a slow or blocked
+            // reply is not idle, and one whose last reply goes out later is still timed.
+            let idle = async move {
+                match idle_timeout {
+                    Some(t) => {
+                        in_flight.drained().await;
+                        tokio::time::sleep(t).await;
+                    }
+                    None => std::future::pending().await,
+                }
             };
             tokio::select! {
                 read = reader.read_buf(buf) => match read {
@@ -165,7 +176,7 @@ impl Client {
                     Ok(_) => {}
                     Err(_) => return "io-error",
                 },
-                () = tokio::time::sleep(idle) => return "idle",
+                () = idle => return "idle",
                 () = shutdown.cancelled() => return "shutdown",
                 () = self.gone.cancelled() => return "closed",
             }

@@ -208,10 +208,12 @@ impl Engine {
     /// The endpoint of the current master for a connection of a client's own, logged in as
     /// `login` says.
     pub fn own_endpoint(&self, login: &Login) -> Result<Endpoint, Failure> {
-        let handle = self.handle(&[b"PING"]).map_err(Failure::unavailable)?;
+        let handle = self
+            .handle(&[b"PING"])
+            .map_err(|e| Failure::Unavailable(e.to_string()))?;
         let session = handle
             .master()
-            .ok_or_else(|| Failure::unavailable(handle.down_reason()))?;
+            .ok_or_else(|| Failure::unavailable(&handle))?;
         let mut endpoint = endpoint(&session.info, Protocol::Resp2, None)?;
         match login {
             Login::Proxy => {}
@@ -247,7 +249,7 @@ impl Engine {
         }
         let session = handle
             .master()
-            .ok_or_else(|| Failure::unavailable(handle.down_reason()))?;
+            .ok_or_else(|| Failure::unavailable(handle))?;
         let up = Arc::new(self.open(&session)?);
         let mut slot = self.upstreams.lock().unwrap_or_else(|p| p.into_inner());
         match slot.as_ref() {
@@ -442,7 +444,7 @@ impl Engine {
         let reply = async {
             let session = handle
                 .master()
-                .ok_or_else(|| Failure::unavailable(handle.down_reason()))?;
+                .ok_or_else(|| Failure::unavailable(handle))?;
             let endpoint = endpoint(&session.info, protocol, None)?;
             let conn = Connection::connect(&endpoint, self.settings.connect_timeout).await?;
             Ok::<_, Failure>(conn.request(raw, None).await?)
@@ -598,7 +600,7 @@ impl Engine {
             None => {
                 let session = handle
                     .master()
-                    .ok_or_else(|| Failure::unavailable(handle.down_reason()))?;
+                    .ok_or_else(|| Failure::unavailable(handle))?;
                 let mut endpoint = endpoint(&session.info, protocol, None)?;
                 endpoint.host = replica.host.clone();
                 endpoint.port = replica.port;
@@ -703,8 +705,8 @@ fn system_roots() -> Result<Tls, Failure> {
 pub enum Failure {
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    /// The router has no live link to the master; its words.
-    #[error("master unavailable: {0}")]
+    /// The router has no live link to the master: which one, and the router's words.
+    #[error("{0}")]
     Unavailable(String),
     /// The proxy cannot reach this server the way its settings say.
     #[error("{0}")]
@@ -712,8 +714,17 @@ pub enum Failure {
 }
 
 impl Failure {
-    fn unavailable(e: hotkey_router::Error) -> Failure {
-        Failure::Unavailable(e.to_string())
+    /// `handle`'s master is down: the reply names it, so that a client behind the proxy
+    /// knows which server failed (the router's own words do not).
+    fn unavailable(handle: &ShardHandle) -> Failure {
+        let reason = match handle.down_reason() {
+            hotkey_router::Error::MasterUnavailable(why) => why.to_string(),
+            other => other.to_string(),
+        };
+        Failure::Unavailable(format!(
+            "master {} unavailable: {reason}",
+            handle.master_address()
+        ))
     }
 
     /// The error text a client gets (no leading `-`, no line end).
