@@ -271,6 +271,73 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
     }
 }
 
+/// Follows the Sentinels' `+switch-master` for `service`, forever: when it names a master
+/// other than the live session's, that session is reported broken, so the link reconnects at
+/// once and asks Sentinel where the master is. Without it the link learns of a failover only
+/// when its connections break, which Sentinel brings about when it turns the old master into
+/// a replica — seconds later, seconds of writes acknowledged by a master that is no longer the
+/// one Sentinel names, and that its replication will drop.
+pub(crate) async fn follow_sentinels(
+    shard: Arc<Shard>,
+    sentinels: Vec<ConnectionInfo>,
+    service: String,
+) {
+    let options = shard.options().clone();
+    let mut next = 0;
+    loop {
+        if let Some(info) = sentinels.get(next % sentinels.len().max(1)) {
+            if let Err(e) = watch_sentinel(&shard, info, &service).await {
+                tracing::warn!("hotkey router: cannot follow Sentinel {}: {e}", info.addr());
+            }
+        }
+        next += 1;
+        tokio::time::sleep(options.reconnect_max_delay).await;
+    }
+}
+
+/// One Sentinel's `+switch-master` messages until its connection drops.
+async fn watch_sentinel(shard: &Shard, info: &ConnectionInfo, service: &str) -> Result<(), Error> {
+    let (tx, mut pushes) = mpsc::unbounded_channel();
+    let info = info.clone().set_redis_settings(
+        info.redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3),
+    );
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(shard.options().connect_timeout))
+        .set_response_timeout(Some(shard.options().connect_timeout))
+        .set_push_sender(tx);
+    let mut conn = Client::open(info)?
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    conn.subscribe("+switch-master").await?;
+    while let Some(push) = pushes.recv().await {
+        match push.kind {
+            PushKind::Disconnection => break,
+            PushKind::Message => {
+                let Some(Value::BulkString(text)) = push.data.get(1) else {
+                    continue;
+                };
+                // `<name> <old ip> <old port> <new ip> <new port>`
+                let text = String::from_utf8_lossy(text);
+                let words: Vec<&str> = text.split(' ').collect();
+                if let [name, _, _, ip, port] = words[..]
+                    && name == service
+                    && shard.master_address() != format!("{ip}:{port}")
+                    && let Some(session) = shard.session_id()
+                {
+                    tracing::warn!(
+                        "hotkey router: Sentinel switched {service} to {ip}:{port}; reconnecting"
+                    );
+                    shard.report_broken(session);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Applies events and invalidations until the link breaks; returns why.
 async fn follow(shard: &Arc<Shard>, session: &mut Session) -> LinkLost {
     let options = shard.options();

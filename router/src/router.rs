@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, Value};
+use redis::{Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline, Value};
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Cluster, ShardView};
@@ -64,7 +64,7 @@ impl Router {
         options: Options,
     ) -> Result<Router, Error> {
         let info = master.into_connection_info()?;
-        Router::start(MasterSource::Direct(info), options).await
+        Router::start(MasterSource::Direct(info), options, None).await
     }
 
     /// Like [`Router::connect`], but asks the Sentinels at `sentinels` for the master of
@@ -77,11 +77,15 @@ impl Router {
         node: SentinelNodeConnectionInfo,
         options: Options,
     ) -> Result<Router, Error> {
+        let sentinels = sentinels
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()?;
         // `build` takes a String, or `impl AsRef<str>` when another crate of the build turns
         // on the redis crate's TLS (the hotkey tool does): a String suits both.
         #[allow(clippy::unnecessary_to_owned)]
         let client = SentinelClient::build(
-            sentinels,
+            sentinels.clone(),
             service_name.to_string(),
             Some(node),
             SentinelServerType::Master,
@@ -89,11 +93,17 @@ impl Router {
         Router::start(
             MasterSource::Sentinel(tokio::sync::Mutex::new(client)),
             options,
+            Some((sentinels, service_name.to_string())),
         )
         .await
     }
 
-    async fn start(source: MasterSource, options: Options) -> Result<Router, Error> {
+    /// `watch`: the Sentinels and the service name whose `+switch-master` the link follows.
+    async fn start(
+        source: MasterSource,
+        options: Options,
+        watch: Option<(Vec<ConnectionInfo>, String)>,
+    ) -> Result<Router, Error> {
         validate(&options)?;
         let db = match &source {
             MasterSource::Direct(info) => info.redis_settings().db(),
@@ -109,7 +119,16 @@ impl Router {
         let db = u32::try_from(db).map_err(|_| Error::Config(format!("bad database {db}")))?;
         let shard = Arc::new(Shard::new(options, source, db, None));
         let session = link::connect(&shard, true).await?;
-        let task = tokio::spawn(link::run(shard.clone(), session));
+        let link = link::run(shard.clone(), session);
+        let task = match watch {
+            None => tokio::spawn(link),
+            Some((sentinels, service)) => {
+                let watch = link::follow_sentinels(shard.clone(), sentinels, service);
+                tokio::spawn(async move {
+                    tokio::join!(link, watch);
+                })
+            }
+        };
         Ok(Router {
             inner: Arc::new(Inner {
                 backend: Backend::Single(shard),
