@@ -285,10 +285,10 @@ pub(crate) async fn follow_sentinels(
     let options = shard.options().clone();
     let mut next = 0;
     loop {
-        if let Some(info) = sentinels.get(next % sentinels.len().max(1)) {
-            if let Err(e) = watch_sentinel(&shard, info, &service).await {
-                tracing::warn!("hotkey router: cannot follow Sentinel {}: {e}", info.addr());
-            }
+        if let Some(info) = sentinels.get(next % sentinels.len().max(1))
+            && let Err(e) = watch_sentinel(&shard, info, &service).await
+        {
+            tracing::warn!("hotkey router: cannot follow Sentinel {}: {e}", info.addr());
         }
         next += 1;
         tokio::time::sleep(options.reconnect_max_delay).await;
