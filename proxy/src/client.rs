@@ -36,6 +36,13 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// Keys a client's read-your-writes window holds (see [`WriteWindow`]).
 const WINDOW_KEYS: usize = 1024;
 
+/// The room a client's reads are first given: most clients send small requests, and an idle
+/// client's buffer is much of what it costs the proxy. A read that fills its room doubles the
+/// room of the next ones, up to [`MAX_READ`], so a pipelining client or a large request is
+/// still read in few calls.
+const FIRST_READ: usize = 1024;
+const MAX_READ: usize = 64 * 1024;
+
 /// How clients are served.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
@@ -104,7 +111,7 @@ pub async fn serve(
             logged_in: false,
         },
     };
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut buf = BytesMut::with_capacity(FIRST_READ);
     let reason = client.read_requests(&mut reader, &mut buf, &shutdown).await;
     drop(client);
     match writing.await {
@@ -138,6 +145,7 @@ impl Client {
         buf: &mut BytesMut,
         shutdown: &CancellationToken,
     ) -> Reason {
+        let mut room = FIRST_READ;
         loop {
             loop {
                 match request::parse(buf, &self.settings.limits) {
@@ -170,9 +178,16 @@ impl Client {
                     None => std::future::pending().await,
                 }
             };
+            // Half the room left is enough: a new buffer for every small request would cost an
+            // allocation each while earlier requests still hold the old one.
+            if buf.capacity() - buf.len() < room / 2 {
+                buf.reserve(room);
+            }
+            let spare = buf.capacity() - buf.len();
             tokio::select! {
                 read = reader.read_buf(buf) => match read {
                     Ok(0) => return "eof",
+                    Ok(n) if n >= spare => room = (room * 2).min(MAX_READ),
                     Ok(_) => {}
                     Err(_) => return "io-error",
                 },
