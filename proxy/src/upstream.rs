@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -242,13 +242,7 @@ impl Shared {
 
 struct Queued {
     raw: Bytes,
-    due: Due,
-}
-
-/// Where a reply goes, and by when it must be in (with the timeout, for the error).
-struct Due {
     reply: oneshot::Sender<Bytes>,
-    deadline: Option<(Instant, Duration)>,
 }
 
 /// A pipelined connection: requests are written in the order `request` is called, replies are
@@ -287,31 +281,39 @@ impl Connection {
 
     /// Queue `raw` (exactly one whole RESP request) now, before the returned future is first
     /// polled, so two calls from one task are written in call order, and return the future of
-    /// its one raw reply frame. `timeout` (counted from now): if the reply is not there in time
-    /// the connection is broken (replies can no longer be matched): every pending request
-    /// fails with the same error and the connection closes. The requests of one connection
-    /// are expected to share one timeout: the oldest request's deadline is the one watched.
+    /// its one raw reply frame. `timeout` (counted from the future's first poll): if the reply
+    /// is not there in time the connection is broken (replies can no longer be matched): every
+    /// pending request fails with the same error and the connection closes.
     pub fn request(
         &self,
         raw: Bytes,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Bytes, UpstreamError>> + Send + 'static {
         let (reply, replied) = oneshot::channel();
-        let due = Due {
-            reply,
-            deadline: timeout.map(|t| (Instant::now() + t, t)),
-        };
         let queued = if self.is_broken() {
             Err(self.shared.cause())
         } else {
             self.requests
-                .send(Queued { raw, due })
+                .send(Queued { raw, reply })
                 .map_err(|_| self.shared.cause())
         };
         let shared = self.shared.clone();
         async move {
             queued?;
-            replied.await.map_err(|_| shared.cause())
+            let replied = match timeout {
+                None => replied.await,
+                Some(timeout) => match tokio::time::timeout(timeout, replied).await {
+                    Ok(replied) => replied,
+                    Err(_) => {
+                        shared.break_with(UpstreamError::Timeout {
+                            addr: shared.addr.clone(),
+                            timeout,
+                        });
+                        return Err(shared.cause());
+                    }
+                },
+            };
+            replied.map_err(|_| shared.cause())
         }
     }
 
@@ -336,7 +338,7 @@ impl std::fmt::Debug for Connection {
 async fn write_requests(
     mut write: Writer,
     mut queued: mpsc::UnboundedReceiver<Queued>,
-    written: mpsc::UnboundedSender<Due>,
+    written: mpsc::UnboundedSender<oneshot::Sender<Bytes>>,
     shared: Arc<Shared>,
 ) {
     let mut batch = BytesMut::with_capacity(BATCH_BYTES);
@@ -354,7 +356,7 @@ async fn write_requests(
         };
         let mut next = Some(first);
         while let Some(request) = next.take() {
-            if written.send(request.due).is_err() {
+            if written.send(request.reply).is_err() {
                 return;
             }
             if request.raw.len() >= DIRECT_WRITE_BYTES {
@@ -406,17 +408,11 @@ async fn write_all(write: &mut Writer, bytes: &[u8], shared: &Shared) -> bool {
 async fn read_replies(
     mut read: Reader,
     mut frames: Frames,
-    mut replies_due: mpsc::UnboundedReceiver<Due>,
+    mut replies_due: mpsc::UnboundedReceiver<oneshot::Sender<Bytes>>,
     pushes: Option<mpsc::UnboundedSender<Bytes>>,
     shared: Arc<Shared>,
 ) {
-    let mut waiting: VecDeque<Due> = VecDeque::new();
-    // One timer for the oldest reply due (the replies come in order, so it is the first to be
-    // late), moved as replies come in: a timer per request would be registered and cancelled
-    // in the runtime's timer wheel for every command.
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    let mut armed: Option<Instant> = None;
+    let mut waiting = VecDeque::new();
     let cause = 'read: loop {
         loop {
             let frame = match frames.next() {
@@ -428,27 +424,16 @@ async fn read_replies(
                 push(&pushes, frame.bytes, &shared.addr);
                 continue;
             }
-            let Some(due) = waiting.pop_front().or_else(|| replies_due.try_recv().ok()) else {
+            let Some(reply) = waiting.pop_front().or_else(|| replies_due.try_recv().ok()) else {
                 break 'read protocol_error(&shared.addr, "a reply to no request".into());
             };
             // The requester may have given up; the reply is consumed all the same, which
             // keeps the ones after it matched.
-            let _ = due.reply.send(frame.bytes);
+            let _ = reply.send(frame.bytes);
         }
         let idle = waiting.is_empty();
-        let oldest = waiting.front().and_then(|due| due.deadline);
-        if let Some((at, _)) = oldest
-            && armed != Some(at)
-        {
-            timer.as_mut().reset(at.into());
-            armed = Some(at);
-        }
         tokio::select! {
             _ = shared.stop.cancelled() => break shared.cause(),
-            () = &mut timer, if oldest.is_some() => {
-                let timeout = oldest.map_or(Duration::ZERO, |(_, timeout)| timeout);
-                break UpstreamError::Timeout { addr: shared.addr.clone(), timeout };
-            }
             due = replies_due.recv(), if idle => match due {
                 Some(reply) => waiting.push_back(reply),
                 None => break UpstreamError::Closed { addr: shared.addr.clone() },
