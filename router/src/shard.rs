@@ -233,7 +233,13 @@ impl Shard {
 
     /// `keys` were written through this router: their cached replies no longer count.
     pub fn invalidate_written(&self, keys: &[&[u8]]) {
-        if keys.is_empty() {
+        // Most writes are of keys that are not hot: the read lock finds that out without
+        // holding up the readers. A key that turns hot after this check is cached only by
+        // fills sent after it did, which the server runs after this write.
+        if keys.is_empty() || {
+            let table = read(&self.table);
+            !keys.iter().any(|k| table.get(k).is_some())
+        } {
             return;
         }
         let mut table = write(&self.table);
