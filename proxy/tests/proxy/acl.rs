@@ -1,9 +1,7 @@
 //! ACL users keep their rights through the proxy: the server checks `AUTH` and `HELLO … AUTH`,
 //! and a key cached for the proxy's own user never reaches a user who may not read it.
 
-use hotkey_testkit::{check, wait_until};
-
-use crate::common::{Proxy, WAIT, master, pin};
+use crate::common::{Proxy, master, pin};
 use crate::raw::Raw;
 
 /// Whether `reply` is an error frame starting with `code`.
@@ -29,15 +27,12 @@ fn a_restricted_user_never_gets_a_cached_key_it_may_not_read() {
     pin(&master, b"secret:k");
     let proxy = Proxy::start(&master, &[]);
     let mut default_user = proxy.conn();
-    wait_until("the proxy serves secret:k from its cache", WAIT, || {
-        let value: String = redis::cmd("GET")
-            .arg("secret:k")
-            .query(&mut default_user)
-            .expect("GET");
-        assert_eq!(value, "classified");
-        let hits = proxy.metric("hotkey_proxy_cache_hits_total");
-        check(hits.unwrap_or(0.0) > 0.0, || hits)
-    });
+    proxy.wait_for_cache_hit(&mut default_user, b"secret:k");
+    let value: String = redis::cmd("GET")
+        .arg("secret:k")
+        .query(&mut default_user)
+        .expect("GET");
+    assert_eq!(value, "classified");
 
     let mut reader = Raw::connect(proxy.port);
     assert_eq!(reader.call(&[b"AUTH", b"reader", b"pw"]), b"+OK\r\n");

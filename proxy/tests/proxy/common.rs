@@ -172,6 +172,16 @@ impl Proxy {
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
+    /// Reads `key` (a hot key whose advice allows the cache) through `conn` until the proxy
+    /// counts a cache hit.
+    pub fn wait_for_cache_hit(&self, conn: &mut redis::Connection, key: &[u8]) {
+        hotkey_testkit::wait_until("the proxy serves the hot key from its cache", WAIT, || {
+            let _: redis::Value = redis::cmd("GET").arg(key).query(conn).expect("GET");
+            let hits = self.metric("hotkey_proxy_cache_hits_total");
+            hotkey_testkit::check(hits.unwrap_or(0.0) > 0.0, || hits)
+        });
+    }
+
     /// SIGTERM, then waits for the exit (at most `WAIT`); the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "TERM");

@@ -53,14 +53,7 @@ fn a_hot_key_is_served_from_the_cache_and_a_write_through_the_proxy_invalidates_
         .query(&mut writer)
         .expect("SET");
     pin(&master, b"hot");
-    wait_until("the proxy serves the hot key from its cache", WAIT, || {
-        let _: String = redis::cmd("GET")
-            .arg("hot")
-            .query(&mut reader)
-            .expect("GET");
-        let hits = proxy.metric("hotkey_proxy_cache_hits_total");
-        check(hits.unwrap_or(0.0) > 0.0, || hits)
-    });
+    proxy.wait_for_cache_hit(&mut reader, b"hot");
     let before = calls(&master, "get");
     for _ in 0..200 {
         let v: String = redis::cmd("GET")
@@ -103,14 +96,7 @@ fn a_write_made_elsewhere_is_invalidated_by_tracking() {
         .query(&mut master.conn())
         .expect("SET");
     pin(&master, b"hot");
-    wait_until("the proxy caches the hot key", WAIT, || {
-        let _: String = redis::cmd("GET")
-            .arg("hot")
-            .query(&mut reader)
-            .expect("GET");
-        let hits = proxy.metric("hotkey_proxy_cache_hits_total");
-        check(hits.unwrap_or(0.0) > 0.0, || hits)
-    });
+    proxy.wait_for_cache_hit(&mut reader, b"hot");
     let () = redis::cmd("SET")
         .arg("hot")
         .arg("new")
