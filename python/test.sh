@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Python router's checks (`make test-python`): ruff, mypy --strict and pytest with the
 # newest redis-py (python/.venv), then pytest again with the oldest supported, redis-py 5.0.0
-# (python/.venv-redis5). The venvs are made once and reused; the tests need the module built
-# (`cargo build --release -p hotkey`, or HOTKEY_MODULE=/path/to/libhotkey.so).
+# (python/.venv-redis5). The venvs are made once and reused; the tests need the module and the
+# proxy built (`cargo build --release -p hotkey -p hotkey-proxy`, or
+# HOTKEY_MODULE=/path/to/libhotkey.so and HOTKEY_PROXY=/path/to/hotkey-proxy).
 set -euo pipefail
 cd "$(dirname "$0")"
 
