@@ -162,8 +162,9 @@ impl Link {
 enum Links {
     /// The readers' (and background traffic's) router, and the writers'.
     Routers { readers: Router, writers: Router },
-    /// A new connection to the proxy at this URL, per task.
-    Proxy(redis::Client),
+    /// A new connection to the proxy at this URL, per task (boxed: a client is large, and the
+    /// enum is kept once per workload).
+    Proxy(Box<redis::Client>),
 }
 
 impl Links {
@@ -223,7 +224,7 @@ impl Workload {
     ) -> Result<Workload, Error> {
         let follower = Router::connect(master_url, reader_options(settings)).await?;
         let proxy = redis::Client::open(proxy_url)?;
-        Workload::run(follower, Links::Proxy(proxy), settings).await
+        Workload::run(follower, Links::Proxy(Box::new(proxy)), settings).await
     }
 
     /// Like [`Workload::start`], with both routers on the Redis Cluster at `seeds` (the
