@@ -20,7 +20,6 @@ build: deps
 # turns hot, its reads moving off the master. Stops the servers at the end or on Ctrl-C.
 # ARGS="--proxy" runs it through hotkey-proxy, which the demo finds next to its own binary.
 run: build
-	cargo build --release -p hotkey-proxy
 	cargo run --release -p hotkey-demo --bin leaderboard -- $(ARGS)
 
 # The same story through the Python router (redis-hotkey), e.g. ARGS="--no-cache".
