@@ -7,7 +7,8 @@
 //!   `redis` feature;
 //! - which arguments of a command are **keys**, read or written ([`command_table`]), from the
 //!   server's `COMMAND` reply: the module counts and the router routes by the same rule;
-//! - where a command that names no key goes among several masters ([`keyless`]);
+//! - where a command that names no key goes among several masters ([`keyless`]), and the
+//!   one cursor of a `SCAN` over all of them ([`scan`]);
 //! - the server's descriptions of a **cluster** ([`cluster`]): `CLUSTER NODES` (text, for the
 //!   module too), `CLUSTER SHARDS` and the `MOVED`/`ASK` redirections;
 //! - the one accessor of RESP map replies, RESP2 or RESP3 (`resp::Fields`, `redis` feature);
@@ -45,6 +46,7 @@ pub mod frame;
 pub mod keyless;
 #[cfg(feature = "redis")]
 pub mod resp;
+pub mod scan;
 pub mod sequence;
 
 /// The format version every message carries in `v`.
