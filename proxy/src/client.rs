@@ -235,7 +235,7 @@ impl Client {
                 }
                 Unauthenticated::OwnConnection => {
                     if !matches!(action, Action::Auth { .. } | Action::Quit) {
-                        return self.tunnel(Login::None, request.raw).await;
+                        return self.tunnel(Login::None, request.raw, &request.args).await;
                     }
                 }
             }
@@ -267,7 +267,7 @@ impl Client {
                     Some(db) if db == self.engine.db() => {
                         self.answer(Bytes::from_static(b"+OK\r\n")).await;
                     }
-                    Some(_) => return self.tunnel(self.login(), request.raw).await,
+                    Some(_) => return self.tunnel(self.login(), request.raw, &request.args).await,
                     None => {
                         self.answer(error_reply("ERR value is not an integer or out of range"))
                             .await;
@@ -291,7 +291,7 @@ impl Client {
                 };
                 self.answer(reply).await;
             }
-            Action::Tunnel => return self.tunnel(self.login(), request.raw).await,
+            Action::Tunnel => return self.tunnel(self.login(), request.raw, &request.args).await,
             Action::Refuse(text) => self.answer(error_reply(text)).await,
         }
         Next::Read
@@ -352,7 +352,7 @@ impl Client {
             password: text(&password),
         };
         if name.as_deref().unwrap_or("default") != self.engine.user() {
-            return self.tunnel(login, Bytes::new()).await;
+            return self.tunnel(login, Bytes::new(), &[]).await;
         }
         let checked = match self.engine.own_endpoint(&login) {
             Ok(endpoint) => {
@@ -376,10 +376,11 @@ impl Client {
 
     /// From now on the client has a connection of its own, opened after every earlier reply
     /// is in, speaking the client's protocol, with its name, logged in as `login`. `first`
-    /// goes up first (empty: a login, answered `+OK` here once the connection is open).
-    async fn tunnel(&mut self, login: Login, first: Bytes) -> Next {
+    /// goes up first (empty: a login, answered `+OK` here once the connection is open); on a
+    /// cluster the connection is to the master of the slot of `args`, its arguments.
+    async fn tunnel(&mut self, login: Login, first: Bytes, args: &[Bytes]) -> Next {
         self.in_flight.drained().await;
-        let opened = match self.engine.own_endpoint(&login) {
+        let opened = match self.engine.own_endpoint_for(&login, args) {
             Ok(mut endpoint) => {
                 endpoint.protocol = self.state.protocol;
                 endpoint.client_name = self

@@ -61,9 +61,6 @@ pub struct Config {
 }
 
 /// The servers behind the proxy.
-///
-/// `#[non_exhaustive]`: a Redis Cluster (`--cluster SEED...`, refused for now) comes next as
-/// one more variant holding its seed nodes.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Upstream {
@@ -79,6 +76,9 @@ pub enum Upstream {
         master_user: Option<String>,
         master_password: Option<String>,
     },
+    /// A Redis Cluster, found from any of these nodes (`--cluster SEED...`); the first seed's
+    /// user and password log in to every node.
+    Cluster(Vec<String>),
 }
 
 /// Why the settings were refused.
@@ -165,8 +165,9 @@ struct Args {
     #[arg(long, value_name = "PASSWORD")]
     sentinel_master_password: Option<String>,
 
-    /// The URLs are seed nodes of a Redis Cluster (not yet supported).
-    #[arg(long)]
+    /// The URLs are seed nodes of a Redis Cluster: the proxy shows the whole cluster as one
+    /// server.
+    #[arg(long, conflicts_with = "sentinel")]
     cluster: bool,
 
     /// Tokio worker threads [default: the number of CPUs].
@@ -327,19 +328,31 @@ impl Args {
     }
 
     fn upstream(&self) -> Result<Upstream, ConfigError> {
-        if self.cluster {
-            return Err(ConfigError::Invalid {
-                option: "--cluster",
-                problem: "not yet: a Redis Cluster upstream comes in a later version".into(),
-            });
-        }
         for url in &self.upstream {
-            url.as_str()
+            let info = url
+                .as_str()
                 .into_connection_info()
                 .map_err(|e| ConfigError::Invalid {
                     option: "URL",
                     problem: format!("bad URL {url:?}: {e}"),
                 })?;
+            if self.cluster && info.redis_settings().db() != 0 {
+                return Err(ConfigError::Invalid {
+                    option: "--cluster",
+                    problem: format!(
+                        "{url:?} names a database: a Redis Cluster has only database 0"
+                    ),
+                });
+            }
+        }
+        if self.cluster {
+            if self.upstream.is_empty() {
+                return Err(ConfigError::Invalid {
+                    option: "--cluster",
+                    problem: "needs the URL of at least one node of the cluster".into(),
+                });
+            }
+            return Ok(Upstream::Cluster(self.upstream.clone()));
         }
         match &self.sentinel {
             Some(name) => {
@@ -731,9 +744,19 @@ mod tests {
             invalid(&["--sentinel-master-user=app", MASTER]).0,
             "--sentinel-master-user"
         );
-        let (option, problem) = invalid(&["--cluster", MASTER]);
+    }
+
+    #[test]
+    fn a_cluster_is_given_by_its_seeds_in_database_0() {
+        let config = parse(&["--cluster", MASTER, "redis://127.0.0.1:6390"]).unwrap();
+        assert_eq!(
+            config.upstream,
+            Upstream::Cluster(vec![MASTER.into(), "redis://127.0.0.1:6390".into()])
+        );
+        assert_eq!(invalid(&["--cluster"]).0, "--cluster");
+        let (option, problem) = invalid(&["--cluster", "redis://127.0.0.1:6379/2"]);
         assert_eq!(option, "--cluster");
-        assert!(problem.contains("not yet"), "{problem}");
+        assert!(problem.contains("database 0"), "{problem}");
     }
 
     #[test]

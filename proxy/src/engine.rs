@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -57,10 +57,12 @@ pub struct EngineSettings {
     /// Whether hot reads may be served from the cache.
     pub cache: bool,
     pub cache_capacity_bytes: u64,
+    /// The upstream is a Redis Cluster: commands go by slot (see [`crate::cluster`]).
+    pub cluster: bool,
 }
 
 /// The connections of one master session, replaced when the router's link is (re)made.
-struct Upstreams {
+pub(crate) struct Upstreams {
     session: u64,
     master: [Lanes; 2],
     fill: [Lanes; 2],
@@ -71,9 +73,9 @@ pub struct Engine {
     router: Router,
     settings: EngineSettings,
     replica_timeout: Duration,
-    /// The session the connections below were opened under (0: none yet).
-    session: AtomicU64,
-    upstreams: Mutex<Option<Arc<Upstreams>>>,
+    /// Each shard's connections, opened under its live session (one shard on a standalone
+    /// master, one per master of a cluster).
+    upstreams: Mutex<Vec<(ShardHandle, Arc<Upstreams>)>>,
     replicas: Mutex<FxHashMap<(ReplicaAddress, Protocol), Connection>>,
     cache: Cache<RawReply>,
     metrics: Arc<Metrics>,
@@ -143,8 +145,7 @@ impl Engine {
             replica_timeout: options.replica_timeout,
             cache: Cache::new(settings.cache_capacity_bytes),
             settings,
-            session: AtomicU64::new(0),
-            upstreams: Mutex::new(None),
+            upstreams: Mutex::new(Vec::new()),
             replicas: Mutex::new(FxHashMap::default()),
             metrics,
             user,
@@ -208,9 +209,17 @@ impl Engine {
     /// The endpoint of the current master for a connection of a client's own, logged in as
     /// `login` says.
     pub fn own_endpoint(&self, login: &Login) -> Result<Endpoint, Failure> {
-        let handle = self
-            .handle(&[b"PING"])
-            .map_err(|e| Failure::Unavailable(e.to_string()))?;
+        self.own_endpoint_for(login, &[Bytes::from_static(b"PING")])
+    }
+
+    /// Like [`Engine::own_endpoint`], to the master of the slot of `args` (a command; on a
+    /// cluster, the first the connection carries: a keyless one goes to slot 0's master).
+    pub fn own_endpoint_for(&self, login: &Login, args: &[Bytes]) -> Result<Endpoint, Failure> {
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        let handle = self.handle(&argv).map_err(|e| match e {
+            hotkey_router::Error::CrossSlot => Failure::CrossSlot,
+            e => Failure::Unavailable(e.to_string()),
+        })?;
         let session = handle
             .master()
             .ok_or_else(|| Failure::unavailable(&handle))?;
@@ -235,14 +244,20 @@ impl Engine {
         self.router.shard_for(args)
     }
 
+    /// Whether the upstream is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.settings.cluster
+    }
+
     /// The connections of `handle`'s live session, opened (lazily) under it.
-    fn upstreams(&self, handle: &ShardHandle) -> Result<Arc<Upstreams>, Failure> {
+    pub(crate) fn upstreams(&self, handle: &ShardHandle) -> Result<Arc<Upstreams>, Failure> {
         let live = handle.session();
-        if let Some(up) = self
+        if let Some((_, up)) = self
             .upstreams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
+            .iter()
+            .find(|(h, _)| h.same_shard(handle))
             && Some(up.session) == live
         {
             return Ok(up.clone());
@@ -251,13 +266,20 @@ impl Engine {
             .master()
             .ok_or_else(|| Failure::unavailable(handle))?;
         let up = Arc::new(self.open(&session)?);
-        let mut slot = self.upstreams.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
+        let current = self.router.shard_handles();
+        let mut known = self.upstreams.lock().unwrap_or_else(|p| p.into_inner());
+        // The connections of shards the router no longer follows go (a cluster's masters
+        // change).
+        known.retain(|(h, _)| current.iter().any(|c| c.same_shard(h)));
+        match known.iter_mut().find(|(h, _)| h.same_shard(handle)) {
             // Another task got there first.
-            Some(current) if current.session == up.session => Ok(current.clone()),
-            _ => {
-                self.session.store(up.session, Ordering::Release);
-                *slot = Some(up.clone());
+            Some((_, mine)) if mine.session == up.session => Ok(mine.clone()),
+            Some((_, mine)) => {
+                *mine = up.clone();
+                Ok(up)
+            }
+            None => {
+                known.push((handle.clone(), up.clone()));
                 Ok(up)
             }
         }
@@ -283,8 +305,23 @@ impl Engine {
 
     /// Sends `raw` (whose arguments are `args`) where the hot set says, for `client`. A
     /// command for the client's lane is queued on it before this returns; a read off the lane
-    /// runs on its own task (a cache hit is answered at once).
+    /// runs on its own task (a cache hit is answered at once). On a cluster, by slot (see
+    /// [`crate::cluster`]).
     pub async fn dispatch(
+        self: &Arc<Self>,
+        client: ClientView<'_>,
+        args: &[Bytes],
+        raw: Bytes,
+    ) -> ReplyFuture {
+        if self.settings.cluster {
+            return crate::cluster::dispatch(self, client, args, raw).await;
+        }
+        self.route(client, args, raw).await
+    }
+
+    /// [`Engine::dispatch`] to the one shard of the command's slot (the one master outside a
+    /// cluster).
+    pub(crate) async fn route(
         self: &Arc<Self>,
         client: ClientView<'_>,
         args: &[Bytes],
@@ -294,6 +331,9 @@ impl Engine {
         let started = Instant::now();
         let handle = match self.handle(&argv) {
             Ok(h) => h,
+            Err(hotkey_router::Error::CrossSlot) => {
+                return ready(error_reply(hotkey_router::CROSSSLOT));
+            }
             Err(e) => return ready(error_reply(&format!("ERR hotkey-proxy: {e}"))),
         };
         let up = match self.upstreams(&handle) {
@@ -410,7 +450,7 @@ impl Engine {
 
     /// Queues `raw` on the client's shared connection now (so a client's commands reach the
     /// server in the order it sent them) and returns its reply.
-    fn on_master(
+    pub(crate) fn on_master(
         self: &Arc<Self>,
         handle: &ShardHandle,
         up: &Upstreams,
@@ -440,7 +480,7 @@ impl Engine {
     }
 
     /// A command that may block, on a connection of its own for as long as it takes.
-    async fn blocking(&self, handle: &ShardHandle, protocol: Protocol, raw: Bytes) -> Bytes {
+    pub(crate) async fn blocking(&self, handle: &ShardHandle, protocol: Protocol, raw: Bytes) -> Bytes {
         let reply = async {
             let session = handle
                 .master()
@@ -604,6 +644,8 @@ impl Engine {
                 let mut endpoint = endpoint(&session.info, protocol, None)?;
                 endpoint.host = replica.host.clone();
                 endpoint.port = replica.port;
+                // A cluster's replica redirects reads to its master without it.
+                endpoint.readonly = self.settings.cluster;
                 let conn = Connection::connect(&endpoint, self.settings.connect_timeout).await?;
                 self.replicas
                     .lock()
@@ -661,7 +703,7 @@ fn owned(args: &[Bytes], key: &[u8]) -> Bytes {
 }
 
 /// How to reach the server of `info` with `protocol`, tracked to `tracking` if given.
-fn endpoint(
+pub(crate) fn endpoint(
     info: &ConnectionInfo,
     protocol: Protocol,
     tracking: Option<i64>,
@@ -711,12 +753,15 @@ pub enum Failure {
     /// The proxy cannot reach this server the way its settings say.
     #[error("{0}")]
     Unsupported(String),
+    /// On a cluster: the command's keys are in different slots.
+    #[error("{}", hotkey_router::CROSSSLOT)]
+    CrossSlot,
 }
 
 impl Failure {
     /// `handle`'s master is down: the reply names it, so that a client behind the proxy
     /// knows which server failed (the router's own words do not).
-    fn unavailable(handle: &ShardHandle) -> Failure {
+    pub(crate) fn unavailable(handle: &ShardHandle) -> Failure {
         let reason = match handle.down_reason() {
             hotkey_router::Error::MasterUnavailable(why) => why.to_string(),
             other => other.to_string(),
@@ -731,6 +776,7 @@ impl Failure {
     pub fn reply_text(&self) -> String {
         match self {
             Failure::Upstream(e) => e.reply_text(),
+            Failure::CrossSlot => hotkey_router::CROSSSLOT.to_string(),
             other => format!("ERR hotkey-proxy: {other}"),
         }
     }
@@ -741,6 +787,7 @@ impl Failure {
             Failure::Upstream(e) => kind(e),
             Failure::Unavailable(_) => "unavailable",
             Failure::Unsupported(_) => "unsupported",
+            Failure::CrossSlot => "crossslot",
         }
     }
 }
@@ -759,7 +806,7 @@ pub fn kind(e: &UpstreamError) -> &'static str {
 
 /// Whether the connection that failed so is gone (the master may be: the router's link is
 /// woken to find out).
-fn breaks_connection(e: &UpstreamError) -> bool {
+pub(crate) fn breaks_connection(e: &UpstreamError) -> bool {
     matches!(
         e,
         UpstreamError::Io { .. }

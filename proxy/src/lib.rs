@@ -15,6 +15,8 @@
 //! - `server` — the process: router, listener, client limit, metrics endpoint, drain.
 //! - `client` — one client connection: requests in, replies out in order, its own upstream
 //!   connection (a tunnel) once it holds connection state.
+//! - `cluster` — in front of a Redis Cluster: redirections followed, multi-key commands split
+//!   by slot and merged, keyless commands by the routers' shared rule, `SCAN` over every master.
 //! - `commands` — what the proxy answers itself, tunnels or refuses, before routing.
 //! - `engine` — the upstream side: the router's shard state plus the shared connections,
 //!   cache fills on tracked connections, replica reads, the cache of raw replies.
@@ -26,6 +28,7 @@
 //! - `config`, `metrics`, `logging` — flags and TOML, `/metrics`, `tracing`.
 
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod engine;

@@ -82,6 +82,7 @@ pub async fn run(
             connect_timeout: config.connect_timeout,
             cache: config.cache,
             cache_capacity_bytes: config.cache_capacity,
+            cluster: matches!(config.upstream, Upstream::Cluster(_)),
         },
         metrics.clone(),
         user,
@@ -220,6 +221,19 @@ async fn connect(config: &Config, options: &Options) -> Result<(Router, String, 
             let router =
                 Router::connect_sentinel(sentinels.clone(), name, node, options.clone()).await?;
             Ok((router, user, db))
+        }
+        Upstream::Cluster(seeds) => {
+            let infos = seeds
+                .iter()
+                .map(|url| url.as_str().into_connection_info().map_err(bad_url(url)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let user = infos
+                .first()
+                .and_then(|i| i.redis_settings().username())
+                .unwrap_or("default")
+                .to_string();
+            let router = Router::connect_cluster(infos, options.clone()).await?;
+            Ok((router, user, 0))
         }
     }
 }

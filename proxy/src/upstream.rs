@@ -30,6 +30,12 @@ use tokio_util::sync::CancellationToken;
 use frames::Frames;
 pub use tls::{Tls, TlsError};
 
+/// The length of the whole frame at the front of `buf` (a reply in `protocol`, or the other
+/// version when that one refuses it); None when it is not whole or not RESP.
+pub fn frame_len(buf: &[u8], protocol: Protocol) -> Option<usize> {
+    frames::frame_length(buf, protocol)
+}
+
 /// How many bytes of queued requests one write takes at most.
 const BATCH_BYTES: usize = 64 * 1024;
 /// A request at least this large is written on its own rather than copied into a batch.

@@ -451,7 +451,7 @@ impl Cluster {
     /// agrees, or None at `deadline`. The node a `MOVED` names knows it owns the slot; the
     /// other nodes learn it by gossip, and a layout read from one of them meanwhile still names
     /// the old owner, which would send the command back to the node that redirected it.
-    async fn shard_at(
+    pub(crate) async fn shard_at(
         &self,
         slot: Option<u16>,
         address: &str,
@@ -523,6 +523,15 @@ impl Cluster {
             .shards
             .iter()
             .map(|e| e.shard.clone())
+            .collect()
+    }
+
+    /// Every shard with its slots, in layout order (by lowest slot).
+    pub fn shard_slots(&self) -> Vec<(Arc<Shard>, Vec<SlotRange>)> {
+        self.layout()
+            .shards
+            .iter()
+            .map(|e| (e.shard.clone(), e.slots.clone()))
             .collect()
     }
 

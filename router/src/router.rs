@@ -240,6 +240,39 @@ impl Router {
         }
     }
 
+    /// For a front end that met a redirection (`MOVED` of `slot` to `address`, or with `slot`
+    /// None an `ASK` to it): the shard of the master at `address`, once the cluster's layout,
+    /// read again (asking that node first), agrees; None after `within`, or on a standalone
+    /// master.
+    pub async fn redirected(
+        &self,
+        slot: Option<u16>,
+        address: &str,
+        within: std::time::Duration,
+    ) -> Option<ShardHandle> {
+        match &self.inner.backend {
+            Backend::Single(_) => None,
+            Backend::Cluster(cluster) => cluster
+                .shard_at(slot, address, tokio::time::Instant::now() + within)
+                .await
+                .map(ShardHandle::new),
+        }
+    }
+
+    /// Every shard followed now with the slots it serves, in the order of their lowest slot
+    /// (a standalone master: one shard, no slots), for a front end that walks the shards
+    /// (`SCAN` over a cluster).
+    pub fn shard_slots(&self) -> Vec<(ShardHandle, Vec<hotkey_protocol::cluster::SlotRange>)> {
+        match &self.inner.backend {
+            Backend::Single(shard) => vec![(ShardHandle::new(shard.clone()), Vec::new())],
+            Backend::Cluster(cluster) => cluster
+                .shard_slots()
+                .into_iter()
+                .map(|(shard, slots)| (ShardHandle::new(shard), slots))
+                .collect(),
+        }
+    }
+
     /// Every shard followed now, for a front end (its metrics, its masters).
     pub fn shard_handles(&self) -> Vec<ShardHandle> {
         self.all_shards()

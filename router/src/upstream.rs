@@ -18,6 +18,7 @@ use redis::ConnectionInfo;
 use crate::metrics::{Metrics, bump};
 use crate::routing::{Plan, Target};
 use crate::shard::Shard;
+use crate::topology::{SlotOf, command_slot};
 
 /// One master's state, as a front end sees it. Cheap to clone.
 #[derive(Clone)]
@@ -122,6 +123,25 @@ impl ShardHandle {
                 Target::Master => Route::HotOnMaster { keys: read.keys },
             },
         }
+    }
+
+    /// Whether `args` (the command name first) names no key: a command the table knows with
+    /// no key in it, or one the table does not know. On a cluster such a command has no slot,
+    /// and a front end chooses its masters by `hotkey_protocol::keyless::group`. A command whose
+    /// keys only the server finds (movable keys) is not keyless: its node redirects it.
+    pub fn is_keyless(&self, args: &[&[u8]]) -> bool {
+        let commands = self.shard.commands();
+        match commands.lookup(args) {
+            None => true,
+            Some(spec) if spec.movable => false,
+            Some(_) => command_slot(&commands, args) == SlotOf::Anywhere,
+        }
+    }
+
+    /// Whether `self` and `other` are the same shard (the same master followed by the same
+    /// link task).
+    pub fn same_shard(&self, other: &ShardHandle) -> bool {
+        Arc::ptr_eq(&self.shard, &other.shard)
     }
 
     /// The master answered a command that writes `keys`: their cached replies no longer

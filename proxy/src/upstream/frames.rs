@@ -61,6 +61,18 @@ impl Frames {
     }
 }
 
+/// The length of the whole frame at the front of `buf`, in `protocol` or else the other.
+pub(super) fn frame_length(buf: &[u8], protocol: Protocol) -> Option<usize> {
+    let other = match protocol {
+        Protocol::Resp2 => Protocol::Resp3,
+        Protocol::Resp3 => Protocol::Resp2,
+    };
+    match frame_end(buf, protocol) {
+        Ok(found) => found.map(|(len, _)| len),
+        Err(_) => frame_end(buf, other).ok().flatten().map(|(len, _)| len),
+    }
+}
+
 /// The length of the frame at the front of `buf` and whether it is a push.
 fn frame_end(buf: &[u8], protocol: Protocol) -> Result<Option<(usize, bool)>, String> {
     match protocol {
