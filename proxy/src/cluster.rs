@@ -223,7 +223,7 @@ impl Split {
             return None;
         };
         let items = &args[1..];
-        if items.is_empty() || items.len() % step != 0 {
+        if items.is_empty() || !items.len().is_multiple_of(step) {
             return None;
         }
         let mut parts: Vec<(u16, Part)> = Vec::new();
@@ -638,7 +638,10 @@ fn integer(reply: &[u8]) -> Option<i64> {
     if len != reply.len() {
         return None;
     }
-    std::str::from_utf8(line.strip_prefix(b":")?).ok()?.parse().ok()
+    std::str::from_utf8(line.strip_prefix(b":")?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The data of a bulk string frame.
@@ -725,7 +728,10 @@ mod tests {
             Bytes::from_static(b"-ERR master unavailable\r\n")
         );
         let split = Split::of(&args(&["DEL", "a", "b"])).unwrap();
-        let odd = [Bytes::from_static(b":1\r\n"), Bytes::from_static(b"+OK\r\n")];
+        let odd = [
+            Bytes::from_static(b":1\r\n"),
+            Bytes::from_static(b"+OK\r\n"),
+        ];
         assert!(split.merge(&odd, Protocol::Resp2).is_err());
     }
 
@@ -762,7 +768,10 @@ mod tests {
             combined(Combine::Sum, &ints, Protocol::Resp2).unwrap(),
             Bytes::from_static(b":5\r\n")
         );
-        let ok = [Bytes::from_static(b"+OK\r\n"), Bytes::from_static(b"+OK\r\n")];
+        let ok = [
+            Bytes::from_static(b"+OK\r\n"),
+            Bytes::from_static(b"+OK\r\n"),
+        ];
         assert_eq!(
             combined(Combine::AllOk, &ok, Protocol::Resp2).unwrap(),
             Bytes::from_static(b"+OK\r\n")
@@ -775,6 +784,9 @@ mod tests {
             combined(Combine::Concat, &keys, Protocol::Resp2).unwrap(),
             Bytes::from_static(b"*1\r\n$1\r\na\r\n")
         );
-        assert_eq!(ping(&args(&["PING", "hi"])), Bytes::from_static(b"$2\r\nhi\r\n"));
+        assert_eq!(
+            ping(&args(&["PING", "hi"])),
+            Bytes::from_static(b"$2\r\nhi\r\n")
+        );
     }
 }

@@ -480,7 +480,12 @@ impl Engine {
     }
 
     /// A command that may block, on a connection of its own for as long as it takes.
-    pub(crate) async fn blocking(&self, handle: &ShardHandle, protocol: Protocol, raw: Bytes) -> Bytes {
+    pub(crate) async fn blocking(
+        &self,
+        handle: &ShardHandle,
+        protocol: Protocol,
+        raw: Bytes,
+    ) -> Bytes {
         let reply = async {
             let session = handle
                 .master()

@@ -1,6 +1,7 @@
 //! `hotkey-proxy` run as a user runs it, in front of real servers, with real clients.
 
 mod acl;
+mod cluster;
 mod common;
 mod differential;
 mod faults;
