@@ -20,6 +20,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{InTransaction, Transaction};
 use crate::commands::{self, Action};
 use crate::engine::{
     ClientView, Engine, Failure, Login, ReplyFuture, Unauthenticated, error_reply, poll_once, ready,
@@ -69,6 +70,8 @@ struct State {
     /// The client logged in as the proxy's user (see [`Unauthenticated`] for those that
     /// have not).
     logged_in: bool,
+    /// On a cluster, the client's `MULTI` until `EXEC` or `DISCARD`.
+    transaction: Option<Transaction>,
 }
 
 /// Serves one client until it leaves, breaks a limit, or `shutdown` (then the requests
@@ -109,6 +112,7 @@ pub async fn serve(
             window: WriteWindow::new(settings.read_your_writes, WINDOW_KEYS),
             tunnel: None,
             logged_in: false,
+            transaction: None,
         },
     };
     let mut buf = BytesMut::with_capacity(FIRST_READ);
@@ -223,6 +227,9 @@ impl Client {
                 Err(_) => Next::Close("upstream-closed"),
             };
         }
+        if self.state.transaction.is_some() && !is(&request.args, "quit") {
+            return self.in_transaction(request).await;
+        }
         let action = commands::classify(&request.args);
         if !self.state.logged_in {
             match self.engine.unauthenticated() {
@@ -291,8 +298,41 @@ impl Client {
                 };
                 self.answer(reply).await;
             }
+            Action::Tunnel
+                if self.engine.is_cluster()
+                    && request.args.len() == 1
+                    && is(&request.args, "multi") =>
+            {
+                self.state.transaction = Some(Transaction::default());
+                self.answer(Bytes::from_static(b"+OK\r\n")).await;
+            }
             Action::Tunnel => return self.tunnel(self.login(), request.raw, &request.args).await,
             Action::Refuse(text) => self.answer(error_reply(text)).await,
+        }
+        Next::Read
+    }
+
+    /// A command within a cluster transaction (see [`Transaction`]).
+    async fn in_transaction(&mut self, request: Request) -> Next {
+        let Some(transaction) = self.state.transaction.as_mut() else {
+            return Next::Read;
+        };
+        match transaction.queue(&self.engine, &request.args, request.raw) {
+            InTransaction::Reply(reply) => self.answer(reply).await,
+            InTransaction::Discard => {
+                self.state.transaction = None;
+                self.answer(Bytes::from_static(b"+OK\r\n")).await;
+            }
+            InTransaction::Exec => {
+                let Some(transaction) = self.state.transaction.take() else {
+                    return Next::Read;
+                };
+                self.in_flight.drained().await;
+                self.off_lane.drained().await;
+                let (reply, written) = transaction.exec(&self.engine, self.state.protocol).await;
+                self.state.window.wrote(&written);
+                self.reply(ready(reply)).await;
+            }
         }
         Next::Read
     }
@@ -453,6 +493,12 @@ const NOAUTH: &str = "NOAUTH Authentication required.";
 
 /// The server's reply to `HELLO` without `AUTH` before the client logged in.
 const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+/// Whether the command `args` is `name` (lower case).
+fn is(args: &[Bytes], name: &str) -> bool {
+    args.first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(name.as_bytes()))
+}
 
 /// A bulk string reply.
 fn bulk(data: &[u8]) -> Bytes {

@@ -13,6 +13,9 @@
 //!   `FLUSHDB` on every master, `SCAN` over every master with one cursor
 //!   ([`ClusterCursor`]). Of the commands the rule refuses, those any node answers for the
 //!   client alike ([`ONE_MASTER`]) go to the master of slot 0; the rest are refused by name.
+//! - `MULTI`…`EXEC` is held here and sent whole to the master of its one slot
+//!   ([`Transaction`]); `WATCH` and the other commands that hold connection state give the
+//!   client a connection of its own to the master of their keys' slot.
 
 use std::sync::Arc;
 
@@ -178,6 +181,169 @@ async fn asking(engine: &Engine, handle: &ShardHandle, protocol: Protocol, raw: 
         Ok::<_, Failure>(reply.await?)
     };
     reply.await.unwrap_or_else(|e| error_reply(&e.reply_text()))
+}
+
+/// A client's `MULTI` on a cluster, held by the proxy until `EXEC`: the server runs a
+/// transaction on one connection to one node, so the proxy queues its commands (each in the
+/// transaction's one slot, else `CROSSSLOT`, and `EXEC` then fails with `EXECABORT`, as after
+/// any refused command), then sends `MULTI`, the commands and `EXEC` to the master of that
+/// slot on a connection of their own. The server checks the commands only then: one it would
+/// have refused while queueing got `QUEUED` here, and `EXEC` gets the server's `EXECABORT`.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    slot: Option<u16>,
+    /// The first keyed command (its arguments): it picks the master.
+    keyed: Option<Vec<Bytes>>,
+    queued: Vec<(Vec<Bytes>, Bytes)>,
+    refused: bool,
+}
+
+/// What a command does to a client's transaction.
+pub enum InTransaction {
+    /// The reply now; the transaction goes on.
+    Reply(Bytes),
+    /// `EXEC`: run it.
+    Exec,
+    /// `DISCARD`: it is over.
+    Discard,
+}
+
+/// Redis's reply to `EXEC` after a command of the transaction was refused.
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+impl Transaction {
+    /// The command `args` (`raw`) sent within the transaction.
+    pub fn queue(&mut self, engine: &Engine, args: &[Bytes], raw: Bytes) -> InTransaction {
+        let is = |word: &str| {
+            args.first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+        };
+        if is("exec") {
+            return InTransaction::Exec;
+        }
+        if is("discard") {
+            return InTransaction::Discard;
+        }
+        if is("multi") {
+            return InTransaction::Reply(error_reply("ERR MULTI calls can not be nested"));
+        }
+        if is("watch") {
+            return InTransaction::Reply(error_reply("ERR WATCH inside MULTI is not allowed"));
+        }
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        let slot = engine
+            .router()
+            .shard_for(&argv)
+            .map_err(|e| match e {
+                hotkey_router::Error::CrossSlot => Failure::CrossSlot,
+                e => Failure::Unavailable(e.to_string()),
+            })
+            .and_then(|h| h.slot_of(&argv).map_err(|_| Failure::CrossSlot));
+        match slot {
+            Ok(Some(slot)) if self.slot.is_some_and(|s| s != slot) => {
+                self.refused = true;
+                InTransaction::Reply(error_reply(hotkey_router::CROSSSLOT))
+            }
+            Ok(slot) => {
+                if self.slot.is_none() && slot.is_some() {
+                    self.slot = slot;
+                    self.keyed = Some(args.to_vec());
+                }
+                self.queued.push((args.to_vec(), raw));
+                InTransaction::Reply(Bytes::from_static(b"+QUEUED\r\n"))
+            }
+            Err(e) => {
+                self.refused = true;
+                InTransaction::Reply(error_reply(&e.reply_text()))
+            }
+        }
+    }
+
+    /// `EXEC`: the reply of the master of the transaction's slot (after `MOVED`, of its new
+    /// owner: nothing ran where the slot was not served), and the keys it wrote (for the
+    /// client's read-your-writes window).
+    pub async fn exec(self, engine: &Engine, protocol: Protocol) -> (Bytes, Vec<Bytes>) {
+        if self.refused {
+            return (error_reply(EXECABORT), Vec::new());
+        }
+        if self.queued.is_empty() {
+            return (Bytes::from_static(b"*0\r\n"), Vec::new());
+        }
+        let keyed = self
+            .keyed
+            .clone()
+            .unwrap_or_else(|| vec![Bytes::from_static(b"PING")]);
+        let argv: Vec<&[u8]> = keyed.iter().map(|a| a.as_ref()).collect();
+        let mut handle = match engine.router().shard_for(&argv) {
+            Ok(handle) => handle,
+            Err(e) => return (error_reply(&format!("ERR hotkey-proxy: {e}")), Vec::new()),
+        };
+        for _ in 0..MAX_REDIRECTS {
+            let (replies, exec) = match self.run(engine, &handle, protocol).await {
+                Ok(done) => done,
+                // The transaction may have run: its writes count as made.
+                Err(e) => return (error_reply(&e.reply_text()), self.wrote(&handle)),
+            };
+            let Some(redirect) = replies.iter().find_map(|r| redirect_of(r)) else {
+                return (exec, self.wrote(&handle));
+            };
+            let slot = (!redirect.is_ask()).then(|| redirect.slot());
+            match engine
+                .router()
+                .redirected(slot, redirect.address(), engine.connect_timeout())
+                .await
+            {
+                Some(next) if !redirect.is_ask() => handle = next,
+                // A slot migrating: its keys are on two nodes, and a transaction needs one.
+                _ => return (exec, Vec::new()),
+            }
+        }
+        let gave_up = "ERR hotkey-proxy: the cluster kept redirecting the transaction";
+        (error_reply(gave_up), Vec::new())
+    }
+
+    /// `MULTI`, the commands and `EXEC` on a new connection to `handle`'s master: the
+    /// commands' replies (`QUEUED` or an error) and `EXEC`'s.
+    async fn run(
+        &self,
+        engine: &Engine,
+        handle: &ShardHandle,
+        protocol: Protocol,
+    ) -> Result<(Vec<Bytes>, Bytes), Failure> {
+        let session = handle
+            .master()
+            .ok_or_else(|| Failure::unavailable(handle))?;
+        let endpoint = crate::engine::endpoint(&session.info, protocol, None)?;
+        let conn = Connection::connect(&endpoint, engine.connect_timeout()).await?;
+        let multi = conn.request(Bytes::from_static(b"*1\r\n$5\r\nMULTI\r\n"), None);
+        let pending: Vec<_> = self
+            .queued
+            .iter()
+            .map(|(_, raw)| conn.request(raw.clone(), None))
+            .collect();
+        let exec = conn.request(Bytes::from_static(b"*1\r\n$4\r\nEXEC\r\n"), None);
+        multi.await?;
+        let mut replies = Vec::with_capacity(pending.len());
+        for reply in pending {
+            replies.push(reply.await?);
+        }
+        Ok((replies, exec.await?))
+    }
+
+    /// The cached replies of the keys the transaction wrote no longer count; the keys.
+    fn wrote(&self, handle: &ShardHandle) -> Vec<Bytes> {
+        let mut written = Vec::new();
+        for (args, _) in &self.queued {
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            if let Route::Master { writes, .. } = handle.route(&argv, |_| true)
+                && !writes.is_empty()
+            {
+                handle.wrote(&writes);
+                written.extend(writes.iter().map(|k| Bytes::copy_from_slice(k)));
+            }
+        }
+        written
+    }
 }
 
 /// How the parts' replies of a split command make one reply.

@@ -138,6 +138,17 @@ impl ShardHandle {
         }
     }
 
+    /// The slot of `args` (the command name first) on a cluster: None for a command without a
+    /// key the router can find; [`crate::Error::CrossSlot`] when its keys are in different
+    /// slots.
+    pub fn slot_of(&self, args: &[&[u8]]) -> Result<Option<u16>, crate::Error> {
+        match command_slot(&self.shard.commands(), args) {
+            SlotOf::Slot(slot) => Ok(Some(slot)),
+            SlotOf::Anywhere => Ok(None),
+            SlotOf::Cross => Err(crate::Error::CrossSlot),
+        }
+    }
+
     /// Whether `self` and `other` are the same shard (the same master followed by the same
     /// link task).
     pub fn same_shard(&self, other: &ShardHandle) -> bool {

@@ -55,7 +55,8 @@ fn keys_on_every_shard(cluster: &Cluster, prefix: &str, at_least: usize) -> Vec<
 
 #[test]
 fn a_cluster_behind_the_proxy_answers_as_one_server() {
-    let cluster = cluster(&[], &[]);
+    // No cache advised: hot reads go to replicas.
+    let cluster = cluster(&[("cache-ttl-ms", "0")], &[]);
     let proxy = proxy(&cluster, &[]);
     let keys = keys_on_every_shard(&cluster, "user", 10);
     for conn in [&mut proxy.conn(), &mut proxy.conn_resp3()] {
@@ -185,6 +186,69 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
     let _: () = redis::cmd("FLUSHDB").query(&mut conn).expect("FLUSHDB");
     let size: usize = redis::cmd("DBSIZE").query(&mut conn).expect("DBSIZE");
     assert_eq!(size, 0);
+
+    // A transaction in one slot runs on its master; one over two slots runs nothing.
+    let (a, b) = (keys[0].as_str(), keys[1].as_str());
+    let ran: (String, i64) = redis::pipe()
+        .atomic()
+        .set(format!("{{{a}}}:x"), "1")
+        .incr(a, 5)
+        .query(&mut conn)
+        .expect("a transaction in one slot");
+    assert_eq!(ran, ("OK".to_string(), 5));
+    let step = |conn: &mut Connection, cmd: &mut redis::Cmd| -> Result<Value, String> {
+        cmd.query::<Value>(conn).map_err(|e| error_text(&e))
+    };
+    assert_eq!(step(&mut conn, &mut redis::cmd("MULTI")), Ok(Value::Okay));
+    assert_eq!(
+        step(&mut conn, redis::cmd("SET").arg(a).arg("2")),
+        Ok(Value::SimpleString("QUEUED".into()))
+    );
+    assert_eq!(
+        step(&mut conn, redis::cmd("SET").arg(b).arg("2")),
+        Err("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+    assert_eq!(
+        step(&mut conn, &mut redis::cmd("EXEC")),
+        Err("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    let kept: i64 = redis::cmd("GET").arg(a).query(&mut conn).expect("GET");
+    assert_eq!(kept, 5, "nothing of the refused transaction ran");
+
+    // A hot key's reads go to a replica of its own shard (READONLY there).
+    let hot = keys[2].as_str();
+    let owner = cluster.node_for_key(hot.as_bytes());
+    let replica = cluster.replicas(owner)[0];
+    // Written directly: a write through the proxy would keep this client's reads of the key on
+    // the master for a while (read-your-writes).
+    let _: () = redis::cmd("SET")
+        .arg(hot)
+        .arg("hot")
+        .query(&mut owner.conn())
+        .expect("SET");
+    hotkey_testkit::wait_for_acks(&mut owner.conn(), 1);
+    hotkey_testkit::pin(&mut owner.conn(), hot.as_bytes(), &[]);
+    wait_until("the hot key's reads reach its replica", WAIT, || {
+        let v: String = redis::cmd("GET")
+            .arg(hot)
+            .query(&mut conn)
+            .expect("GET of the hot key");
+        assert_eq!(v, "hot");
+        let served = get_calls(replica);
+        check(served > 0, || served)
+    });
+}
+
+/// `GET`s `node` has executed (`INFO commandstats`).
+fn get_calls(node: &Node) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut node.conn())
+        .expect("INFO commandstats");
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Reads `key` through the proxy until stopped; every reply (or error) in order.
