@@ -4,7 +4,8 @@
 //! second it prints where those reads were served, so the move from the master to the cache (or,
 //! with `--no-cache`, to the replicas) shows as it happens; at the end, a summary. Ctrl-C ends
 //! the run early, with the summary; the servers stop either way. With `--proxy` the players and
-//! game servers speak plain Redis to a `hotkey-proxy` the demo runs in front of the master.
+//! game servers speak plain Redis to a `hotkey-proxy` the demo runs in front of the master (or,
+//! with `--cluster`, of the cluster).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
-use hotkey_demo::proxy::{routes, scrape};
+use hotkey_demo::proxy::{labelled, routes, scrape};
 use hotkey_demo::stats::per_sec;
 use hotkey_demo::{
     CHAMPION_PREFIX, LEADERBOARD, Node, Probe, ProxyProcess, ReplicationGroup, Sample, Settings,
@@ -33,7 +34,8 @@ usage: leaderboard [options]
                       router follows every shard; a line per shard each second; the players
                       also read a second hot key, champion:<n>, on another shard)
   --proxy             players and game servers speak plain Redis (redis-rs, no router) to a
-                      hotkey-proxy the demo starts in front of the master; the cache column is
+                      hotkey-proxy the demo starts in front of the master (with --cluster, of
+                      the cluster); the cache column is
                       the proxy's /metrics hotkey_proxy_commands_total{route=\"cache\"} (needs
                       `cargo build --release -p hotkey-proxy`, or HOTKEY_PROXY=/path/to/it)
   --no-cache          the readers' router (or the proxy) does not cache: hot reads go to the
@@ -43,10 +45,6 @@ usage: leaderboard [options]
   --cold-per-sec N    background GET/SET per second on cold keys (default 3000)
   --csv FILE          also write each second's leaderboard reads/s and the shares served by
                       master, replicas and cache to FILE (scripts/plot-reads.py draws it)";
-
-/// `--cluster --proxy`: refused until the proxy fronts a cluster.
-const CLUSTER_PROXY: &str =
-    "--cluster --proxy: hotkey-proxy does not front a Redis Cluster yet (the next issue)";
 
 /// How often the demo looks at the router's hot set, to time the detection.
 const POLL: Duration = Duration::from_millis(10);
@@ -107,9 +105,6 @@ impl Args {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        if parsed.cluster && parsed.proxy {
-            return Err(CLUSTER_PROXY.to_string());
-        }
         Ok(Some(parsed))
     }
 }
@@ -165,12 +160,43 @@ fn main() -> ExitCode {
             "{LEADERBOARD} lives on the master at port {}, {champion} on the one at port {champion_port}",
             nodes[0].port
         );
+        let mut proxy = if args.proxy {
+            let upstream: Vec<String> = std::iter::once("--cluster".to_string())
+                .chain(cluster.urls())
+                .collect();
+            match ProxyProcess::start(&upstream, args.settings.cache) {
+                Ok(proxy) => {
+                    println!(
+                        "started hotkey-proxy in front of the cluster: clients on {}, /metrics on {}",
+                        proxy.address, proxy.metrics
+                    );
+                    Some(proxy)
+                }
+                Err(e) => {
+                    eprintln!("leaderboard: cannot start hotkey-proxy: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
         let result = runtime.block_on(async {
-            let workload =
-                Workload::start_cluster(&cluster.urls(), &args.settings, Some(&champion))
+            let workload = match &proxy {
+                Some(proxy) => {
+                    Workload::start_cluster_proxied(
+                        &cluster.urls(),
+                        &proxy.url(),
+                        &args.settings,
+                        &champion,
+                    )
                     .await
-                    .map_err(|e| e.to_string())?;
-            let result = run(&nodes, &workload, &args, None).await;
+                }
+                None => {
+                    Workload::start_cluster(&cluster.urls(), &args.settings, Some(&champion)).await
+                }
+            };
+            let workload = workload.map_err(|e| e.to_string())?;
+            let result = run(&nodes, &workload, &args, proxy.as_mut()).await;
             let hot = workload
                 .readers
                 .hot_keys()
@@ -192,8 +218,12 @@ fn main() -> ExitCode {
             );
             result
         });
-        // The routers stop before the servers do.
+        // The routers, then the proxy, stop before the servers do.
         drop(runtime);
+        if let Some(proxy) = proxy.take() {
+            drop(proxy);
+            println!("hotkey-proxy stopped");
+        }
         result
     } else {
         println!(
@@ -209,7 +239,7 @@ fn main() -> ExitCode {
             }
         };
         let mut proxy = if args.proxy {
-            match ProxyProcess::start(&group.master_url(), args.settings.cache) {
+            match ProxyProcess::start(&[group.master_url()], args.settings.cache) {
                 Ok(proxy) => {
                     println!(
                         "started hotkey-proxy in front of the master: clients on {}, /metrics on {}",
@@ -337,7 +367,8 @@ async fn run(
     let start = Instant::now();
     let first = probe.sample(workload).await?;
     let mut previous = first.clone();
-    let mut previous_shards = workload.readers.shards();
+    let proxy_metrics = proxy.as_ref().map(|p| p.metrics);
+    let mut previous_shards = shard_counts(workload, proxy_metrics, args.cluster).await?;
     let surge_at = start + Duration::from_secs(args.calm_seconds);
     let end = start + Duration::from_secs(args.seconds);
     // The counters when the surge started (None while calm).
@@ -434,7 +465,7 @@ async fn run(
                 let top = probe.top(5).await.map_err(|e| e.to_string())?;
                 let window = Window::between(&previous, &now);
                 print_second(start, workload, &probe, &window, &top);
-                let shards = workload.readers.shards();
+                let shards = shard_counts(workload, proxy_metrics, args.cluster).await?;
                 if args.cluster {
                     print_shards(&previous_shards, &shards, window.secs);
                 }
@@ -577,15 +608,68 @@ fn print_second(start: Instant, workload: &Workload, probe: &Probe, w: &Window, 
     }
 }
 
-/// A line per shard of the players' router: where the commands of its keys went this second.
-fn print_shards(previous: &[ShardView], now: &[ShardView], secs: f64) {
-    for shard in now {
+/// Where one shard's commands went since the start: its master, its replicas, the cache.
+#[derive(Debug, Clone, Copy, Default)]
+struct ShardCounts {
+    master: u64,
+    replica: u64,
+    cache: u64,
+}
+
+/// Each shard of the cluster (as the players' router, or the hot-set follower, sees it) with
+/// its counts: the router's own, or with `--proxy` the proxy's per-master counters from
+/// `/metrics` at `proxy`. Nothing on one master (`cluster` false): no shard lines.
+async fn shard_counts(
+    workload: &Workload,
+    proxy: Option<std::net::SocketAddr>,
+    cluster: bool,
+) -> Result<Vec<(ShardView, ShardCounts)>, String> {
+    if !cluster {
+        return Ok(Vec::new());
+    }
+    let text = match proxy {
+        Some(address) => Some(scrape(address).await?),
+        None => None,
+    };
+    Ok(workload
+        .readers
+        .shards()
+        .into_iter()
+        .map(|shard| {
+            let counts = match &text {
+                Some(text) => {
+                    let counter = |name: &str| {
+                        labelled(text, name, "master", &shard.master).unwrap_or_default()
+                    };
+                    ShardCounts {
+                        master: counter("hotkey_proxy_upstream_master_commands_total"),
+                        replica: counter("hotkey_proxy_upstream_replica_reads_total"),
+                        cache: counter("hotkey_proxy_upstream_cache_hits_total"),
+                    }
+                }
+                None => ShardCounts {
+                    master: shard.metrics.master,
+                    replica: shard.metrics.replica,
+                    cache: shard.metrics.cache_hits,
+                },
+            };
+            (shard, counts)
+        })
+        .collect())
+}
+
+/// A line per shard: where the commands of its keys went this second.
+fn print_shards(
+    previous: &[(ShardView, ShardCounts)],
+    now: &[(ShardView, ShardCounts)],
+    secs: f64,
+) {
+    for (shard, m) in now {
         let before = previous
             .iter()
-            .find(|p| p.master == shard.master)
-            .map(|p| p.metrics)
+            .find(|(p, _)| p.master == shard.master)
+            .map(|(_, counts)| *counts)
             .unwrap_or_default();
-        let m = &shard.metrics;
         let slots: Vec<String> = shard
             .slots
             .iter()
@@ -597,10 +681,7 @@ fn print_shards(previous: &[ShardView], now: &[ShardView], secs: f64) {
             slots.join(","),
             rate(per_sec(m.master.saturating_sub(before.master), secs)),
             rate(per_sec(m.replica.saturating_sub(before.replica), secs)),
-            rate(per_sec(
-                m.cache_hits.saturating_sub(before.cache_hits),
-                secs
-            ))
+            rate(per_sec(m.cache.saturating_sub(before.cache), secs))
         );
     }
 }
@@ -709,6 +790,8 @@ mod tests {
         assert!(!args.cluster);
         assert!(parse(&["--cluster"]).unwrap().unwrap().cluster);
         assert!(parse(&["--proxy"]).unwrap().unwrap().proxy);
+        let both = parse(&["--cluster", "--proxy"]).unwrap().unwrap();
+        assert!(both.cluster && both.proxy);
         assert!(parse(&["--help"]).unwrap().is_none());
     }
 
@@ -721,6 +804,5 @@ mod tests {
         assert!(parse(&["--seconds", "x"]).is_err());
         assert!(parse(&["--replicas", "3"]).is_err());
         assert!(parse(&["--fast"]).is_err());
-        assert_eq!(parse(&["--cluster", "--proxy"]).unwrap_err(), CLUSTER_PROXY);
     }
 }

@@ -1,5 +1,6 @@
-//! `--proxy`: the `hotkey-proxy` binary run in front of the demo's master, as an operator runs
-//! it, and the counters of its `/metrics` the demo shows.
+//! `--proxy`: the `hotkey-proxy` binary run in front of the demo's master (or, with
+//! `--cluster`, its cluster), as an operator runs it, and the counters of its `/metrics` the
+//! demo shows.
 //!
 //! The binary is the one built next to the demo's (`cargo build --release -p hotkey-proxy`,
 //! which `make run` does), or `HOTKEY_PROXY`. It listens on free ports (`--listen 127.0.0.1:0
@@ -49,9 +50,10 @@ pub struct ProxyProcess {
 }
 
 impl ProxyProcess {
-    /// Starts the proxy in front of the master at `master_url`, its cache on or off, and waits
-    /// until it listens. Fails with the proxy's log when it exits or does not listen in time.
-    pub fn start(master_url: &str, cache: bool) -> Result<ProxyProcess, String> {
+    /// Starts the proxy in front of `upstream` (the master's URL, or `--cluster` and seed
+    /// URLs), its cache on or off, and waits until it listens. Fails with the proxy's log when
+    /// it exits or does not listen in time.
+    pub fn start(upstream: &[String], cache: bool) -> Result<ProxyProcess, String> {
         let binary = binary()?;
         let log =
             std::env::temp_dir().join(format!("hotkey-demo-proxy-{}.log", std::process::id()));
@@ -66,7 +68,7 @@ impl ProxyProcess {
         // prints its summary through the proxy and then stops it.
         let child = command
             .process_group(0)
-            .arg(master_url)
+            .args(upstream)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

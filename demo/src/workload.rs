@@ -136,6 +136,9 @@ impl Tally {
     }
 }
 
+/// The second hot key's value (`--cluster`).
+const CHAMPION_VALUE: &str = "{\"name\":\"the champion\",\"wins\":42}";
+
 /// How one task of the workload sends its commands.
 #[derive(Clone)]
 enum Link {
@@ -247,8 +250,7 @@ impl Workload {
             .await;
         };
         let mut set = redis::cmd("SET");
-        set.arg(champion)
-            .arg("{\"name\":\"the champion\",\"wins\":42}");
+        set.arg(champion).arg(CHAMPION_VALUE);
         writers.query::<()>(&set).await?;
         let mut workload = Workload::run(
             readers.clone(),
@@ -260,6 +262,38 @@ impl Workload {
         for _ in 0..settings.readers {
             workload._tasks.spawn(read_champion(
                 Link::Router(workload.readers.clone()),
+                workload.tally.clone(),
+                workload.surge.clone(),
+                Pacer::new(calm_each),
+                champion.to_owned(),
+            ));
+        }
+        Ok(workload)
+    }
+
+    /// Like [`Workload::start_cluster`] with a second hot key, with every task on a plain
+    /// connection of its own to the `hotkey-proxy` at `proxy_url` in front of the cluster
+    /// (which only the hot-set follower, [`Workload::readers`], reaches directly).
+    pub async fn start_cluster_proxied(
+        seeds: &[String],
+        proxy_url: &str,
+        settings: &Settings,
+        champion: &str,
+    ) -> Result<Workload, Error> {
+        let follower = Router::connect_cluster(seeds.to_vec(), reader_options(settings)).await?;
+        let proxy = redis::Client::open(proxy_url)?;
+        let mut conn = proxy.get_multiplexed_async_connection().await?;
+        redis::cmd("SET")
+            .arg(champion)
+            .arg(CHAMPION_VALUE)
+            .query_async::<()>(&mut conn)
+            .await?;
+        let mut workload =
+            Workload::run(follower, Links::Proxy(Box::new(proxy.clone())), settings).await?;
+        let calm_each = settings.calm_reads_per_sec / settings.readers.max(1) as f64;
+        for _ in 0..settings.readers {
+            workload._tasks.spawn(read_champion(
+                Link::Plain(proxy.get_multiplexed_async_connection().await?),
                 workload.tally.clone(),
                 workload.surge.clone(),
                 Pacer::new(calm_each),

@@ -1,6 +1,7 @@
-//! `leaderboard --proxy`, run as `make run ARGS="--proxy"` runs it (shorter): players and game
-//! servers on plain connections to `hotkey-proxy`, real servers. The summary must show the
-//! master's share of the leaderboard reads falling once the key is detected hot.
+//! `leaderboard --proxy` and `--cluster --proxy`, run as `make run ARGS="--proxy"` runs them
+//! (shorter): players and game servers on plain connections to `hotkey-proxy`, real servers
+//! (one master, or a 3 × 1 cluster). The summary must show the master's share of the
+//! leaderboard reads falling once the key is detected hot.
 //!
 //! Needs the module and the proxy built next to the demo: `cargo build -p hotkey -p
 //! hotkey-proxy` (the demo says so and fails otherwise).
@@ -34,13 +35,19 @@ fn master_share(stdout: &str, label: &str) -> Option<f64> {
     after.trim_start().split('%').next()?.trim().parse().ok()
 }
 
-#[test]
-fn through_the_proxy_the_masters_share_of_hot_reads_falls_after_detection() {
-    let dir = std::env::temp_dir().join(format!("hotkey-demo-test-{}", std::process::id()));
+/// Runs the demo with `args` (and the story's length) to its end: its stdout, and stdout with
+/// stderr for a failure's message. Panics when it fails.
+fn run_demo(args: &[&str]) -> (String, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "hotkey-demo-test-{}-{}",
+        std::process::id(),
+        args.join("")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let (out, err) = (dir.join("stdout"), dir.join("stderr"));
     let child = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
-        .args(["--proxy", "--replicas", "1", "--readers", "4"])
+        .args(args)
+        .args(["--readers", "4"])
         .args(["--seconds", &SECONDS.to_string()])
         .args(["--calm-seconds", &CALM_SECONDS.to_string()])
         .stdin(Stdio::null())
@@ -50,7 +57,7 @@ fn through_the_proxy_the_masters_share_of_hot_reads_falls_after_detection() {
         .expect("run leaderboard");
     let mut demo = Demo(child);
     let status = wait_until(
-        "leaderboard --proxy to exit",
+        format!("leaderboard {} to exit", args.join(" ")),
         Duration::from_secs(SECONDS) + SLACK,
         || demo.0.try_wait().unwrap().ok_or("running"),
     );
@@ -60,9 +67,15 @@ fn through_the_proxy_the_masters_share_of_hot_reads_falls_after_detection() {
     let shown = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         status.success(),
-        "leaderboard --proxy failed ({status}):\n{shown}"
+        "leaderboard {} failed ({status}):\n{shown}",
+        args.join(" ")
     );
+    (stdout, shown)
+}
 
+#[test]
+fn through_the_proxy_the_masters_share_of_hot_reads_falls_after_detection() {
+    let (stdout, shown) = run_demo(&["--proxy", "--replicas", "1"]);
     assert!(
         stdout.contains("started hotkey-proxy in front of the master"),
         "{shown}"
@@ -78,6 +91,25 @@ fn through_the_proxy_the_masters_share_of_hot_reads_falls_after_detection() {
         stdout.contains("hotkey-proxy commands by route: master "),
         "{shown}"
     );
+}
+
+#[test]
+fn through_the_proxy_on_a_cluster_both_hot_keys_are_served_off_their_masters() {
+    let (stdout, shown) = run_demo(&["--cluster", "--proxy"]);
+    assert!(
+        stdout.contains("started hotkey-proxy in front of the cluster"),
+        "{shown}"
+    );
+    let calm = master_share(&stdout, "calm (").unwrap_or_else(|| panic!("no calm line:\n{shown}"));
+    let hot = master_share(&stdout, "after detection (")
+        .unwrap_or_else(|| panic!("never detected hot:\n{shown}"));
+    assert!(calm > 99.0, "calm: master {calm}%\n{shown}");
+    assert!(hot < 10.0, "after detection: master {hot}%\n{shown}");
+    assert!(
+        stdout.contains("hot at the end: its shard's line shows where they went"),
+        "the second hot key, on another shard, is hot too:\n{shown}"
+    );
+    assert!(stdout.contains("errors: 0 "), "{shown}");
 }
 
 #[test]

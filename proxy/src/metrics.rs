@@ -132,6 +132,12 @@ pub struct UpstreamSnapshot {
     pub reports: u64,
     /// Replicas in the read rotation now.
     pub replicas_up: u64,
+    /// Commands the proxy sent to the master (hot reads and cache fills included), since start.
+    pub master_commands: u64,
+    /// Hot reads a replica of the master served, since start.
+    pub replica_reads: u64,
+    /// Hot reads of the master's keys served from the cache, since start.
+    pub cache_hits: u64,
 }
 
 /// The proxy's metrics: one, shared by every client task (wrap it in an `Arc`).
@@ -371,7 +377,7 @@ impl fmt::Debug for Upstreams {
 type Field = fn(&UpstreamSnapshot) -> u64;
 
 /// Per-master metrics: name, help, whether a counter (else a gauge), and the field.
-const UPSTREAM_METRICS: [(&str, &str, bool, Field); 6] = [
+const UPSTREAM_METRICS: [(&str, &str, bool, Field); 9] = [
     (
         "upstream_connected",
         "1 while the link to the master is up",
@@ -407,6 +413,24 @@ const UPSTREAM_METRICS: [(&str, &str, bool, Field); 6] = [
         "Replicas in the read rotation now",
         false,
         |s| s.replicas_up,
+    ),
+    (
+        "upstream_master_commands",
+        "Commands sent to the master (on a cluster: of its slots)",
+        true,
+        |s| s.master_commands,
+    ),
+    (
+        "upstream_replica_reads",
+        "Hot reads of the master's keys served by its replicas",
+        true,
+        |s| s.replica_reads,
+    ),
+    (
+        "upstream_cache_hits",
+        "Hot reads of the master's keys served from the cache",
+        true,
+        |s| s.cache_hits,
     ),
 ];
 
@@ -534,6 +558,9 @@ mod tests {
                 resyncs: 2,
                 reports: 11,
                 replicas_up: 1,
+                master_commands: 40,
+                replica_reads: 5,
+                cache_hits: 9,
             }]
         }))
     }
@@ -602,6 +629,9 @@ mod tests {
             ("hotkey_proxy_resyncs", "counter"),
             ("hotkey_proxy_reports", "counter"),
             ("hotkey_proxy_replicas_up", "gauge"),
+            ("hotkey_proxy_upstream_master_commands", "counter"),
+            ("hotkey_proxy_upstream_replica_reads", "counter"),
+            ("hotkey_proxy_upstream_cache_hits", "counter"),
         ] {
             assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
         }

@@ -258,6 +258,9 @@ fn snapshots(router: &Router) -> Vec<UpstreamSnapshot> {
                 resyncs: m.resyncs,
                 reports: m.reports,
                 replicas_up: h.replicas_up() as u64,
+                master_commands: m.master,
+                replica_reads: m.replica,
+                cache_hits: m.cache_hits,
             }
         })
         .collect()
