@@ -73,6 +73,7 @@ bench: build
 	HOTKEY_REDIS_SERVER=$${HOTKEY_SERVERS:-$$HOME/.cache/hotkey-servers}/bin/redis-8.6.2-server cargo bench --bench top_accuracy
 	cargo bench -p hotkey-router --bench route
 	cargo bench -p hotkey-proxy --bench staleness
+	cargo bench -p hotkey-proxy --bench cluster
 	cargo bench -p hotkey-demo --bench offload
 	scripts/bench-hook.sh
 	$(MAKE) bench-python

@@ -27,6 +27,7 @@ use hotkey_protocol::scan::ClusterCursor;
 use hotkey_router::upstream::{Route, ShardHandle};
 
 use crate::engine::{ClientView, Engine, Failure, ReplyFuture, error_reply, ready};
+use crate::request::Limits;
 use crate::upstream::{Connection, Protocol, frame_len};
 
 /// Redirections followed for one command before the proxy gives up on it (each waits until
@@ -68,14 +69,15 @@ pub async fn dispatch(
         return split.dispatch(engine, client).await;
     }
     let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-    let is_keyless = engine
-        .router()
-        .shard_for(&argv)
-        .is_ok_and(|h| h.is_keyless(&argv));
-    if is_keyless {
+    let picked = engine.router().shard_for(&argv);
+    if picked.as_ref().is_ok_and(|h| h.is_keyless(&argv)) {
         return without_key(engine, client, args, raw).await;
     }
-    routed(engine, client, args, raw).await
+    let (protocol, lane) = (client.protocol, client.lane);
+    let reply = engine
+        .route_to(client, args, &argv, picked, raw.clone())
+        .await;
+    following(engine, reply, raw, protocol, lane)
 }
 
 /// A command for the shard of its slot, its redirections followed.
@@ -87,9 +89,27 @@ async fn routed(
 ) -> ReplyFuture {
     let (protocol, lane) = (client.protocol, client.lane);
     let reply = engine.route(client, args, raw.clone()).await;
-    let (engine, args) = (engine.clone(), args.to_vec());
+    following(engine, reply, raw, protocol, lane)
+}
+
+/// `reply`, or once it is a redirection, the reply of the node it names (the command `raw`
+/// sent again there).
+fn following(
+    engine: &Arc<Engine>,
+    reply: ReplyFuture,
+    raw: Bytes,
+    protocol: Protocol,
+    lane: usize,
+) -> ReplyFuture {
+    let engine = engine.clone();
     Box::pin(async move {
         let mut reply = reply.await;
+        if redirect_of(&reply).is_none() {
+            return reply;
+        }
+        // Rare: the arguments are read again from the request rather than kept for every
+        // command.
+        let args = arguments(&raw);
         for _ in 0..MAX_REDIRECTS {
             let Some(redirect) = redirect_of(&reply) else {
                 return reply;
@@ -106,6 +126,19 @@ async fn routed(
             None => reply,
         }
     })
+}
+
+/// The arguments of the request `raw` (which the proxy parsed once already, so it is whole).
+fn arguments(raw: &Bytes) -> Vec<Bytes> {
+    let unlimited = Limits {
+        max_bulk_len: usize::MAX,
+        max_multibulk_len: usize::MAX,
+        max_inline_len: usize::MAX,
+    };
+    match crate::request::parse(&mut BytesMut::from(&raw[..]), &unlimited) {
+        Ok(Some(request)) => request.args,
+        _ => Vec::new(),
+    }
 }
 
 /// The redirection in an error reply, if it is one.

@@ -328,8 +328,21 @@ impl Engine {
         raw: Bytes,
     ) -> ReplyFuture {
         let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        let picked = self.handle(&argv);
+        self.route_to(client, args, &argv, picked, raw).await
+    }
+
+    /// [`Engine::route`] with the shard already picked for `argv` (`args` as slices).
+    pub(crate) async fn route_to(
+        self: &Arc<Self>,
+        client: ClientView<'_>,
+        args: &[Bytes],
+        argv: &[&[u8]],
+        picked: Result<ShardHandle, hotkey_router::Error>,
+        raw: Bytes,
+    ) -> ReplyFuture {
         let started = Instant::now();
-        let handle = match self.handle(&argv) {
+        let handle = match picked {
             Ok(h) => h,
             Err(hotkey_router::Error::CrossSlot) => {
                 return ready(error_reply(hotkey_router::CROSSSLOT));
@@ -344,7 +357,7 @@ impl Engine {
             }
         };
         let window = &*client.window;
-        let route = handle.route(&argv, |k| window.contains(k));
+        let route = handle.route(argv, |k| window.contains(k));
         let (protocol, lane) = (client.protocol, client.lane);
         let engine = self.clone();
         match route {
