@@ -1,7 +1,9 @@
 //! `hotkey-proxy --cluster` measured (`cargo bench -p hotkey-proxy --bench cluster`), with
 //! redis-benchmark (50 clients) and every proxy on one worker thread, in one run:
 //! - cold `GET`/`SET` (random keys, `-P 1` and `-P 16`) through the proxy in front of a 3 × 1
-//!   cluster and through the proxy in front of one master, interleaved, medians of the rounds;
+//!   cluster and through the proxy in front of one master with one replica, interleaved,
+//!   medians of the rounds, with each proxy's CPU per request (`/proc/PID/stat`), and for
+//!   scale the same load sent directly (`redis-benchmark --cluster` to the cluster);
 //! - a hot `GET` (one key, detected by the module of its shard) through the cluster proxy with
 //!   its cache, and through one with `--no-cache` (the shard's replica): the share of those
 //!   reads that reached the key's master (its `INFO commandstats`);
@@ -18,7 +20,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proxy, master};
+use common::{Proxy, replicated};
 use hotkey_testkit::{Cluster, Node};
 
 /// Requests per redis-benchmark run, and rounds.
@@ -35,6 +37,31 @@ fn scale() -> (usize, usize) {
 struct Run {
     rps: f64,
     p50_ms: f64,
+}
+
+/// CPU-seconds process `pid` has used (user + system, from `/proc/PID/stat`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; clock ticks
+    // of 1/100 s (USER_HZ on Linux).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// [`bench`] through `proxy`, and the proxy's CPU-seconds per 100k requests.
+fn bench_proxy(proxy: &Proxy, n: usize, pipeline: usize, args: &[&str]) -> (Run, f64) {
+    let before = cpu_seconds(proxy.pid());
+    let run = bench(proxy.port, n, pipeline, args);
+    let cpu = (cpu_seconds(proxy.pid()) - before) * 100_000.0 / n as f64;
+    (run, cpu)
 }
 
 /// `redis-benchmark -p port -c 50 -n n [-P pipeline] <args>` (`args`: `-t get -r 100000`, or a
@@ -55,7 +82,7 @@ fn bench(port: u16, n: usize, pipeline: usize, args: &[&str]) -> Run {
     // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
     let line = text
         .lines()
-        .find(|l| !l.starts_with("\"test\""))
+        .find(|l| l.starts_with('"') && !l.starts_with("\"test\""))
         .unwrap_or_else(|| panic!("no result from redis-benchmark {args:?}: {text}"));
     let fields: Vec<f64> = line
         .split(',')
@@ -124,7 +151,8 @@ fn main() {
         .server_args(&["--repl-diskless-sync-delay", "0"])
         .start();
     let seed = cluster.urls()[0].clone();
-    let single = master(&[]);
+    // Replicated as each master of the cluster is, so a write costs its master the same.
+    let (single, _replica) = replicated(&[], 1);
     let on_cluster = Proxy::start_with(&["--cluster", &seed], &["--threads", "1"]);
     let on_master = Proxy::start(&single, &["--threads", "1"]);
     println!(
@@ -134,17 +162,34 @@ fn main() {
             .trim()
     );
 
-    // Cold GET/SET: the two proxies interleaved in every round.
+    // Cold GET/SET: the two proxies interleaved in every round, and direct for scale.
+    let cluster_port = cluster.masters()[0].port;
     for (test, pipeline) in [("set", 1), ("get", 1), ("set", 16), ("get", 16)] {
-        let (mut cluster_rps, mut master_rps) = (Vec::new(), Vec::new());
+        let mut rows: [Vec<f64>; 6] = Default::default();
         for _ in 0..rounds {
             let args = ["-t", test, "-r", "100000"];
-            cluster_rps.push(bench(on_cluster.port, n, pipeline, &args).rps);
-            master_rps.push(bench(on_master.port, n, pipeline, &args).rps);
+            let (run, cpu) = bench_proxy(&on_cluster, n, pipeline, &args);
+            rows[0].push(run.rps);
+            rows[1].push(cpu);
+            let (run, cpu) = bench_proxy(&on_master, n, pipeline, &args);
+            rows[2].push(run.rps);
+            rows[3].push(cpu);
+            rows[4].push(
+                bench(
+                    cluster_port,
+                    n,
+                    pipeline,
+                    &["--cluster", "-t", test, "-r", "100000"],
+                )
+                .rps,
+            );
+            rows[5].push(bench(single.port, n, pipeline, &args).rps);
         }
-        let (c, m) = (median(cluster_rps), median(master_rps));
+        let [c, c_cpu, m, m_cpu, direct_cluster, direct_master] = rows.map(median);
         println!(
-            "cold {test} -P {pipeline}: cluster proxy {c:.0} ops/s, one-master proxy {m:.0} ops/s: {:.2}×",
+            "cold {test} -P {pipeline}: cluster proxy {c:.0} ops/s ({c_cpu:.3} CPU-s per 100k), \
+             one-master proxy {m:.0} ops/s ({m_cpu:.3}): {:.2}×; direct: cluster {direct_cluster:.0}, \
+             one master {direct_master:.0} ops/s",
             c / m
         );
     }

@@ -132,7 +132,8 @@ const CONFIG_KEY: &str = "config";
 #[command(name = "hotkey-proxy", version, args_override_self = true)]
 struct Args {
     /// The master's URL (redis://[user:pass@]host:port[/db], rediss://...); with --sentinel,
-    /// the Sentinels' URLs (their userinfo is the Sentinels' own credentials).
+    /// the Sentinels' URLs (their userinfo is the Sentinels' own credentials); with --cluster,
+    /// nodes of the cluster (the first one's user and password log in to every node).
     #[arg(value_name = "URL")]
     upstream: Vec<String>,
 
