@@ -169,7 +169,7 @@ struct Args {
     #[arg(long)]
     cluster: bool,
 
-    /// Tokio worker threads [default: the number of CPUs].
+    /// Tokio worker threads [default: the number of CPUs]; 1 runs the whole proxy on one thread.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 
