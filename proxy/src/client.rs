@@ -34,8 +34,10 @@ use crate::upstream::{Protocol, Tunnel, TunnelSender};
 /// read) until replies go out, so a client costs bounded memory.
 const MAX_IN_FLIGHT: usize = 1024;
 
-/// Keys a client's read-your-writes window holds (see [`WriteWindow`]).
-const WINDOW_KEYS: usize = 1024;
+/// Slots of a client's read-your-writes window (see [`WriteWindow`]): 2 KiB for a client
+/// that writes; a client that writes more distinct keys within the window sends a growing
+/// share of its hot reads to the master (16 keys: 6 %).
+const WINDOW_SLOTS: usize = 256;
 
 /// The room a client's reads are first given: most clients send small requests, and an idle
 /// client's buffer is much of what it costs the proxy. A read that fills its room doubles the
@@ -109,7 +111,7 @@ pub async fn serve(
             protocol: Protocol::Resp2,
             name: None,
             lane: usize::try_from(id).unwrap_or(0) % settings.pool_size.max(1),
-            window: WriteWindow::new(settings.read_your_writes, WINDOW_KEYS),
+            window: WriteWindow::new(settings.read_your_writes, WINDOW_SLOTS),
             tunnel: None,
             logged_in: false,
             transaction: None,
@@ -150,6 +152,11 @@ impl Client {
         shutdown: &CancellationToken,
     ) -> Reason {
         let mut room = FIRST_READ;
+        // Made once: a cancellation future registers its waiter when first polled and is
+        // cheap to poll again, where a new one every read would take the token's lock.
+        let stop = shutdown.cancelled();
+        let gone = self.gone.clone().cancelled_owned();
+        tokio::pin!(stop, gone);
         loop {
             loop {
                 match request::parse(buf, &self.settings.limits) {
@@ -196,8 +203,8 @@ impl Client {
                     Err(_) => return "io-error",
                 },
                 () = idle => return "idle",
-                () = shutdown.cancelled() => return "shutdown",
-                () = self.gone.cancelled() => return "closed",
+                () = &mut stop => return "shutdown",
+                () = &mut gone => return "closed",
             }
         }
     }
@@ -330,7 +337,7 @@ impl Client {
                 self.in_flight.drained().await;
                 self.off_lane.drained().await;
                 let (reply, written) = transaction.exec(&self.engine, self.state.protocol).await;
-                self.state.window.wrote(&written);
+                self.state.window.wrote(&written, Instant::now());
                 self.reply(ready(reply)).await;
             }
         }

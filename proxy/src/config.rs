@@ -171,7 +171,7 @@ struct Args {
     #[arg(long, conflicts_with = "sentinel")]
     cluster: bool,
 
-    /// Tokio worker threads [default: the number of CPUs].
+    /// Tokio worker threads [default: the number of CPUs]; 1 runs the whole proxy on one thread.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 

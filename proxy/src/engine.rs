@@ -363,7 +363,7 @@ impl Engine {
         match route {
             Route::Master { writes, blocking } => {
                 let writes: Vec<Bytes> = writes.iter().map(|k| owned(args, k)).collect();
-                client.window.wrote(&writes);
+                client.window.wrote(&writes, started);
                 if blocking {
                     // It runs after everything the client sent before, as on a server.
                     client.in_flight.drained().await;

@@ -17,11 +17,17 @@ fn main() -> ExitCode {
         eprintln!("hotkey-proxy: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.threads)
-        .enable_all()
-        .build()
-    {
+    // One thread runs everything, accept loop included, as twemproxy's one event loop does:
+    // a multi-threaded runtime with one worker would hand every accepted client from the
+    // main thread to the worker and pay for work stealing nobody can do.
+    let mut builder = if config.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(config.threads);
+        builder
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("hotkey-proxy: cannot start the runtime: {e}");

@@ -2,15 +2,17 @@
 //! - [`InFlight`], counts of replies not in yet (the client waits for them to be in before a
 //!   command that must run after everything it sent before);
 //! - [`WriteWindow`], the keys it wrote lately, whose hot reads go to the master (which has
-//!   the write) rather than a replica (which may not yet). Bounded: when more keys were
-//!   written within the window than it holds, every hot read of the client goes to the master
-//!   until the window has passed, which is always safe.
+//!   the write) rather than a replica (which may not yet). Bounded: a fixed number of
+//!   slots, so a client that writes more keys than it has within the window sends more of its
+//!   hot reads to the master until the window has passed, which is always safe.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+
+use rustc_hash::FxHasher;
 use tokio::sync::Notify;
 
 /// Replies in flight: counted when their command is dispatched, done when they are in.
@@ -47,57 +49,70 @@ impl InFlight {
     }
 }
 
-/// The keys a client wrote within the window.
+/// The keys a client wrote within the window, as deadlines in slots chosen by a hash of the
+/// key: writing marks the key's slot, a read asks whether its slot's deadline is ahead. Two
+/// keys sharing a slot only send a hot read to the master that a replica could have served,
+/// which is always safe, and a client that writes more keys than there are slots within the
+/// window drifts towards every hot read on the master, as a full list of keys would. Marking
+/// costs one hash and one store, whatever the key or the load: no allocation, no sweep of
+/// expired keys. The slots are allocated at the client's first write, so a client that only
+/// reads costs nothing here.
 #[derive(Debug)]
 pub struct WriteWindow {
     window: Duration,
-    capacity: usize,
-    keys: FxHashMap<Bytes, Instant>,
-    /// Set when the map was full: until then every key counts as written.
-    overflowed_until: Option<Instant>,
+    /// Deadlines in milliseconds since `base` (0: never written).
+    slots: Option<Box<[u64]>>,
+    size: usize,
+    base: Instant,
 }
 
 impl WriteWindow {
-    pub fn new(window: Duration, capacity: usize) -> WriteWindow {
+    /// A window of `window` over `slots` slots (rounded up to a power of two).
+    pub fn new(window: Duration, slots: usize) -> WriteWindow {
         WriteWindow {
             window,
-            capacity,
-            keys: FxHashMap::default(),
-            overflowed_until: None,
+            slots: None,
+            size: slots.max(1).next_power_of_two(),
+            base: Instant::now(),
         }
     }
 
-    /// The client wrote `keys` (the command was sent; its reply may not be back).
-    pub fn wrote(&mut self, keys: &[Bytes]) {
+    /// The client wrote `keys` at `now` (the command was sent; its reply may not be back).
+    pub fn wrote(&mut self, keys: &[Bytes], now: Instant) {
         if keys.is_empty() || self.window.is_zero() {
             return;
         }
-        let now = Instant::now();
-        let until = now + self.window;
+        let deadline = self.millis(now) + millis(self.window).max(1);
+        let size = self.size;
+        let slots = self
+            .slots
+            .get_or_insert_with(|| vec![0; size].into_boxed_slice());
         for key in keys {
-            if self.keys.len() >= self.capacity && !self.keys.contains_key(key) {
-                self.keys.retain(|_, t| *t > now);
-                if self.keys.len() >= self.capacity {
-                    self.keys.clear();
-                    self.overflowed_until = Some(until);
-                    return;
-                }
-            }
-            self.keys.insert(key.clone(), until);
+            slots[slot(key, size)] = deadline;
         }
     }
 
-    /// Whether the client wrote `key` within the window.
+    /// Whether the client may have written `key` within the window.
     pub fn contains(&self, key: &[u8]) -> bool {
-        if self.keys.is_empty() && self.overflowed_until.is_none() {
-            return false;
-        }
-        let now = Instant::now();
-        if self.overflowed_until.is_some_and(|t| t > now) {
-            return true;
-        }
-        self.keys.get(key).is_some_and(|t| *t > now)
+        self.slots
+            .as_ref()
+            .is_some_and(|slots| slots[slot(key, self.size)] > self.millis(Instant::now()))
     }
+
+    fn millis(&self, at: Instant) -> u64 {
+        millis(at.saturating_duration_since(self.base))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn slot(key: &[u8], size: usize) -> usize {
+    let mut hasher = FxHasher::default();
+    hasher.write(key);
+    // The high bits: Fx mixes them best.
+    (hasher.finish() >> 32) as usize & (size - 1)
 }
 
 #[cfg(test)]
@@ -110,9 +125,9 @@ mod tests {
 
     #[test]
     fn a_written_key_counts_for_the_window_only() {
-        let mut w = WriteWindow::new(Duration::from_millis(50), 8);
+        let mut w = WriteWindow::new(Duration::from_millis(50), 1024);
         assert!(!w.contains(b"a"));
-        w.wrote(&[key("a")]);
+        w.wrote(&[key("a")], Instant::now());
         assert!(w.contains(b"a"));
         assert!(!w.contains(b"b"));
         std::thread::sleep(Duration::from_millis(60));
@@ -120,19 +135,36 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_sends_every_read_to_the_master() {
-        let mut w = WriteWindow::new(Duration::from_secs(60), 2);
-        w.wrote(&[key("a"), key("b")]);
-        assert!(!w.contains(b"z"));
-        w.wrote(&[key("c")]);
-        assert!(w.contains(b"z"), "overflowed: every key counts as written");
-        assert!(w.contains(b"a"));
+    fn every_key_written_within_the_window_counts_whatever_their_number() {
+        let mut w = WriteWindow::new(Duration::from_secs(60), 64);
+        let keys: Vec<Bytes> = (0..5_000).map(|i| key(&format!("k:{i}"))).collect();
+        w.wrote(&keys, Instant::now());
+        assert!(
+            keys.iter().all(|k| w.contains(k)),
+            "no written key is missed"
+        );
+        // More keys than slots: every slot is marked, so every hot read goes to the master.
+        assert!(w.contains(b"never written"));
+    }
+
+    #[test]
+    fn few_keys_leave_most_reads_off_the_master() {
+        let mut w = WriteWindow::new(Duration::from_secs(60), 1024);
+        let written: Vec<Bytes> = (0..16).map(|i| key(&format!("w:{i}"))).collect();
+        w.wrote(&written, Instant::now());
+        let others = (0..1_000)
+            .filter(|i| w.contains(format!("r:{i}").as_bytes()))
+            .count();
+        assert!(
+            others < 50,
+            "{others} of 1,000 unwritten keys share a slot with 16 written"
+        );
     }
 
     #[test]
     fn a_zero_window_keeps_nothing() {
         let mut w = WriteWindow::new(Duration::ZERO, 2);
-        w.wrote(&[key("a")]);
+        w.wrote(&[key("a")], Instant::now());
         assert!(!w.contains(b"a"));
     }
 }

@@ -18,6 +18,7 @@ mod tls;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use frames::Frames;
 pub use tls::{Tls, TlsError};
@@ -325,7 +326,8 @@ impl Connection {
 
     /// True once the connection can take no more requests (closed, failed or timed out).
     pub fn is_broken(&self) -> bool {
-        self.shared.stop.is_cancelled()
+        // The cause is set before the stop: one atomic load, where the token takes a lock.
+        self.shared.cause.get().is_some()
     }
 }
 
@@ -348,16 +350,20 @@ async fn write_requests(
     shared: Arc<Shared>,
 ) {
     let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+    // One stop future for the connection's life: polling it again is cheap, making a new one
+    // for every batch takes the token's lock.
+    let stop = shared.stop.cancelled();
+    tokio::pin!(stop);
     loop {
         let first = tokio::select! {
-            _ = shared.stop.cancelled() => return,
+            _ = &mut stop => return,
             first = queued.recv() => first,
         };
         let Some(first) = first else {
             // Every handle is gone. The write half stays open until the reader has the
             // replies still due: a server that sees the connection close drops them.
             drop(written);
-            shared.stop.cancelled().await;
+            stop.await;
             return;
         };
         let mut next = Some(first);
@@ -366,8 +372,8 @@ async fn write_requests(
                 return;
             }
             if request.raw.len() >= DIRECT_WRITE_BYTES {
-                if !write_out(&mut write, &mut batch, &shared).await
-                    || !write_all(&mut write, &request.raw, &shared).await
+                if !write_out(&mut write, &mut batch, &shared, stop.as_mut()).await
+                    || !write_all(&mut write, &request.raw, &shared, stop.as_mut()).await
                 {
                     return;
                 }
@@ -378,25 +384,35 @@ async fn write_requests(
                 next = queued.try_recv().ok();
             }
         }
-        if !write_out(&mut write, &mut batch, &shared).await {
+        if !write_out(&mut write, &mut batch, &shared, stop.as_mut()).await {
             return;
         }
     }
 }
 
 /// Write and clear the batch; false when the connection broke.
-async fn write_out(write: &mut Writer, batch: &mut BytesMut, shared: &Shared) -> bool {
+async fn write_out(
+    write: &mut Writer,
+    batch: &mut BytesMut,
+    shared: &Shared,
+    stop: Pin<&mut WaitForCancellationFuture<'_>>,
+) -> bool {
     if batch.is_empty() {
         return true;
     }
-    let ok = write_all(write, batch, shared).await;
+    let ok = write_all(write, batch, shared, stop).await;
     batch.clear();
     ok
 }
 
-async fn write_all(write: &mut Writer, bytes: &[u8], shared: &Shared) -> bool {
+async fn write_all(
+    write: &mut Writer,
+    bytes: &[u8],
+    shared: &Shared,
+    stop: Pin<&mut WaitForCancellationFuture<'_>>,
+) -> bool {
     tokio::select! {
-        _ = shared.stop.cancelled() => false,
+        _ = stop => false,
         // The flush matters for TLS, which may hold the last record back.
         written = async { write.write_all(bytes).await?; write.flush().await } => match written {
             Ok(()) => true,
@@ -419,6 +435,8 @@ async fn read_replies(
     shared: Arc<Shared>,
 ) {
     let mut waiting = VecDeque::new();
+    let stop = shared.stop.cancelled();
+    tokio::pin!(stop);
     let cause = 'read: loop {
         loop {
             let frame = match frames.next() {
@@ -439,7 +457,7 @@ async fn read_replies(
         }
         let idle = waiting.is_empty();
         tokio::select! {
-            _ = shared.stop.cancelled() => break shared.cause(),
+            _ = &mut stop => break shared.cause(),
             due = replies_due.recv(), if idle => match due {
                 Some(reply) => waiting.push_back(reply),
                 None => break UpstreamError::Closed { addr: shared.addr.clone() },

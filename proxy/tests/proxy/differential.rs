@@ -210,7 +210,8 @@ fn replies_through_the_proxy_are_the_servers_byte_for_byte_with_resp3() {
     let (direct, behind) = (master(&args), master(&args));
     // One connection writes and reads: without a read-your-writes window its hot reads are
     // cache hits (a write through the proxy drops the cached reply before it is acknowledged).
-    let proxy = Proxy::start(&behind, &["--read-your-writes", "0s"]);
+    // One thread: the runtime `--threads 1` gets (the RESP2 run has one worker per core).
+    let proxy = Proxy::start(&behind, &["--read-your-writes", "0s", "--threads", "1"]);
     compare(&direct, &behind, &proxy, b"3");
     assert!(
         proxy.metric("hotkey_proxy_cache_hits_total").unwrap_or(0.0) > 0.0,

@@ -127,7 +127,8 @@ fn pub_sub_messages_reach_subscribers_through_the_proxy() {
 #[test]
 fn blocking_commands_wait_on_a_connection_of_their_own() {
     let master = master(&[]);
-    let proxy = Proxy::start(&master, &[]);
+    // On one thread, where a blocked client holding it would hold up everyone.
+    let proxy = Proxy::start(&master, &["--threads", "1"]);
     let url = proxy.url();
     let waiter = std::thread::spawn(move || {
         let mut conn = redis::Client::open(url)
