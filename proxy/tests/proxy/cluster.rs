@@ -1,8 +1,9 @@
 //! `hotkey-proxy --cluster` in front of a real Redis Cluster (3 masters × 1 replica): the
 //! cluster answers as one server (keyed commands by slot, multi-key commands split and merged,
 //! keyless ones by the shared rule, `SCAN` over every master), a slot that moves under its hot,
-//! cached key is followed without a redirection or a stale read reaching the client, and a
-//! killed master is replaced with errors only while its slots have no owner.
+//! cached key is followed without a redirection or a stale read reaching the client, a manual
+//! failover (`CLUSTER FAILOVER`) under writes leaks no error, and a killed master is replaced
+//! with errors only while its slots have no owner.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -422,4 +423,81 @@ fn a_killed_master_is_replaced_with_errors_only_while_its_slots_have_no_owner() 
         late.is_empty(),
         "errors after the new owner took over: {late:?}"
     );
+}
+
+/// `ROLE`'s first word on `node`: `master` or `slave`.
+fn role(node: &Node) -> Vec<u8> {
+    let role: Vec<Value> = redis::cmd("ROLE").query(&mut node.conn()).expect("ROLE");
+    match role.first() {
+        Some(Value::BulkString(word)) => word.clone(),
+        other => panic!("ROLE on port {}: {other:?}", node.port),
+    }
+}
+
+#[test]
+fn a_manual_failover_under_writes_leaks_no_error_and_loses_no_acknowledged_write() {
+    let cluster = cluster(&[], &["--cluster-node-timeout", "1000"]);
+    let proxy = proxy(&cluster, &[]);
+    let key = "counter";
+    let old = cluster.node_for_key(key.as_bytes());
+    let replica = cluster.replicas(old)[0];
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = write_until(&proxy, key, stop.clone());
+    let mut conn = proxy.conn();
+    wait_until("the writer's INCRs go through", WAIT, || {
+        let n: Option<i64> = redis::cmd("GET").arg(key).query(&mut conn).expect("GET");
+        check(n.unwrap_or(0) > 10, || n)
+    });
+    // A manual failover that got no votes gives up after a while: asked again until done.
+    wait_until(
+        "the replica takes over (CLUSTER FAILOVER)",
+        WAIT * 2,
+        || {
+            if role(replica) != b"master" {
+                let _: Result<(), _> = redis::cmd("CLUSTER")
+                    .arg("FAILOVER")
+                    .query(&mut replica.conn());
+            }
+            let deadline = Instant::now() + Duration::from_secs(6);
+            while Instant::now() < deadline && role(replica) != b"master" {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            check(role(replica) == b"master" && role(old) == b"slave", || {
+                (role(replica), role(old))
+            })
+        },
+    );
+    // The writer goes on on the new master.
+    let switched: i64 = redis::cmd("GET")
+        .arg(key)
+        .query(&mut replica.conn())
+        .expect("GET on the new master");
+    wait_until("INCRs reach the new master", WAIT, || {
+        let n: i64 = redis::cmd("GET")
+            .arg(key)
+            .query(&mut replica.conn())
+            .expect("GET on the new master");
+        check(n > switched + 10, || n)
+    });
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = writer.join().expect("writer");
+    let errors: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .collect();
+    assert!(errors.is_empty(), "the failover leaked errors: {errors:?}");
+    let acked: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().copied())
+        .collect();
+    assert!(
+        acked.windows(2).all(|w| w[0] < w[1]),
+        "acknowledged INCRs went back: {acked:?}"
+    );
+    let now: i64 = redis::cmd("GET")
+        .arg(key)
+        .query(&mut replica.conn())
+        .expect("GET on the new master");
+    let last = *acked.last().expect("INCRs acknowledged");
+    assert!(now >= last, "acknowledged {last}, the new master has {now}");
 }
