@@ -58,6 +58,7 @@ fn chart(
         .configure_mesh()
         .disable_mesh()
         .x_desc("seconds")
+        .x_label_formatter(&|s| format!("{s:.0}"))
         .y_desc("share of the reads")
         .y_label_formatter(&|share| format!("{:.0} %", share * 100.0))
         .draw()?;
