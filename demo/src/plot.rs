@@ -17,6 +17,9 @@ const CACHE: RGBColor = RGBColor(0x66, 0xa1, 0x82);
 const WIDTH: u32 = 760;
 const HEIGHT: u32 = 300;
 
+/// A stacked layer: its name, colour, and the top of its band in a second.
+type Layer = (&'static str, RGBColor, fn(&Second) -> f64);
+
 /// One second of the run: it ends `seconds` after the start.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Second {
@@ -70,7 +73,7 @@ fn chart(
 
     // Stacked from the bottom: master, replicas, cache. Each row is the second ending at its
     // time, so each share is a step from the second before.
-    let layers: [(&str, RGBColor, fn(&Second) -> f64); 3] = [
+    let layers: [Layer; 3] = [
         ("cache", CACHE, |r| r.master + r.replicas + r.cache),
         ("replicas", REPLICAS, |r| r.master + r.replicas),
         ("master", MASTER, |r| r.master),
