@@ -3,7 +3,7 @@
 # story on a Redis Cluster (see `leaderboard --help`).
 ARGS ?=
 
-.PHONY: all build deps run run-python test test-rust test-python test-valkey lint bench bench-python bench-proxy clean
+.PHONY: all build deps run run-python test test-rust test-python test-valkey lint docs bench bench-python bench-proxy clean
 
 all: build
 
@@ -62,6 +62,12 @@ lint: deps
 	python/test.sh --no-tests
 	cd python && .venv/bin/ruff check --config pyproject.toml src tests benchmarks examples ../scripts
 	cd python && .venv/bin/ruff format --config pyproject.toml --check src tests benchmarks examples ../scripts
+
+# The book (docs/, mdBook) into target/book; mdbook comes from the crates registry the first
+# time. `make test` checks the book without it (tests/book.rs, tests/module/docs.rs).
+docs:
+	@command -v mdbook >/dev/null 2>&1 || cargo install mdbook --locked
+	mdbook build docs
 
 bench: build
 	cargo bench --bench tracker

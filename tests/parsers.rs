@@ -320,7 +320,7 @@ proptest! {
     }
 }
 
-/// A `name value` pair the README's Configuration table allows.
+/// A `name value` pair the book's Configuration table allows.
 fn valid_module_argument() -> impl Strategy<Value = (&'static str, String)> {
     let int = |name: &'static str, min: i64, max: i64| {
         (min..=max).prop_map(move |v| (name, v.to_string()))

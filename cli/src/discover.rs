@@ -92,6 +92,22 @@ pub struct Node {
     pub shard: Option<ShardSlots>,
 }
 
+impl Node {
+    /// Asks `ROLE` when discovery did not say; an ACL may refuse it, and the role stays
+    /// unknown ("?").
+    pub fn learn_role(&mut self, conn: &mut redis::Connection) {
+        if self.role != Role::Unknown {
+            return;
+        }
+        let role: Result<Vec<Value>, String> = query(&self.endpoint, conn, &redis::cmd("ROLE"));
+        self.role = match role.ok().as_ref().and_then(|r| r.first()) {
+            Some(Value::BulkString(b)) if b == b"master" => Role::Master,
+            Some(Value::BulkString(b)) if b == b"slave" => Role::Replica,
+            _ => Role::Unknown,
+        };
+    }
+}
+
 /// The nodes found, and what went wrong finding them.
 pub struct Topology {
     pub nodes: Vec<Node>,

@@ -1,7 +1,8 @@
 //! # hotkey — the command-line tool of the hotkey module
 //!
 //! `hotkey top` (a live, merged `HOTKEY.TOP` of every node), `hotkey watch` (the decoded event
-//! stream, gaps and restarts flagged) and `hotkey route` (where one operation goes).
+//! stream, gaps and restarts flagged), `hotkey route` (where one operation goes) and `hotkey
+//! exporter` (a Prometheus endpoint for every node).
 //!
 //! # Layout
 //! - `node`: one node's address and credentials, connecting, and the error texts users see.
@@ -12,6 +13,8 @@
 //! - `live`: the full-screen view (ratatui).
 //! - `watch`: the event stream of every node, with its stream checks (pure `StreamCheck`).
 //! - `route`: `HOTKEY.ROUTE` on the node that owns the key.
+//! - `exporter`: `INFO hotkey`, the hot set and the top keys of every node as Prometheus
+//!   metrics, over HTTP.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -21,6 +24,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod discover;
+mod exporter;
 mod live;
 mod node;
 mod render;
@@ -52,6 +56,9 @@ enum Command {
     Watch(WatchArgs),
     /// Where one operation on KEY goes (HOTKEY.ROUTE on the node that owns it).
     Route(RouteArgs),
+    /// A Prometheus endpoint (GET /metrics) for every node: INFO hotkey, the hot set and the
+    /// top keys, asked afresh at each scrape.
+    Exporter(ExporterArgs),
 }
 
 /// Which nodes: the URLs themselves, a cluster discovered from them, or the set a Sentinel
@@ -144,6 +151,24 @@ struct RouteArgs {
     json: bool,
 }
 
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+struct ExporterArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    discovery: Discovery,
+    /// Where to serve /metrics, e.g. 0.0.0.0:9591 (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// Keys per node in hotkey_top_key_*: each key is a label value, so keep it small.
+    #[arg(long, value_name = "n", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    count: u32,
+    /// The rate window of the top keys in seconds: 1, 10 or 60; default: the module's.
+    #[arg(long, value_name = "W", value_parser = parse_window)]
+    window: Option<u32>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -152,6 +177,14 @@ fn main() -> ExitCode {
             Seeds::from_args(&args.connect).and_then(|seeds| watch::run(&seeds, &args.discovery))
         }
         Command::Route(args) => run_route(args),
+        Command::Exporter(args) => Seeds::from_args(&args.connect).and_then(|seeds| {
+            let options = exporter::Options {
+                count: args.count,
+                window: args.window,
+            };
+            let exporter = exporter::Exporter::new(seeds, args.discovery, &options);
+            exporter::run(exporter, &args.listen)
+        }),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -218,7 +218,7 @@ fn with_tls(info: ConnectionInfo, tls: bool, insecure: bool) -> ConnectionInfo {
     info.set_addr(addr)
 }
 
-/// What went wrong, in the words of the README: refused, timed out, no module, or the server's
+/// What went wrong, in the words of the book: refused, timed out, no module, or the server's
 /// own error (`NOPERM …`, `WRONGPASS …`).
 pub fn describe(e: &RedisError) -> String {
     if e.is_connection_refusal() {

@@ -27,7 +27,7 @@ pub struct Query {
 }
 
 impl Query {
-    fn command(&self) -> redis::Cmd {
+    pub fn command(&self) -> redis::Cmd {
         let mut cmd = redis::cmd("HOTKEY.TOP");
         cmd.arg("COUNT")
             .arg(self.count)
@@ -159,17 +159,9 @@ impl Snapshot {
 /// One node: its role (when not known from discovery), its TOP, and on a master its ROUTES.
 fn ask(mut node: Node, top: &Query) -> NodeReport {
     let result = (|| {
+        let mut conn = node.endpoint.connect()?;
+        node.learn_role(&mut conn);
         let endpoint = &node.endpoint;
-        let mut conn = endpoint.connect()?;
-        if node.role == Role::Unknown {
-            // ROLE may be refused by an ACL; the node is then shown with role "?".
-            let role: Result<Vec<Value>, String> = query(endpoint, &mut conn, &redis::cmd("ROLE"));
-            node.role = match role.ok().as_ref().and_then(|r| r.first()) {
-                Some(Value::BulkString(b)) if b == b"master" => Role::Master,
-                Some(Value::BulkString(b)) if b == b"slave" => Role::Replica,
-                _ => Role::Unknown,
-            };
-        }
         let reply: Value = query(endpoint, &mut conn, &top.command())?;
         let entries = TopEntry::list_from_redis(&reply)
             .map_err(|e| format!("{}: {BAD_TOP_REPLY}: {e}", endpoint.addr))?;

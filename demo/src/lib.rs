@@ -16,9 +16,11 @@
 //! - `proxy`: [`ProxyProcess`], `hotkey-proxy` run in front of the master (`--proxy`), and
 //!   the counters of its `/metrics`.
 //! - `format`: numbers as printed.
+//! - `plot`: the reads-over-time chart of `--plot` (plotters, SVG).
 
 pub mod format;
 pub mod group;
+pub mod plot;
 pub mod proxy;
 pub mod stats;
 pub mod workload;

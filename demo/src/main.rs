@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hotkey_demo::format::{fine_percent, percent, rate, thousands};
+use hotkey_demo::plot;
 use hotkey_demo::proxy::{labelled, routes, scrape};
 use hotkey_demo::stats::per_sec;
 use hotkey_demo::{
@@ -44,7 +45,8 @@ usage: leaderboard [options]
   --writes-per-sec N  leaderboard writes per second (default 100)
   --cold-per-sec N    background GET/SET per second on cold keys (default 3000)
   --csv FILE          also write each second's leaderboard reads/s and the shares served by
-                      master, replicas and cache to FILE (scripts/plot-reads.py draws it)";
+                      master, replicas and cache to FILE
+  --plot FILE.svg     also draw them, second by second, as an SVG chart at the end";
 
 /// How often the demo looks at the router's hot set, to time the detection.
 const POLL: Duration = Duration::from_millis(10);
@@ -59,6 +61,7 @@ struct Args {
     proxy: bool,
     settings: Settings,
     csv: Option<PathBuf>,
+    plot: Option<PathBuf>,
 }
 
 impl Args {
@@ -72,6 +75,7 @@ impl Args {
             proxy: false,
             settings: Settings::default(),
             csv: None,
+            plot: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -100,6 +104,10 @@ impl Args {
                 "--csv" => {
                     let path = args.next().ok_or("--csv needs a file name")?;
                     parsed.csv = Some(PathBuf::from(path));
+                }
+                "--plot" => {
+                    let path = args.next().ok_or("--plot needs a file name")?;
+                    parsed.plot = Some(PathBuf::from(path));
                 }
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -340,6 +348,7 @@ async fn run(
         }
         None => None,
     };
+    let mut seconds = Vec::new();
     let s = &args.settings;
     println!(
         "\ntraffic: {} game servers write scores ({} ZADD/s); {} players read the top 10 \
@@ -470,10 +479,13 @@ async fn run(
                     print_shards(&previous_shards, &shards, window.secs);
                 }
                 previous_shards = shards;
+                let second = plotted_second(start.elapsed(), &window, workload.leaderboard_hot().is_some());
                 if let Some(csv) = &mut csv {
-                    let hot = workload.leaderboard_hot().is_some();
-                    csv.row(start.elapsed(), &window, hot)
+                    csv.row(&second)
                         .map_err(|e| format!("cannot write the CSV file: {e}"))?;
+                }
+                if args.plot.is_some() {
+                    seconds.push(second);
                 }
                 previous = now;
             }
@@ -488,6 +500,10 @@ async fn run(
         }
     };
     summary(start, &first, surged.as_ref(), &detection, &last);
+    if let Some(path) = &args.plot {
+        plot::draw(path, &plot_title(args), &seconds)?;
+        println!("drew {}", path.display());
+    }
     match (&proxy, &workload.writers) {
         (Some(proxy), _) => print_proxy(proxy).await,
         (None, Some(writers)) => {
@@ -507,7 +523,43 @@ fn blame(proxy: Option<&mut ProxyProcess>, e: String) -> String {
     }
 }
 
-/// `--csv`: one row a second, for `scripts/plot-reads.py`.
+/// The second ending `elapsed` after the start: reads/s and the shares of the reads served.
+fn plotted_second(elapsed: Duration, w: &Window, hot: bool) -> plot::Second {
+    let shares = w.shares_of_served();
+    plot::Second {
+        seconds: elapsed.as_secs_f64(),
+        reads_per_sec: w.reads_per_sec(),
+        master: shares.master,
+        replicas: shares.replicas,
+        cache: shares.cache,
+        hot,
+    }
+}
+
+/// `leaderboard:global, 2 replicas + the router's cache`: what the run was.
+fn plot_title(args: &Args) -> String {
+    let nodes = if args.cluster {
+        "3 masters × 1 replica".to_owned()
+    } else {
+        match args.replicas {
+            1 => "1 replica".to_owned(),
+            n => format!("{n} replicas"),
+        }
+    };
+    let mover = if args.proxy {
+        "hotkey-proxy"
+    } else {
+        "the router"
+    };
+    let cache = if args.settings.cache {
+        format!(" + {mover}'s cache")
+    } else {
+        format!(", {mover}, no cache")
+    };
+    format!("{LEADERBOARD} reads: {nodes}{cache}")
+}
+
+/// `--csv`: one row a second.
 struct Csv(BufWriter<File>);
 
 impl Csv {
@@ -517,18 +569,16 @@ impl Csv {
         Ok(Csv(out))
     }
 
-    /// The second ending `elapsed` after the start: reads/s and the shares of the reads served.
-    fn row(&mut self, elapsed: Duration, w: &Window, hot: bool) -> std::io::Result<()> {
-        let shares = w.shares_of_served();
+    fn row(&mut self, s: &plot::Second) -> std::io::Result<()> {
         writeln!(
             self.0,
             "{:.2},{:.0},{:.4},{:.4},{:.4},{}",
-            elapsed.as_secs_f64(),
-            w.reads_per_sec(),
-            shares.master,
-            shares.replicas,
-            shares.cache,
-            u8::from(hot)
+            s.seconds,
+            s.reads_per_sec,
+            s.master,
+            s.replicas,
+            s.cache,
+            u8::from(s.hot)
         )?;
         self.0.flush()
     }

@@ -61,3 +61,9 @@ pub use routing::Target;
 
 pub use hotkey_protocol::{Advice, ReadsTo};
 pub use redis;
+
+/// The book's page on this crate (`docs/src/router.md`): its Rust examples compile as doc tests,
+/// so the book cannot show an API the router does not have.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/router.md")]
+pub struct RouterBook;

@@ -50,7 +50,7 @@ pub enum CommandError {
 
 impl CommandError {
     /// The fixed words: the whole reply for a variant without fields; for one with fields,
-    /// the reply with each field as `<…>`, as the README lists it.
+    /// the reply with each field as `<…>`, as the book's commands page lists it.
     pub const fn as_str(&self) -> &'static str {
         match self {
             CommandError::NotLoaded => ffi::NOT_LOADED,
@@ -118,7 +118,7 @@ impl fmt::Display for CommandError {
 mod tests {
     use super::*;
 
-    /// The one place the words with their fields filled in are spelt out: the README and
+    /// The one place the words with their fields filled in are spelt out: the book and
     /// users' scripts quote them.
     #[test]
     fn the_texts_are_the_ones_users_see() {
@@ -186,8 +186,8 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_error() {
-        let readme = include_str!("../../README.md");
+    fn the_book_lists_every_error() {
+        let page = include_str!("../../docs/src/commands.md");
         let every = [
             CommandError::NotLoaded,
             CommandError::NoPermission,
@@ -231,8 +231,8 @@ mod tests {
                 | CommandError::NoAddress => {}
             }
             assert!(
-                readme.contains(&format!("`{}`", error.as_str())),
-                "the README's error table lacks `{}`",
+                page.contains(&format!("`{}`", error.as_str())),
+                "the commands page's error tables lack `{}`",
                 error.as_str()
             );
         }

@@ -40,7 +40,7 @@ pub const DOCS: CommandDocs = CommandDocs {
 
 const DEFAULT_COUNT: usize = 10;
 /// A ranking a person reads should not reshuffle from one call to the next: the 60 s window
-/// (see the README, `HOTKEY.TOP`). The hot set and its events keep the detector's window.
+/// (see the book's commands page, `HOTKEY.TOP`). The hot set and its events keep the detector's window.
 const DEFAULT_WINDOW: Window = Window::Seconds60;
 
 /// A parsed `HOTKEY.TOP`.

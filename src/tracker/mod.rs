@@ -23,7 +23,7 @@
 //! - `tests`: the tracker's behaviour as a whole.
 //!
 //! Space-Saving was chosen over HeavyKeeper by measurement: see `benches/tracker.rs` and
-//! the README section "Choosing the tracker algorithm".
+//! the book's Performance page, "Choosing the tracker algorithm".
 //!
 //! # Guarantees
 //! For a tracked key, `reads_per_sec + writes_per_sec` is what was counted since the key

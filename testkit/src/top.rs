@@ -79,7 +79,7 @@ pub fn show(entries: &[TopRow]) -> String {
 }
 
 /// A `HOTKEY.TOP` reply (RESP2 or RESP3) as entries, read by the protocol's parser, checking
-/// each entry has exactly the README's seven fields.
+/// each entry has exactly the seven fields of the book's commands page.
 pub fn parse_top(reply: &Value) -> Vec<TopRow> {
     let Value::Array(items) = reply else {
         panic!("HOTKEY.TOP reply is not an array: {reply:?}");
@@ -96,7 +96,7 @@ pub fn parse_top(reply: &Value) -> Vec<TopRow> {
         seven.sort();
         assert_eq!(
             names, seven,
-            "entry has other fields than the README's seven: {item:?}"
+            "entry has other fields than the book's seven: {item:?}"
         );
     }
     TopEntry::list_from_redis(reply)
@@ -135,7 +135,7 @@ impl From<TopEntry> for TopRow {
 }
 
 /// `INFO hotkey` as field → value. Redis prefixes module INFO fields with the module name
-/// (`hotkey_enabled`); the prefix is stripped, so the names are the README's.
+/// (`hotkey_enabled`); the prefix is stripped, so the names are the book's.
 pub fn info_hotkey(conn: &mut Connection) -> HashMap<String, String> {
     let info: String = redis::cmd("INFO")
         .arg("hotkey")

@@ -1,5 +1,7 @@
 //! The commands describe themselves to the server: `COMMAND DOCS` (what redis-cli reads for
-//! its hints), `COMMAND INFO` key specs, and `COMMAND GETKEYS`; the README says the same.
+//! its hints), `COMMAND INFO` key specs, and `COMMAND GETKEYS`; the book says the same, and
+//! names every command, `INFO` field and reply field the server has (`tests/book.rs` checks
+//! the rest of the book without a server).
 
 use std::collections::HashMap;
 
@@ -22,6 +24,12 @@ fn docs(conn: &mut redis::Connection, name: &str) -> HashMap<String, Value> {
         .into_iter()
         .map(|(k, v)| (text(&k), v))
         .collect()
+}
+
+/// A page of the book (`docs/src/`).
+fn page(name: &str) -> String {
+    let path = format!("{}/docs/src/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn map_pairs(v: &Value) -> Vec<(Value, Value)> {
@@ -75,8 +83,7 @@ fn arguments(doc: &HashMap<String, Value>) -> Vec<String> {
 #[test]
 fn every_command_has_a_summary_complexity_and_its_arguments() {
     let server = Server::start();
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
+    let commands_page = page("commands.md");
     for resp3 in [false, true] {
         let mut conn = if resp3 {
             server.conn_resp3()
@@ -122,8 +129,8 @@ fn every_command_has_a_summary_complexity_and_its_arguments() {
             let summary = text(&doc["summary"]);
             assert!(summary.len() > 20, "{name}: summary {summary:?}");
             assert!(
-                readme.contains(&summary),
-                "the README says what COMMAND DOCS says of {name}: {summary:?}"
+                commands_page.contains(&summary),
+                "the commands page says what COMMAND DOCS says of {name}: {summary:?}"
             );
             assert!(text(&doc["complexity"]).starts_with("O("), "{name}");
             assert_eq!(text(&doc["since"]), "0.1.0", "{name}");
@@ -131,6 +138,94 @@ fn every_command_has_a_summary_complexity_and_its_arguments() {
             assert_eq!(arguments(&doc), args, "{name} (resp3 {resp3})");
         }
     }
+}
+
+/// The field names of a map reply, and of the maps inside it, depth first.
+fn field_names(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Map(pairs) => {
+            for (k, v) in pairs {
+                out.push(text(k));
+                field_names(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| field_names(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_book_names_every_command_info_field_and_reply_field_the_server_has() {
+    let server = Server::start();
+    let mut conn = server.conn_resp3();
+    let commands_page = page("commands.md");
+
+    let commands: Vec<String> = redis::cmd("COMMAND")
+        .arg(&["LIST", "FILTERBY", "MODULE", "hotkey"])
+        .query(&mut conn)
+        .expect("COMMAND LIST");
+    assert!(commands.len() >= 6, "the module's commands: {commands:?}");
+    for name in &commands {
+        let heading = format!("## `{}", name.to_uppercase());
+        assert!(
+            commands_page.contains(&format!("\n{heading} "))
+                || commands_page.contains(&format!("\n{heading}`")),
+            "the commands page has no section {heading}…`"
+        );
+    }
+
+    // A pinned key that was read: in TOP, hot in ROUTE, listed with its advice in ROUTES.
+    let _: () = redis::cmd("HOTKEY.PIN")
+        .arg("book:key")
+        .query(&mut conn)
+        .expect("PIN");
+    let _: Option<String> = redis::cmd("GET")
+        .arg("book:key")
+        .query(&mut conn)
+        .expect("GET");
+    let mut fields = Vec::new();
+    for args in [
+        &["HOTKEY.TOP"][..],
+        &["HOTKEY.ROUTE", "book:key"],
+        &["HOTKEY.ROUTES"],
+    ] {
+        let reply: Value = redis::cmd(args[0])
+            .arg(&args[1..])
+            .query(&mut conn)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let before = fields.len();
+        field_names(&reply, &mut fields);
+        assert!(fields.len() > before, "{args:?} gave no fields: {reply:?}");
+    }
+    for field in &fields {
+        assert!(
+            commands_page.contains(&format!("`{field}`")),
+            "the commands page does not name the reply field `{field}`"
+        );
+    }
+
+    let info: String = redis::cmd("INFO")
+        .arg("hotkey")
+        .query(&mut conn)
+        .expect("INFO hotkey");
+    let info_fields: std::collections::BTreeSet<String> = info
+        .lines()
+        .filter_map(|line| line.strip_prefix("hotkey_"))
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert!(info_fields.len() > 20, "INFO hotkey: {info}");
+    let info_page = page("info.md");
+    let listed: std::collections::BTreeSet<String> = info_page
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|line| line.split_once('`'))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert_eq!(
+        listed, info_fields,
+        "the INFO page's table against the server's INFO hotkey"
+    );
 }
 
 #[test]

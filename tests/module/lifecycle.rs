@@ -50,7 +50,7 @@ fn unload_then_load_starts_fresh() {
     assert!(info_number(&mut conn, "keys_counted") >= 1.0);
 }
 
-/// The fields the README lists for `INFO hotkey`.
+/// The fields the book's INFO page lists for `INFO hotkey`.
 const FIELDS: [&str; 25] = [
     "enabled",
     "role",

@@ -1,6 +1,6 @@
 //! `MODULE UNLOAD` + `MODULE LOAD` under traffic leaves `used_memory` flat: whatever a run of
 //! the module allocates through the server's allocator, unloading gives back.
-//! (`scripts/reload-leak.sh` runs 200 cycles and prints the figure the README quotes.)
+//! (`scripts/reload-leak.sh` runs 200 cycles and prints the figure the book quotes.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -607,7 +607,7 @@ fn a_pin_keeps_its_database() {
         .unwrap_or_default();
     if attribution == "db0_only" {
         // Redis 7.0: the filter cannot tell clients apart, so the module files everything
-        // under database 0 by design (README, Databases).
+        // under database 0 by design (book, What is counted).
         println!("db_attribution:db0_only on this server: a pin's database is not checked");
         return;
     }
@@ -851,7 +851,7 @@ fn acl() {
         err, NO_PERMISSION,
         "REPORT with one forbidden key among allowed ones"
     );
-    // Reports reach the tracker over the next second (README, HOTKEY.REPORT).
+    // Reports reach the tracker over the next second (book, HOTKEY.REPORT).
     let top = wait_until("app:reported in HOTKEY.TOP", Duration::from_secs(5), || {
         let top = top_all(&mut admin);
         if top.iter().any(|e| e.key == b"app:reported") {
@@ -877,7 +877,7 @@ fn acl() {
         "INFO hotkey reported_reads after refused reports"
     );
 
-    // Redis 7.0 cannot put module commands in categories: the README has users refuse the
+    // Redis 7.0 cannot put module commands in categories: the book has users refuse the
     // three commands that change state one by one. That works on every server.
     acl_setuser(
         &mut admin,
@@ -1277,7 +1277,7 @@ fn reported_reads_count_and_show_in_info() {
         (0.0, 8.0),
         "reported_reads before and after reporting 5 + 3 reads"
     );
-    // Reports reach the tracker over the next second (README, HOTKEY.REPORT).
+    // Reports reach the tracker over the next second (book, HOTKEY.REPORT).
     let top = wait_until("seen:a and seen:b in HOTKEY.TOP", WAIT, || {
         let top = top_all(&mut conn);
         let tracked = |key: &[u8]| top.iter().any(|e| e.key == key);

@@ -1,4 +1,4 @@
-//! Every argument path of `HOTKEY.TOP`, with the README's exact error texts.
+//! Every argument path of `HOTKEY.TOP`, with the book's exact error texts.
 
 use hotkey::commands::CommandError;
 use hotkey_testkit::{Server, TopRow, expect_error, show, top};
