@@ -53,7 +53,7 @@ mod topology;
 pub mod upstream;
 
 pub use cluster::ShardView;
-pub use error::{CROSSSLOT, Error, ErrorKind, LinkLost, Unavailable};
+pub use error::{CROSSSLOT, Error, ErrorKind, LinkLost, NOT_ROUTED, Unavailable};
 pub use metrics::Metrics;
 pub use options::Options;
 pub use router::{HotKeyView, NO_SINGLE_MASTER, Router};

@@ -570,3 +570,130 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyless_commands_go_to_their_group_and_scan_covers_every_shard() {
+    let cluster = cluster(&[], &[]);
+    let router = connect(&cluster, Options::default()).await;
+    let keys: Vec<Vec<u8>> = (0..300u32)
+        .map(|n| [b"scan:\xff".as_slice(), n.to_string().as_bytes()].concat())
+        .collect();
+    for key in &keys {
+        let () = router.query(&set(key, "v")).await.expect("SET");
+    }
+    let hashes: Vec<Vec<u8>> = (0..10).map(|n| format!("hash:{n}").into_bytes()).collect();
+    for key in &hashes {
+        let () = router
+            .query(redis::cmd("HSET").arg(key.as_slice()).arg("f").arg(1))
+            .await
+            .map(|_: i64| ())
+            .expect("HSET");
+    }
+    for master in cluster.masters() {
+        let on_master: i64 = redis::cmd("DBSIZE")
+            .query(&mut master.conn())
+            .expect("DBSIZE");
+        assert!(on_master > 0, "master {} holds no key", master.port);
+    }
+
+    // Every master, replies merged.
+    let size: i64 = router.query(&redis::cmd("DBSIZE")).await.expect("DBSIZE");
+    assert_eq!(size, 310);
+    let mut listed: Vec<Vec<u8>> = router
+        .query(redis::cmd("KEYS").arg("scan:*"))
+        .await
+        .expect("KEYS");
+    listed.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // SCAN: every key once, MATCH, COUNT and TYPE passed through.
+    let scan = |pattern: Option<&'static str>, kind: Option<&'static str>| {
+        let router = router.clone();
+        async move {
+            let mut seen: Vec<Vec<u8>> = Vec::new();
+            let mut cursor = "0".to_string();
+            let mut calls = 0;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(&cursor).arg("COUNT").arg(20);
+                if let Some(p) = pattern {
+                    cmd.arg("MATCH").arg(p);
+                }
+                if let Some(t) = kind {
+                    cmd.arg("TYPE").arg(t);
+                }
+                let (next, batch): (String, Vec<Vec<u8>>) = router.query(&cmd).await.expect("SCAN");
+                seen.extend(batch);
+                calls += 1;
+                assert!(calls < 1000, "SCAN does not end");
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+            seen.sort();
+            seen
+        }
+    };
+    let mut all = expected.clone();
+    all.extend(hashes.iter().cloned());
+    all.sort();
+    assert_eq!(
+        scan(None, None).await,
+        all,
+        "a full SCAN returns each key once"
+    );
+    assert_eq!(scan(Some("hash:*"), None).await, hashes);
+    assert_eq!(scan(None, Some("hash")).await, hashes);
+    let bad = router
+        .query::<redis::Value>(redis::cmd("SCAN").arg("x1"))
+        .await
+        .expect_err("a bad cursor");
+    assert!(bad.to_string().contains("invalid cursor"), "{bad}");
+
+    // One master in turn.
+    for _ in 0..3 {
+        let key: Vec<u8> = router
+            .query(&redis::cmd("RANDOMKEY"))
+            .await
+            .expect("RANDOMKEY");
+        assert!(all.contains(&key), "{key:?}");
+    }
+
+    // Every node, replicas included.
+    let sha: String = router
+        .query(redis::cmd("SCRIPT").arg("LOAD").arg("return 7"))
+        .await
+        .expect("SCRIPT LOAD");
+    for master in cluster.masters() {
+        for node in std::iter::once(master).chain(cluster.replicas(master)) {
+            let known: Vec<i64> = redis::cmd("SCRIPT")
+                .arg("EXISTS")
+                .arg(&sha)
+                .query(&mut node.conn())
+                .expect("SCRIPT EXISTS");
+            assert_eq!(known, [1], "node {} lacks the script", node.port);
+        }
+    }
+    let pong: String = router.query(&redis::cmd("PING")).await.expect("PING");
+    assert_eq!(pong, "PONG");
+
+    // Refused, naming the command.
+    let refused = router
+        .query::<String>(&redis::cmd("INFO"))
+        .await
+        .expect_err("INFO on a cluster");
+    assert_eq!(refused.kind(), ErrorKind::NotRouted, "{refused:?}");
+    assert!(refused.to_string().starts_with("INFO: "), "{refused}");
+    assert!(!refused.is_retryable());
+
+    // FLUSHALL: every master says OK, and every key is gone.
+    let () = router
+        .query(&redis::cmd("FLUSHALL"))
+        .await
+        .expect("FLUSHALL");
+    let size: i64 = router.query(&redis::cmd("DBSIZE")).await.expect("DBSIZE");
+    assert_eq!(size, 0);
+}
