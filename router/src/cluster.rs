@@ -644,7 +644,11 @@ impl Cluster {
 
     /// The shard serving `key`.
     pub fn shard_for_key(&self, key: &[u8]) -> Result<Arc<Shard>, Error> {
-        let slot = hotkey_protocol::cluster::key_slot(key);
+        self.shard_for_slot(hotkey_protocol::cluster::key_slot(key))
+    }
+
+    /// The shard serving `slot`.
+    pub fn shard_for_slot(&self, slot: u16) -> Result<Arc<Shard>, Error> {
         self.layout()
             .shard_for(slot)
             .cloned()

@@ -297,12 +297,15 @@ impl Router {
     /// A new connection of its own to the current master, for what the router does not route:
     /// `WATCH`…`MULTI`…`EXEC` (keep it to one task), `SUBSCRIBE`, long blocking loops. Writes
     /// sent on it skip the read-your-writes window; the cache still learns of them from the
-    /// server (tracking). On a cluster, use [`Router::master_connection_for`].
+    /// server (tracking). On a cluster, the master serving slot 0 (the node a cluster client
+    /// asks first for a keyless command); its keyed commands of other slots get `MOVED`: for
+    /// a key, use [`Router::master_connection_for`].
     pub async fn master_connection(&self) -> Result<MultiplexedConnection, Error> {
-        match &self.inner.backend {
-            Backend::Single(shard) => shard.dedicated(shard.options().master_timeout).await,
-            Backend::Cluster(_) => Err(Error::Config(NO_SINGLE_MASTER.into())),
-        }
+        let shard = match &self.inner.backend {
+            Backend::Single(shard) => shard.clone(),
+            Backend::Cluster(cluster) => cluster.shard_for_slot(0)?,
+        };
+        shard.dedicated(shard.options().master_timeout).await
     }
 
     /// Like [`Router::master_connection`], to the master serving `key` (on a cluster, the
@@ -315,10 +318,6 @@ impl Router {
         shard.dedicated(shard.options().master_timeout).await
     }
 }
-
-/// The words of the error `master_connection` gives on a cluster.
-pub const NO_SINGLE_MASTER: &str =
-    "a cluster has one master per shard: use master_connection_for(key)";
 
 fn validate(options: &Options) -> Result<(), Error> {
     if options.report_interval.is_zero()

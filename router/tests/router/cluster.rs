@@ -696,4 +696,20 @@ async fn keyless_commands_go_to_their_group_and_scan_covers_every_shard() {
         .expect("FLUSHALL");
     let size: i64 = router.query(&redis::cmd("DBSIZE")).await.expect("DBSIZE");
     assert_eq!(size, 0);
+
+    // master_connection(): the master of slot 0.
+    let in_slot_0 = (0u32..)
+        .map(|n| format!("k{n}").into_bytes())
+        .find(|k| hotkey_protocol::cluster::key_slot(k) == 0)
+        .expect("a key of slot 0");
+    let mut conn = router
+        .master_connection()
+        .await
+        .expect("master_connection on a cluster");
+    let id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER MYID");
+    assert_eq!(id, cluster.node_for_key(&in_slot_0).id);
 }
