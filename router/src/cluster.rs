@@ -603,9 +603,68 @@ impl Cluster {
         }
     }
 
-    /// Sends `pipeline` to the shard of its commands' slot (all in one slot, or keyless). A
-    /// redirection is returned, after reading the layout again.
-    pub async fn send_pipeline(&self, pipeline: &Pipeline) -> Result<Value, Error> {
+    /// Sends `pipeline`. A transaction (`atomic()`) goes to the shard of its commands' one
+    /// slot (keyless commands aside; else `CrossSlot`); a redirection is returned, after
+    /// reading the layout again. A plain pipeline is split by slot: each slot's commands go in
+    /// order, as single commands do (hot reads to the replicas or the cache, `MOVED` and `ASK`
+    /// followed per command, keyless ones by their group), the slots in parallel; the replies
+    /// come back in the pipeline's order, or its first error, as from one server.
+    pub async fn send_pipeline(self: &Arc<Self>, pipeline: &Pipeline) -> Result<Value, Error> {
+        if pipeline.is_transaction() {
+            return self.send_transaction(pipeline).await;
+        }
+        let wanted: Vec<i64> = pipeline
+            .query_async(&mut ReplyIndices)
+            .await
+            .map_err(Error::Redis)?;
+        let layout = self.layout();
+        let Some(any) = layout.shards.first() else {
+            return Err(Error::MasterUnavailable(Unavailable::NoMasters));
+        };
+        let commands = any.shard.commands();
+        // One group per slot, and one per keyless command (it goes where its group says).
+        let mut groups: Vec<SlotGroup> = Vec::new();
+        for (index, cmd) in pipeline.cmd_iter().enumerate() {
+            match command_slot(&commands, &arguments(cmd)) {
+                SlotOf::Cross => return Err(Error::CrossSlot),
+                SlotOf::Slot(slot) => match groups.iter_mut().find(|g| g.0 == Some(slot)) {
+                    Some(group) => group.1.push((index, cmd.clone())),
+                    None => groups.push((Some(slot), vec![(index, cmd.clone())])),
+                },
+                SlotOf::Anywhere => groups.push((None, vec![(index, cmd.clone())])),
+            }
+        }
+        let tasks: Vec<_> = groups
+            .into_iter()
+            .map(|(_, cmds)| {
+                let cluster = self.clone();
+                tokio::spawn(async move {
+                    let mut replies = Vec::with_capacity(cmds.len());
+                    for (index, cmd) in cmds {
+                        replies.push((index, cluster.send(&cmd).await.and_then(owned)));
+                    }
+                    replies
+                })
+            })
+            .collect();
+        let mut replies: Vec<Option<Result<Value, Error>>> = vec![None; pipeline.len()];
+        for task in tasks {
+            let done = task.await.map_err(|e| Error::BadRequest(e.to_string()))?;
+            for (index, reply) in done {
+                replies[index] = Some(reply);
+            }
+        }
+        let mut values = Vec::with_capacity(wanted.len());
+        for (index, reply) in replies.into_iter().enumerate() {
+            let value = reply.ok_or_else(|| Error::BadRequest(format!("no reply {index}")))??;
+            if wanted.binary_search(&(index as i64)).is_ok() {
+                values.push(value);
+            }
+        }
+        Ok(Value::Array(values))
+    }
+
+    async fn send_transaction(&self, pipeline: &Pipeline) -> Result<Value, Error> {
         let layout = self.layout();
         let mut chosen: Option<(u16, Arc<Shard>)> = None;
         for cmd in pipeline.cmd_iter() {
@@ -684,6 +743,38 @@ impl Cluster {
             .shards
             .iter()
             .fold(*lock(&self.retired), |sum, e| sum.plus(&e.shard.metrics()))
+    }
+}
+
+/// The commands of a pipeline for one slot (None: a single keyless command), each with its
+/// place in the pipeline.
+type SlotGroup = (Option<u16>, Vec<(usize, Cmd)>);
+
+/// A connection that answers each command of a pipeline with its index, without I/O: the
+/// pipeline's own reply filter then says which commands the caller did not `ignore()` (the
+/// `redis` crate keeps that set private).
+struct ReplyIndices;
+
+impl redis::aio::ConnectionLike for ReplyIndices {
+    fn req_packed_command<'a>(&'a mut self, _: &'a Cmd) -> redis::RedisFuture<'a, Value> {
+        Box::pin(async { Ok(Value::Nil) })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            Ok((offset..offset + count)
+                .map(|i| Value::Int(i64::try_from(i).unwrap_or(i64::MAX)))
+                .collect())
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
     }
 }
 

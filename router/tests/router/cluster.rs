@@ -713,3 +713,78 @@ async fn keyless_commands_go_to_their_group_and_scan_covers_every_shard() {
         .expect("CLUSTER MYID");
     assert_eq!(id, cluster.node_for_key(&in_slot_0).id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelines_are_split_by_slot_and_follow_moved_per_command() {
+    let cluster = cluster(&[("cache-ttl-ms", "60000")], &[]);
+    let router = connect(&cluster, Options::default()).await;
+    let (a, b) = keys_on_two_shards(&cluster, "piped");
+
+    // Keys of two shards, one reply ignored, a keyless command: replies in order.
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET").arg(a.as_slice()).arg("1");
+    pipe.cmd("SET").arg(b.as_slice()).arg("2");
+    pipe.cmd("INCR").arg("counter:piped").ignore();
+    pipe.cmd("GET").arg(a.as_slice());
+    pipe.cmd("PING");
+    pipe.cmd("GET").arg(b.as_slice());
+    pipe.cmd("GET").arg("counter:piped");
+    let replies: (String, String, String, String, String, i64) = router
+        .query_pipeline(&pipe)
+        .await
+        .expect("a pipeline over two shards");
+    assert_eq!(
+        replies,
+        (
+            "OK".into(),
+            "OK".into(),
+            "1".into(),
+            "PONG".into(),
+            "2".into(),
+            1
+        )
+    );
+    assert_eq!(direct_get(&cluster, &b).as_deref(), Some(b"2".as_slice()));
+
+    // A hot key's reads in a pipeline come from the cache.
+    pin(&cluster, &a);
+    wait_for_route(&router, &get(a.as_slice()), Target::Cache).await;
+    let hits = router.metrics().cache_hits;
+    let mut reads = redis::pipe();
+    for _ in 0..10 {
+        reads.cmd("GET").arg(a.as_slice());
+    }
+    let values: Vec<String> = router.query_pipeline(&reads).await.expect("hot reads");
+    assert_eq!(values, vec!["1".to_string(); 10]);
+    assert!(
+        router.metrics().cache_hits >= hits + 9,
+        "{}",
+        router.metrics()
+    );
+
+    // b's slot moves under the router: its pipelined write and read follow MOVED.
+    let slot = hotkey_protocol::cluster::key_slot(&b);
+    let from = cluster.node_for_key(&b);
+    let to = cluster.other_master(from);
+    cluster.begin_migration(slot, from, to);
+    cluster.move_keys(slot, from, to);
+    cluster.finish_migration(slot, from, to);
+    let mut moved = redis::pipe();
+    moved.cmd("INCR").arg(b.as_slice());
+    moved.cmd("GET").arg(b.as_slice());
+    let (n, read): (i64, String) = router
+        .query_pipeline(&moved)
+        .await
+        .expect("a pipeline into a moved slot");
+    assert_eq!((n, read.as_str()), (3, "3"));
+
+    // A transaction stays in one slot.
+    let mut multi = redis::pipe();
+    multi.atomic().cmd("SET").arg(a.as_slice()).arg("x");
+    multi.cmd("SET").arg(b.as_slice()).arg("y");
+    let crossed = router
+        .query_pipeline::<()>(&multi)
+        .await
+        .expect_err("a transaction across slots");
+    assert!(matches!(crossed, Error::CrossSlot), "{crossed:?}");
+}
