@@ -7,12 +7,15 @@
 //! left is dropped with its link, cache and subscription; one that gained or lost slots keeps
 //! its link but drops its cache.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use hotkey_protocol::ProtocolError;
 use hotkey_protocol::cluster::SlotRange;
+use hotkey_protocol::command_table::CommandKind;
+use hotkey_protocol::keyless::{self, Aggregate, KeylessGroup};
+use hotkey_protocol::scan::ClusterCursor;
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, Value};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -129,6 +132,8 @@ pub(crate) struct Cluster {
     /// The last master that could not be followed (its address) and why, for the errors of
     /// its slots.
     last_failure: Mutex<Option<(String, Error)>>,
+    /// The rotation of the commands any one master may answer (`RANDOMKEY`).
+    next_master: AtomicUsize,
 }
 
 impl Cluster {
@@ -158,6 +163,7 @@ impl Cluster {
             refreshes: AtomicU64::new(0),
             retired: Mutex::new(Metrics::default()),
             last_failure: Mutex::new(None),
+            next_master: AtomicUsize::new(0),
         };
         cluster.refresh(true).await?;
         Ok(cluster)
@@ -412,6 +418,9 @@ impl Cluster {
     /// `MAX_REDIRECTS` the last answer is returned.
     pub async fn send(&self, cmd: &Cmd) -> Result<Reply, Error> {
         let args = arguments(cmd);
+        if let Some(group) = self.keyless_group(&args) {
+            return self.send_keyless(group, cmd, &args).await.map(Reply::Owned);
+        }
         let mut shard = self.pick_waiting(&args).await?;
         for _ in 0..MAX_REDIRECTS {
             let e = match shard.send(cmd, &args).await {
@@ -446,6 +455,131 @@ impl Cluster {
         shard.send(cmd, &args).await
     }
 
+    /// The group of a command that names no key (`hotkey_protocol::keyless`); None for the
+    /// others, scripts included (one with keys goes to their slot, one without to any master).
+    fn keyless_group(&self, args: &[&[u8]]) -> Option<KeylessGroup> {
+        let layout = self.layout();
+        let commands = layout.shards.first()?.shard.commands();
+        let spec = commands.lookup(args)?;
+        match spec.kind {
+            CommandKind::Keyless | CommandKind::Select | CommandKind::Reset => {
+                Some(keyless::group(args))
+            }
+            CommandKind::Keys | CommandKind::Script => None,
+        }
+    }
+
+    /// Sends a command that names no key where its group says: every master (replies
+    /// merged), every node (replicas in rotation too; their replies must agree), one master in
+    /// turn, or nowhere (`SCAN` goes shard by shard, see `scan`).
+    async fn send_keyless(
+        &self,
+        group: KeylessGroup,
+        cmd: &Cmd,
+        args: &[&[u8]],
+    ) -> Result<Value, Error> {
+        if args[0].eq_ignore_ascii_case(b"scan") {
+            return self.scan(args).await;
+        }
+        let shards = self.shards();
+        if shards.is_empty() {
+            return Err(Error::MasterUnavailable(Unavailable::NoMasters));
+        }
+        match group {
+            KeylessGroup::AllMasters(aggregate) => {
+                let replies = on_every_master(&shards, cmd).await?;
+                merge(aggregate, replies)
+            }
+            KeylessGroup::AllNodes => {
+                let mut replies = on_every_master(&shards, cmd).await?;
+                let replicas: Vec<_> = shards
+                    .iter()
+                    .flat_map(|s| s.replica_pool().connections())
+                    .map(|(node, mut conn)| {
+                        let cmd = cmd.clone();
+                        tokio::spawn(async move {
+                            cmd.query_async::<Value>(&mut conn)
+                                .await
+                                .map_err(|e| (node.address(), e))
+                        })
+                    })
+                    .collect();
+                for task in replicas {
+                    match task.await {
+                        Ok(Ok(value)) => replies.push(value),
+                        Ok(Err((node, e))) => {
+                            return Err(Error::BadRequest(format!("replica {node}: {e}")));
+                        }
+                        Err(e) => return Err(Error::BadRequest(e.to_string())),
+                    }
+                }
+                agree(replies)
+            }
+            KeylessGroup::RandomMaster => {
+                let turn = self.next_master.fetch_add(1, Ordering::Relaxed) % shards.len();
+                owned(shards[turn].send(cmd, args).await?)
+            }
+            _ => Err(Error::NotRouted {
+                command: String::from_utf8_lossy(args[0]).to_uppercase(),
+            }),
+        }
+    }
+
+    /// `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` over every master in slot order, through a
+    /// [`ClusterCursor`]: the shard owning the cursor's slot (or the first one after it) is
+    /// asked with the node's own cursor; the reply's cursor names that shard further on, or
+    /// the next shard's lowest slot once it is done, or 0 after the last.
+    async fn scan(&self, args: &[&[u8]]) -> Result<Value, Error> {
+        let text = args.get(1).copied().unwrap_or_default();
+        let cursor = ClusterCursor::parse(text).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let layout = self.layout();
+        let lowest = |e: &ShardEntry| e.slots.first().map_or(u16::MAX, |r| r.start);
+        let index = match layout.map.get(cursor.slot) {
+            Some(i) => i,
+            None => layout
+                .shards
+                .iter()
+                .position(|e| lowest(e) > cursor.slot)
+                .ok_or_else(|| self.unserved(cursor.slot))?,
+        };
+        let entry = &layout.shards[index];
+        let mut at = cursor;
+        // A slot no master serves now: the next shard, from its start.
+        if layout.map.get(cursor.slot) != Some(index) {
+            at.slot = lowest(entry);
+            at.node_cursor = 0;
+        }
+        let node_cursor = at.node_cursor.to_string();
+        let mut sent = redis::cmd("SCAN");
+        sent.arg(node_cursor.as_bytes());
+        for arg in &args[2..] {
+            sent.arg(*arg);
+        }
+        let reply = owned(entry.shard.send(&sent, &arguments(&sent)).await?)?;
+        let bad = || Error::BadRequest(format!("unexpected SCAN reply: {reply:?}"));
+        let (node_next, keys) = match &reply {
+            Value::Array(items) => match items.as_slice() {
+                [Value::BulkString(next), keys @ Value::Array(_)] => (
+                    std::str::from_utf8(next)
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .ok_or_else(bad)?,
+                    keys.clone(),
+                ),
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
+        };
+        let next_shard = layout.shards.get(index + 1).map(lowest);
+        let next = at
+            .next(node_next, next_shard)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        Ok(Value::Array(vec![
+            Value::BulkString(next.to_string().into_bytes()),
+            keys,
+        ]))
+    }
+
     /// The shard of the master at `address`, which a redirection of `slot` named (see
     /// [`Layout::redirected`]): the layout is read again, asking that node first, until it
     /// agrees, or None at `deadline`. The node a `MOVED` names knows it owns the slot; the
@@ -469,9 +603,68 @@ impl Cluster {
         }
     }
 
-    /// Sends `pipeline` to the shard of its commands' slot (all in one slot, or keyless). A
-    /// redirection is returned, after reading the layout again.
-    pub async fn send_pipeline(&self, pipeline: &Pipeline) -> Result<Value, Error> {
+    /// Sends `pipeline`. A transaction (`atomic()`) goes to the shard of its commands' one
+    /// slot (keyless commands aside; else `CrossSlot`); a redirection is returned, after
+    /// reading the layout again. A plain pipeline is split by slot: each slot's commands go in
+    /// order, as single commands do (hot reads to the replicas or the cache, `MOVED` and `ASK`
+    /// followed per command, keyless ones by their group), the slots in parallel; the replies
+    /// come back in the pipeline's order, or its first error, as from one server.
+    pub async fn send_pipeline(self: &Arc<Self>, pipeline: &Pipeline) -> Result<Value, Error> {
+        if pipeline.is_transaction() {
+            return self.send_transaction(pipeline).await;
+        }
+        let wanted: Vec<i64> = pipeline
+            .query_async(&mut ReplyIndices)
+            .await
+            .map_err(Error::Redis)?;
+        let layout = self.layout();
+        let Some(any) = layout.shards.first() else {
+            return Err(Error::MasterUnavailable(Unavailable::NoMasters));
+        };
+        let commands = any.shard.commands();
+        // One group per slot, and one per keyless command (it goes where its group says).
+        let mut groups: Vec<SlotGroup> = Vec::new();
+        for (index, cmd) in pipeline.cmd_iter().enumerate() {
+            match command_slot(&commands, &arguments(cmd)) {
+                SlotOf::Cross => return Err(Error::CrossSlot),
+                SlotOf::Slot(slot) => match groups.iter_mut().find(|g| g.0 == Some(slot)) {
+                    Some(group) => group.1.push((index, cmd.clone())),
+                    None => groups.push((Some(slot), vec![(index, cmd.clone())])),
+                },
+                SlotOf::Anywhere => groups.push((None, vec![(index, cmd.clone())])),
+            }
+        }
+        let tasks: Vec<_> = groups
+            .into_iter()
+            .map(|(_, cmds)| {
+                let cluster = self.clone();
+                tokio::spawn(async move {
+                    let mut replies = Vec::with_capacity(cmds.len());
+                    for (index, cmd) in cmds {
+                        replies.push((index, cluster.send(&cmd).await.and_then(owned)));
+                    }
+                    replies
+                })
+            })
+            .collect();
+        let mut replies: Vec<Option<Result<Value, Error>>> = vec![None; pipeline.len()];
+        for task in tasks {
+            let done = task.await.map_err(|e| Error::BadRequest(e.to_string()))?;
+            for (index, reply) in done {
+                replies[index] = Some(reply);
+            }
+        }
+        let mut values = Vec::with_capacity(wanted.len());
+        for (index, reply) in replies.into_iter().enumerate() {
+            let value = reply.ok_or_else(|| Error::BadRequest(format!("no reply {index}")))??;
+            if wanted.binary_search(&(index as i64)).is_ok() {
+                values.push(value);
+            }
+        }
+        Ok(Value::Array(values))
+    }
+
+    async fn send_transaction(&self, pipeline: &Pipeline) -> Result<Value, Error> {
         let layout = self.layout();
         let mut chosen: Option<(u16, Arc<Shard>)> = None;
         for cmd in pipeline.cmd_iter() {
@@ -510,7 +703,11 @@ impl Cluster {
 
     /// The shard serving `key`.
     pub fn shard_for_key(&self, key: &[u8]) -> Result<Arc<Shard>, Error> {
-        let slot = hotkey_protocol::cluster::key_slot(key);
+        self.shard_for_slot(hotkey_protocol::cluster::key_slot(key))
+    }
+
+    /// The shard serving `slot`.
+    pub fn shard_for_slot(&self, slot: u16) -> Result<Arc<Shard>, Error> {
         self.layout()
             .shard_for(slot)
             .cloned()
@@ -555,6 +752,126 @@ impl Cluster {
             .shards
             .iter()
             .fold(*lock(&self.retired), |sum, e| sum.plus(&e.shard.metrics()))
+    }
+}
+
+/// The commands of a pipeline for one slot (None: a single keyless command), each with its
+/// place in the pipeline.
+type SlotGroup = (Option<u16>, Vec<(usize, Cmd)>);
+
+/// A connection that answers each command of a pipeline with its index, without I/O: the
+/// pipeline's own reply filter then says which commands the caller did not `ignore()` (the
+/// `redis` crate keeps that set private).
+struct ReplyIndices;
+
+impl redis::aio::ConnectionLike for ReplyIndices {
+    fn req_packed_command<'a>(&'a mut self, _: &'a Cmd) -> redis::RedisFuture<'a, Value> {
+        Box::pin(async { Ok(Value::Nil) })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            Ok((offset..offset + count)
+                .map(|i| Value::Int(i64::try_from(i).unwrap_or(i64::MAX)))
+                .collect())
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// The reply as a `Value` (a keyless command is never cached, but the type allows it).
+fn owned(reply: Reply) -> Result<Value, Error> {
+    Ok(match reply {
+        Reply::Owned(value) => value,
+        Reply::Cached(cached) => cached.value.clone(),
+    })
+}
+
+/// `cmd` on every shard's master at once; the replies in the shards' order, or the first
+/// error.
+async fn on_every_master(shards: &[Arc<Shard>], cmd: &Cmd) -> Result<Vec<Value>, Error> {
+    let tasks: Vec<_> = shards
+        .iter()
+        .map(|shard| {
+            let (shard, cmd) = (shard.clone(), cmd.clone());
+            tokio::spawn(async move { owned(shard.send(&cmd, &arguments(&cmd)).await?) })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        replies.push(task.await.map_err(|e| Error::BadRequest(e.to_string()))??);
+    }
+    Ok(replies)
+}
+
+/// The replies of every master merged into one, as the command's group says.
+fn merge(aggregate: Aggregate, replies: Vec<Value>) -> Result<Value, Error> {
+    let unmerged = |reply: &Value| {
+        Error::BadRequest(format!(
+            "a master's reply cannot be merged ({aggregate:?}): {reply:?}"
+        ))
+    };
+    match aggregate {
+        Aggregate::Sum => {
+            let mut sum = 0i64;
+            for reply in &replies {
+                let Value::Int(n) = reply else {
+                    return Err(unmerged(reply));
+                };
+                sum = sum.saturating_add(*n);
+            }
+            Ok(Value::Int(sum))
+        }
+        Aggregate::Concat => {
+            let mut all = Vec::new();
+            for reply in replies {
+                match reply {
+                    Value::Array(items) | Value::Set(items) => all.extend(items),
+                    other => return Err(unmerged(&other)),
+                }
+            }
+            Ok(Value::Array(all))
+        }
+        Aggregate::AllOk => {
+            for reply in &replies {
+                if !is_ok(reply) {
+                    return Err(unmerged(reply));
+                }
+            }
+            Ok(Value::Okay)
+        }
+        _ => Err(Error::BadRequest(format!("no merge for {aggregate:?}"))),
+    }
+}
+
+fn is_ok(reply: &Value) -> bool {
+    match reply {
+        Value::Okay => true,
+        Value::SimpleString(s) => s == "OK",
+        _ => false,
+    }
+}
+
+/// The one reply every node gave (`PONG`, a script's SHA), or an error naming the first that
+/// differs.
+fn agree(replies: Vec<Value>) -> Result<Value, Error> {
+    let mut replies = replies.into_iter();
+    let Some(first) = replies.next() else {
+        return Err(Error::MasterUnavailable(Unavailable::NoMasters));
+    };
+    match replies.find(|r| *r != first) {
+        None => Ok(first),
+        Some(other) => Err(Error::BadRequest(format!(
+            "the nodes disagree: {first:?} and {other:?}"
+        ))),
     }
 }
 

@@ -58,7 +58,20 @@ pub enum Error {
     /// command was not sent). Not retryable: the same command fails the same way.
     #[error("{CROSSSLOT}")]
     CrossSlot,
+    /// On a cluster: `command` names no key and is about one connection or one node (`INFO`,
+    /// `SELECT`, `MULTI`, `WAIT`...), so no choice of node keeps its meaning (the command was
+    /// not sent). Not retryable. Use [`crate::Router::master_connection_for`] for one node.
+    #[error("{command}: {NOT_ROUTED}")]
+    NotRouted { command: String },
+    /// A request the router could not make sense of (a `SCAN` cursor that is not one of the
+    /// router's, a reply of a node that cannot be merged); not sent, or its reply not used.
+    #[error("{0}")]
+    BadRequest(String),
 }
+
+/// The words of [`Error::NotRouted`] after the command's name.
+pub const NOT_ROUTED: &str = "not routed on a cluster: it names no key, and no one node's reply means what it means on \
+     one server";
 
 /// Why no master can take a command now ([`Error::MasterUnavailable`]). The source of a
 /// variant that holds an [`Error`] is that `Error` itself, not a `Box` of it, so a caller can
@@ -186,6 +199,10 @@ pub enum ErrorKind {
     Config,
     /// On a cluster, keys of different slots in one command.
     CrossSlot,
+    /// On a cluster, a keyless command no node can answer for the whole cluster.
+    NotRouted,
+    /// A request (or a node's reply to it) the router could not make sense of.
+    BadRequest,
 }
 
 impl Error {
@@ -204,6 +221,8 @@ impl Error {
             Error::Conversion(_) => ErrorKind::Conversion,
             Error::Config(_) => ErrorKind::Config,
             Error::CrossSlot => ErrorKind::CrossSlot,
+            Error::NotRouted { .. } => ErrorKind::NotRouted,
+            Error::BadRequest(_) => ErrorKind::BadRequest,
         }
     }
 
@@ -231,7 +250,9 @@ impl Error {
             | Error::Topology { .. }
             | Error::Conversion(_)
             | Error::Config(_)
-            | Error::CrossSlot => false,
+            | Error::CrossSlot
+            | Error::NotRouted { .. }
+            | Error::BadRequest(_) => false,
         }
     }
 

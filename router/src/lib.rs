@@ -53,10 +53,10 @@ mod topology;
 pub mod upstream;
 
 pub use cluster::ShardView;
-pub use error::{CROSSSLOT, Error, ErrorKind, LinkLost, Unavailable};
+pub use error::{CROSSSLOT, Error, ErrorKind, LinkLost, NOT_ROUTED, Unavailable};
 pub use metrics::Metrics;
 pub use options::Options;
-pub use router::{HotKeyView, NO_SINGLE_MASTER, Router};
+pub use router::{HotKeyView, Router};
 pub use routing::Target;
 
 pub use hotkey_protocol::{Advice, ReadsTo};

@@ -99,6 +99,14 @@ impl ReplicaPool {
         })
     }
 
+    /// Every replica in rotation with its connection.
+    pub fn connections(&self) -> Vec<(Arc<ReplicaNode>, MultiplexedConnection)> {
+        read(&self.nodes)
+            .iter()
+            .filter_map(|node| node.connection().map(|c| (node.clone(), c)))
+            .collect()
+    }
+
     /// The next replica in rotation, if any is up: its host and port (for a front end with
     /// connections of its own).
     pub fn pick_address(&self) -> Option<(String, u16)> {

@@ -206,9 +206,11 @@ impl Router {
     }
 
     /// Sends a pipeline (or a transaction, `redis::pipe().atomic()`) to the master, as one
-    /// unit; the keys its commands write are invalidated like single writes. On a cluster its
-    /// keys must share one slot (else [`Error::CrossSlot`]); a redirection is returned, not
-    /// followed.
+    /// unit; the keys its commands write are invalidated like single writes. On a cluster a
+    /// pipeline is split by slot: each slot's commands are sent in order as single commands
+    /// are (hot reads to the replicas or the cache, `MOVED`/`ASK` followed), the slots in
+    /// parallel, the replies put back in order. A transaction's keys must share one slot
+    /// (else [`Error::CrossSlot`]); its redirection is returned, not followed.
     pub async fn query_pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {
         let value = match &self.inner.backend {
             Backend::Single(shard) => shard.send_pipeline(pipeline).await?,
@@ -330,12 +332,15 @@ impl Router {
     /// A new connection of its own to the current master, for what the router does not route:
     /// `WATCH`…`MULTI`…`EXEC` (keep it to one task), `SUBSCRIBE`, long blocking loops. Writes
     /// sent on it skip the read-your-writes window; the cache still learns of them from the
-    /// server (tracking). On a cluster, use [`Router::master_connection_for`].
+    /// server (tracking). On a cluster, the master serving slot 0 (the node a cluster client
+    /// asks first for a keyless command); its keyed commands of other slots get `MOVED`: for
+    /// a key, use [`Router::master_connection_for`].
     pub async fn master_connection(&self) -> Result<MultiplexedConnection, Error> {
-        match &self.inner.backend {
-            Backend::Single(shard) => shard.dedicated(shard.options().master_timeout).await,
-            Backend::Cluster(_) => Err(Error::Config(NO_SINGLE_MASTER.into())),
-        }
+        let shard = match &self.inner.backend {
+            Backend::Single(shard) => shard.clone(),
+            Backend::Cluster(cluster) => cluster.shard_for_slot(0)?,
+        };
+        shard.dedicated(shard.options().master_timeout).await
     }
 
     /// Like [`Router::master_connection`], to the master serving `key` (on a cluster, the
@@ -348,10 +353,6 @@ impl Router {
         shard.dedicated(shard.options().master_timeout).await
     }
 }
-
-/// The words of the error `master_connection` gives on a cluster.
-pub const NO_SINGLE_MASTER: &str =
-    "a cluster has one master per shard: use master_connection_for(key)";
 
 fn validate(options: &Options) -> Result<(), Error> {
     if options.report_interval.is_zero()

@@ -570,3 +570,221 @@ async fn manual_failovers_back_and_forth_leak_no_redirection_to_writers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyless_commands_go_to_their_group_and_scan_covers_every_shard() {
+    let cluster = cluster(&[], &[]);
+    let router = connect(&cluster, Options::default()).await;
+    let keys: Vec<Vec<u8>> = (0..300u32)
+        .map(|n| [b"scan:\xff".as_slice(), n.to_string().as_bytes()].concat())
+        .collect();
+    for key in &keys {
+        let () = router.query(&set(key, "v")).await.expect("SET");
+    }
+    let hashes: Vec<Vec<u8>> = (0..10).map(|n| format!("hash:{n}").into_bytes()).collect();
+    for key in &hashes {
+        let () = router
+            .query(redis::cmd("HSET").arg(key.as_slice()).arg("f").arg(1))
+            .await
+            .map(|_: i64| ())
+            .expect("HSET");
+    }
+    for master in cluster.masters() {
+        let on_master: i64 = redis::cmd("DBSIZE")
+            .query(&mut master.conn())
+            .expect("DBSIZE");
+        assert!(on_master > 0, "master {} holds no key", master.port);
+    }
+
+    // Every master, replies merged.
+    let size: i64 = router.query(&redis::cmd("DBSIZE")).await.expect("DBSIZE");
+    assert_eq!(size, 310);
+    let mut listed: Vec<Vec<u8>> = router
+        .query(redis::cmd("KEYS").arg("scan:*"))
+        .await
+        .expect("KEYS");
+    listed.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // SCAN: every key once, MATCH, COUNT and TYPE passed through.
+    let scan = |pattern: Option<&'static str>, kind: Option<&'static str>| {
+        let router = router.clone();
+        async move {
+            let mut seen: Vec<Vec<u8>> = Vec::new();
+            let mut cursor = "0".to_string();
+            let mut calls = 0;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(&cursor).arg("COUNT").arg(20);
+                if let Some(p) = pattern {
+                    cmd.arg("MATCH").arg(p);
+                }
+                if let Some(t) = kind {
+                    cmd.arg("TYPE").arg(t);
+                }
+                let (next, batch): (String, Vec<Vec<u8>>) = router.query(&cmd).await.expect("SCAN");
+                seen.extend(batch);
+                calls += 1;
+                assert!(calls < 1000, "SCAN does not end");
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+            seen.sort();
+            seen
+        }
+    };
+    let mut all = expected.clone();
+    all.extend(hashes.iter().cloned());
+    all.sort();
+    assert_eq!(
+        scan(None, None).await,
+        all,
+        "a full SCAN returns each key once"
+    );
+    assert_eq!(scan(Some("hash:*"), None).await, hashes);
+    assert_eq!(scan(None, Some("hash")).await, hashes);
+    let bad = router
+        .query::<redis::Value>(redis::cmd("SCAN").arg("x1"))
+        .await
+        .expect_err("a bad cursor");
+    assert!(bad.to_string().contains("invalid cursor"), "{bad}");
+
+    // One master in turn.
+    for _ in 0..3 {
+        let key: Vec<u8> = router
+            .query(&redis::cmd("RANDOMKEY"))
+            .await
+            .expect("RANDOMKEY");
+        assert!(all.contains(&key), "{key:?}");
+    }
+
+    // Every node, replicas included.
+    let sha: String = router
+        .query(redis::cmd("SCRIPT").arg("LOAD").arg("return 7"))
+        .await
+        .expect("SCRIPT LOAD");
+    for master in cluster.masters() {
+        for node in std::iter::once(master).chain(cluster.replicas(master)) {
+            let known: Vec<i64> = redis::cmd("SCRIPT")
+                .arg("EXISTS")
+                .arg(&sha)
+                .query(&mut node.conn())
+                .expect("SCRIPT EXISTS");
+            assert_eq!(known, [1], "node {} lacks the script", node.port);
+        }
+    }
+    let pong: String = router.query(&redis::cmd("PING")).await.expect("PING");
+    assert_eq!(pong, "PONG");
+
+    // Refused, naming the command.
+    let refused = router
+        .query::<String>(&redis::cmd("INFO"))
+        .await
+        .expect_err("INFO on a cluster");
+    assert_eq!(refused.kind(), ErrorKind::NotRouted, "{refused:?}");
+    assert!(refused.to_string().starts_with("INFO: "), "{refused}");
+    assert!(!refused.is_retryable());
+
+    // FLUSHALL: every master says OK, and every key is gone.
+    let () = router
+        .query(&redis::cmd("FLUSHALL"))
+        .await
+        .expect("FLUSHALL");
+    let size: i64 = router.query(&redis::cmd("DBSIZE")).await.expect("DBSIZE");
+    assert_eq!(size, 0);
+
+    // master_connection(): the master of slot 0.
+    let in_slot_0 = (0u32..)
+        .map(|n| format!("k{n}").into_bytes())
+        .find(|k| hotkey_protocol::cluster::key_slot(k) == 0)
+        .expect("a key of slot 0");
+    let mut conn = router
+        .master_connection()
+        .await
+        .expect("master_connection on a cluster");
+    let id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER MYID");
+    assert_eq!(id, cluster.node_for_key(&in_slot_0).id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelines_are_split_by_slot_and_follow_moved_per_command() {
+    let cluster = cluster(&[("cache-ttl-ms", "60000")], &[]);
+    let router = connect(&cluster, Options::default()).await;
+    let (a, b) = keys_on_two_shards(&cluster, "piped");
+
+    // Keys of two shards, one reply ignored, a keyless command: replies in order.
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET").arg(a.as_slice()).arg("1");
+    pipe.cmd("SET").arg(b.as_slice()).arg("2");
+    pipe.cmd("INCR").arg("counter:piped").ignore();
+    pipe.cmd("GET").arg(a.as_slice());
+    pipe.cmd("PING");
+    pipe.cmd("GET").arg(b.as_slice());
+    pipe.cmd("GET").arg("counter:piped");
+    let replies: (String, String, String, String, String, i64) = router
+        .query_pipeline(&pipe)
+        .await
+        .expect("a pipeline over two shards");
+    assert_eq!(
+        replies,
+        (
+            "OK".into(),
+            "OK".into(),
+            "1".into(),
+            "PONG".into(),
+            "2".into(),
+            1
+        )
+    );
+    assert_eq!(direct_get(&cluster, &b).as_deref(), Some(b"2".as_slice()));
+
+    // A hot key's reads in a pipeline come from the cache.
+    pin(&cluster, &a);
+    wait_for_route(&router, &get(a.as_slice()), Target::Cache).await;
+    let hits = router.metrics().cache_hits;
+    let mut reads = redis::pipe();
+    for _ in 0..10 {
+        reads.cmd("GET").arg(a.as_slice());
+    }
+    let values: Vec<String> = router.query_pipeline(&reads).await.expect("hot reads");
+    assert_eq!(values, vec!["1".to_string(); 10]);
+    assert!(
+        router.metrics().cache_hits >= hits + 9,
+        "{}",
+        router.metrics()
+    );
+
+    // b's slot moves under the router: its pipelined write and read follow MOVED.
+    let slot = hotkey_protocol::cluster::key_slot(&b);
+    let from = cluster.node_for_key(&b);
+    let to = cluster.other_master(from);
+    cluster.begin_migration(slot, from, to);
+    cluster.move_keys(slot, from, to);
+    cluster.finish_migration(slot, from, to);
+    let mut moved = redis::pipe();
+    moved.cmd("INCR").arg(b.as_slice());
+    moved.cmd("GET").arg(b.as_slice());
+    let (n, read): (i64, String) = router
+        .query_pipeline(&moved)
+        .await
+        .expect("a pipeline into a moved slot");
+    assert_eq!((n, read.as_str()), (3, "3"));
+
+    // A transaction stays in one slot.
+    let mut multi = redis::pipe();
+    multi.atomic().cmd("SET").arg(a.as_slice()).arg("x");
+    multi.cmd("SET").arg(b.as_slice()).arg("y");
+    let crossed = router
+        .query_pipeline::<()>(&multi)
+        .await
+        .expect_err("a transaction across slots");
+    assert!(matches!(crossed, Error::CrossSlot), "{crossed:?}");
+}
