@@ -73,6 +73,7 @@ bench: build
 	HOTKEY_REDIS_SERVER=$${HOTKEY_SERVERS:-$$HOME/.cache/hotkey-servers}/bin/redis-8.6.2-server cargo bench --bench top_accuracy
 	cargo bench -p hotkey-router --bench route
 	cargo bench -p hotkey-router --bench hit_threads
+	cargo bench -p hotkey-router --bench hot_keys
 	cargo bench -p hotkey-proxy --bench staleness
 	cargo bench -p hotkey-demo --bench offload
 	scripts/bench-hook.sh
