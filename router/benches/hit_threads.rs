@@ -9,6 +9,9 @@
 //! cargo bench -p hotkey-router --bench hit_threads
 //! ```
 //!
+//! Each figure is given twice: by the wall clock, and by the CPU time the threads spent, which
+//! a loaded machine changes less (the CPU ratio is what two free cores would give).
+//!
 //! Each thread drives `Router::query::<Vec<u8>>(GET page:home)` (a 500-byte value) on a
 //! current-thread runtime of its own; the router's link runs on a 1-worker runtime. The variants
 //! alternate over `ROUNDS` rounds, and each figure is the median of its rounds, so a burst of
@@ -133,31 +136,51 @@ fn main() {
         load_average()
     );
     println!(
-        "  {:<40} {:>14} {:>15} {:>8}",
-        "", "1 thread ns/op", "2 threads ns/op", "ratio"
+        "  {:<40} {:>19} {:>19} {:>10} {:>10}",
+        "", "wall ns/op 1t / 2t", "CPU ns/op 1t / 2t", "wall 2/1", "CPU 2/1"
     );
     for (name, (one, two)) in names.iter().zip(&mut results) {
-        let (one, two) = (median(one), median(two));
+        let wall = |runs: &mut Vec<Run>| {
+            median(&mut runs.iter().map(|r| r.ops_per_sec).collect::<Vec<_>>())
+        };
+        let cpu = |runs: &mut Vec<Run>| {
+            median(&mut runs.iter().map(|r| r.cpu_ns_per_op).collect::<Vec<_>>())
+        };
+        let (wall_one, wall_two, cpu_one, cpu_two) = (wall(one), wall(two), cpu(one), cpu(two));
         println!(
-            "  {name:<40} {:>14.0} {:>15.0} {:>7.2}×",
-            1e9 / one,
-            1e9 / two,
-            two / one
+            "  {name:<40} {:>9.0} / {:>7.0} {:>9.0} / {:>7.0} {:>9.2}× {:>9.2}×",
+            1e9 / wall_one,
+            1e9 / wall_two,
+            cpu_one,
+            cpu_two,
+            wall_two / wall_one,
+            2.0 * cpu_one / cpu_two
         );
     }
     drop(router);
     drop(runtime);
 }
 
-/// `threads` threads each do `work` `hits` times; the operations/s of them all, from
-/// the moment they start together to the moment the last one is done.
-fn hammer<W, F>(work: &W, threads: usize, hits: u64) -> f64
+/// What one run of a variant measured.
+#[derive(Clone, Copy)]
+struct Run {
+    /// Operations/s of all the threads, from the moment they start together to the moment the
+    /// last one is done.
+    ops_per_sec: f64,
+    /// CPU time the threads spent, per operation (`/proc/thread-self/schedstat`): what an
+    /// operation costs whatever else runs on the machine. `2 × 1-thread / 2-thread` of it is
+    /// the throughput ratio two threads reach on two free cores.
+    cpu_ns_per_op: f64,
+}
+
+/// `threads` threads each do `work` `hits` times.
+fn hammer<W, F>(work: &W, threads: usize, hits: u64) -> Run
 where
     W: Fn() -> F + Sync,
     F: Future<Output = ()>,
 {
     let start = Barrier::new(threads + 1);
-    let elapsed = thread::scope(|s| {
+    let (elapsed, cpu_ns) = thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -165,24 +188,38 @@ where
                         .build()
                         .expect("runtime of a hammering thread");
                     start.wait();
+                    let cpu_before = thread_cpu_ns();
                     runtime.block_on(async {
                         for _ in 0..hits {
                             work().await;
                         }
                     });
-                    Instant::now()
+                    (Instant::now(), thread_cpu_ns() - cpu_before)
                 })
             })
             .collect();
         start.wait();
         let began = Instant::now();
-        let ends: Vec<Instant> = workers
+        let ends: Vec<(Instant, u64)> = workers
             .into_iter()
             .map(|w| w.join().expect("hammering thread"))
             .collect();
-        ends.iter().max().map_or(Duration::ZERO, |end| *end - began)
+        let last = ends.iter().map(|e| e.0).max().unwrap_or(began);
+        (last - began, ends.iter().map(|e| e.1).sum::<u64>())
     });
-    (threads as u64 * hits) as f64 / elapsed.as_secs_f64()
+    let ops = (threads as u64 * hits) as f64;
+    Run {
+        ops_per_sec: ops / elapsed.as_secs_f64(),
+        cpu_ns_per_op: cpu_ns as f64 / ops,
+    }
+}
+
+/// The calling thread's time on a CPU so far, in ns (the first field of its schedstat).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .expect("/proc/thread-self/schedstat")
 }
 
 fn median(values: &mut [f64]) -> f64 {
