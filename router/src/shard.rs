@@ -40,16 +40,21 @@ pub(crate) struct Connections {
     pub tracking_id: i64,
 }
 
+/// What a routing decision reads: the master's command table and the hot set.
+struct Routing {
+    commands: Arc<CommandTable>,
+    table: RouteTable,
+}
+
 /// One master's state. Fields are private: every rule about them is a method here.
 pub(crate) struct Shard {
     options: Options,
     source: MasterSource,
     /// Set on a cluster: the link tells the topology when it goes down.
     on_down: Option<Arc<Notify>>,
-    /// Read by every command, written when the master changes: sharded (see `locks`).
-    commands: ShardedLock<Arc<CommandTable>>,
-    /// Read by every command, written by events and by writes of hot keys.
-    table: ShardedLock<RouteTable>,
+    /// Read by every command (one lock for both tables), written by events, by writes of hot
+    /// keys and when the master changes: sharded (see `locks`).
+    routing: ShardedLock<Routing>,
     connections: RwLock<Option<Connections>>,
     replicas: ReplicaPool,
     cache: Option<Cache>,
@@ -89,8 +94,10 @@ impl Shard {
             options,
             source,
             on_down,
-            commands: ShardedLock::new(Arc::new(CommandTable::default())),
-            table: ShardedLock::new(RouteTable::new(db)),
+            routing: ShardedLock::new(Routing {
+                commands: Arc::new(CommandTable::default()),
+                table: RouteTable::new(db),
+            }),
             connections: RwLock::new(None),
             served: ServedCounts::default(),
             counters: Counters::default(),
@@ -123,11 +130,11 @@ impl Shard {
 
     /// The command table the master gave.
     pub fn commands(&self) -> Arc<CommandTable> {
-        read_sharded(&self.commands).clone()
+        read_sharded(&self.routing).commands.clone()
     }
 
     pub fn set_commands(&self, commands: CommandTable) {
-        *write_sharded(&self.commands) = Arc::new(commands);
+        write_sharded(&self.routing).commands = Arc::new(commands);
     }
 
     /// The next session number.
@@ -229,12 +236,12 @@ impl Shard {
         // holding up the readers. A key that turns hot after this check is cached only by
         // fills sent after it did, which the server runs after this write.
         if keys.is_empty() || {
-            let table = read_sharded(&self.table);
+            let table = &read_sharded(&self.routing).table;
             !keys.iter().any(|k| table.get(k).is_some())
         } {
             return;
         }
-        let mut table = write_sharded(&self.table);
+        let table = &mut write_sharded(&self.routing).table;
         for key in keys {
             if table.invalidate(key) {
                 bump(&self.counters.here().invalidations);
@@ -244,12 +251,12 @@ impl Shard {
 
     /// The epoch of `key` if it is hot (see `table`).
     pub fn epoch_of(&self, key: &[u8]) -> Option<u64> {
-        read_sharded(&self.table).get(key).map(|e| e.epoch)
+        read_sharded(&self.routing).table.get(key).map(|e| e.epoch)
     }
 
     /// How many keys are hot.
     pub fn hot_key_count(&self) -> usize {
-        read_sharded(&self.table).len()
+        read_sharded(&self.routing).table.len()
     }
 
     /// The master of the live session, if there is one.
@@ -275,14 +282,14 @@ impl Shard {
 
     /// The server says `key` changed: its cached replies no longer count.
     pub fn invalidate(&self, key: &[u8]) {
-        if write_sharded(&self.table).invalidate(key) {
+        if write_sharded(&self.routing).table.invalidate(key) {
             bump(&self.counters.here().invalidations);
         }
     }
 
     /// The server says every key may have changed.
     pub fn invalidate_all(&self) {
-        let mut table = write_sharded(&self.table);
+        let table = &mut write_sharded(&self.routing).table;
         self.counters
             .here()
             .invalidations
@@ -292,11 +299,11 @@ impl Shard {
 
     /// Applies one event of the module to the table; the replicas follow a replicas event.
     pub fn apply(&self, message: &hotkey_protocol::Message) -> Applied {
-        let applied = write_sharded(&self.table).apply(message);
+        let applied = write_sharded(&self.routing).table.apply(message);
         if applied == Applied::InOrder
             && matches!(message.event, hotkey_protocol::Event::Replicas(_))
         {
-            let replicas = read_sharded(&self.table).replicas().to_vec();
+            let replicas = read_sharded(&self.routing).table.replicas().to_vec();
             self.replicas.set(&replicas, None);
         }
         applied
@@ -315,7 +322,7 @@ impl Shard {
 
     /// Forgets the hot set but keeps the connections: everything goes to the master.
     pub fn forget(&self) {
-        write_sharded(&self.table).unsync();
+        write_sharded(&self.routing).table.unsync();
         self.clear_cache();
         self.replicas.set(&[], None);
     }
@@ -329,28 +336,28 @@ impl Shard {
 
     /// Installs a snapshot of the hot set: the table, a clear cache, the replicas.
     pub fn load(&self, routes: &Routes, base: Option<&ConnectionInfo>) {
-        write_sharded(&self.table).load(routes);
+        write_sharded(&self.routing).table.load(routes);
         self.clear_cache();
         self.replicas.set(&routes.replicas, base);
     }
 
     /// The hot keys of the router's database, as last heard from the module.
     pub fn hot_keys(&self) -> Vec<(Vec<u8>, hotkey_protocol::Advice)> {
-        read_sharded(&self.table)
+        read_sharded(&self.routing)
+            .table
             .hot_keys()
             .map(|(key, e)| (key.to_vec(), e.advice))
             .collect()
     }
 
     pub fn is_synced(&self) -> bool {
-        read_sharded(&self.table).is_synced()
+        read_sharded(&self.routing).table.is_synced()
     }
 
     /// The decision for `args` (the command name first).
     pub fn plan<'a>(&self, args: &[&'a [u8]]) -> Plan<'a> {
-        let commands = read_sharded(&self.commands);
-        let table = read_sharded(&self.table);
-        routing::plan(&commands, &table, args)
+        let routing = read_sharded(&self.routing);
+        routing::plan(&routing.commands, &routing.table, args)
     }
 
     /// Where `args` would go now, without sending it.
