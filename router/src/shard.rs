@@ -356,8 +356,8 @@ impl Shard {
 
     /// The decision for `args` (the command name first).
     pub fn plan<'a>(&self, args: &[&'a [u8]]) -> Plan<'a> {
-        let routing = read_sharded(&self.routing);
-        routing::plan(&routing.commands, &routing.table, args)
+        let tables = read_sharded(&self.routing);
+        routing::plan(&tables.commands, &tables.table, args)
     }
 
     /// Where `args` would go now, without sending it.
