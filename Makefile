@@ -78,6 +78,8 @@ bench: build
 	scripts/servers.sh redis-8.6.2 >/dev/null
 	HOTKEY_REDIS_SERVER=$${HOTKEY_SERVERS:-$$HOME/.cache/hotkey-servers}/bin/redis-8.6.2-server cargo bench --bench top_accuracy
 	cargo bench -p hotkey-router --bench route
+	cargo bench -p hotkey-router --bench hit_threads
+	cargo bench -p hotkey-router --bench hot_keys
 	cargo bench -p hotkey-proxy --bench staleness
 	cargo bench -p hotkey-proxy --bench cluster
 	cargo bench -p hotkey-demo --bench offload

@@ -30,7 +30,8 @@
 //! - `link.rs` — a shard's background task: connections, subscription, resyncs, reports.
 //! - `topology.rs` — a cluster's layout, slot map, command slots and redirections (pure);
 //!   `cluster.rs` — the shards of a cluster, kept in step with its layout.
-//! - `locks.rs` — the one policy for poisoned locks.
+//! - `locks.rs` — the one policy for poisoned locks; `served.rs` — the reads served off the
+//!   master, counted per thread until the next report.
 //! - [`cache`] — the local cache (moka), shared with the proxy; `replicas.rs` — the replica
 //!   rotation.
 //! - [`upstream`] — what a shard knows, for a front end that sends the bytes itself (the
@@ -47,6 +48,7 @@ mod options;
 mod replicas;
 mod router;
 mod routing;
+mod served;
 mod shard;
 mod table;
 mod topology;

@@ -167,7 +167,7 @@ pub(crate) async fn connect(shard: &Arc<Shard>, first: bool) -> Result<Session, 
             return Err(e);
         }
     }
-    bump(&shard.counters().connects);
+    bump(&shard.counters().here().connects);
     shard.replica_pool().probe().await;
     Ok(session)
 }
@@ -267,7 +267,7 @@ pub(crate) async fn run(shard: Arc<Shard>, mut session: Session) {
             },
         )
         .await;
-        bump(&shard.counters().resyncs);
+        bump(&shard.counters().here().resyncs);
     }
 }
 
@@ -453,7 +453,7 @@ async fn resync_or_forget(shard: &Arc<Shard>, session: &mut Session) -> Result<(
 /// Re-reads the hot set on the live link and drops the cache.
 async fn resync(shard: &Arc<Shard>, session: &mut Session) -> Result<(), Error> {
     sync(shard, session).await?;
-    bump(&shard.counters().resyncs);
+    bump(&shard.counters().here().resyncs);
     probe_later(shard);
     Ok(())
 }
@@ -501,9 +501,9 @@ async fn send_report(shard: &Shard) {
         cmd.arg(&**key).arg(*n);
     }
     match cmd.query_async::<i64>(&mut conn).await {
-        Ok(_) => bump(&shard.counters().reports),
+        Ok(_) => bump(&shard.counters().here().reports),
         Err(e) => {
-            bump(&shard.counters().report_errors);
+            bump(&shard.counters().here().report_errors);
             if Error::breaks_connection(&e) {
                 shard.report_broken(session);
                 shard.restore_served(counts);

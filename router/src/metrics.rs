@@ -3,6 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
+use thread_local::ThreadLocal;
+
 /// A snapshot of the router's counters, all since it connected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -77,9 +80,17 @@ impl std::fmt::Display for Metrics {
     }
 }
 
-/// The live counters behind [`Metrics`].
-#[derive(Debug, Default)]
+/// The live counters behind [`Metrics`], one set per thread that counts (summed by
+/// [`Counters::snapshot`]): a counter bumped on every cache hit, shared by the threads that
+/// serve hits, would be a cache line they all write.
+#[derive(Default)]
 pub(crate) struct Counters {
+    threads: ThreadLocal<CachePadded<CounterSet>>,
+}
+
+/// One thread's counters.
+#[derive(Debug, Default)]
+pub(crate) struct CounterSet {
     pub master: AtomicU64,
     pub replica: AtomicU64,
     pub cache_hits: AtomicU64,
@@ -100,7 +111,23 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 impl Counters {
+    /// The calling thread's counters.
+    #[inline]
+    pub fn here(&self) -> &CounterSet {
+        self.threads.get_or_default()
+    }
+
+    /// The sum over the threads.
     pub fn snapshot(&self) -> Metrics {
+        self.threads
+            .iter()
+            .map(|set| set.snapshot())
+            .fold(Metrics::default(), |sum, m| sum.plus(&m))
+    }
+}
+
+impl CounterSet {
+    fn snapshot(&self) -> Metrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Metrics {
             master: get(&self.master),
@@ -135,5 +162,23 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with(" report_errors=0"), "{text}");
+    }
+
+    #[test]
+    fn counts_of_every_thread_are_in_the_snapshot() {
+        let counters = Counters::default();
+        bump(&counters.here().cache_hits);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..5 {
+                        bump(&counters.here().cache_hits);
+                    }
+                    bump(&counters.here().master);
+                });
+            }
+        });
+        let m = counters.snapshot();
+        assert_eq!((m.cache_hits, m.master), (16, 3), "{m:?}");
     }
 }

@@ -7,21 +7,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crossbeam_utils::sync::ShardedLock;
 use hotkey_protocol::Routes;
 use hotkey_protocol::command_table::CommandTable;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionInfo, Pipeline, RedisError, Value};
-use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 
 use crate::cache::{Cache, Cached};
 use crate::error::{Error, Unavailable};
 use crate::link::MasterSource;
-use crate::locks::{lock, read, write};
+use crate::locks::{lock, read, read_sharded, write, write_sharded};
 use crate::metrics::{Counters, Metrics, bump};
 use crate::options::Options;
 use crate::replicas::ReplicaPool;
 use crate::routing::{self, HotRead, Plan, Target};
+use crate::served::ServedCounts;
 use crate::table::{Applied, RouteTable};
 
 /// The connections of one live session with the master.
@@ -39,21 +40,28 @@ pub(crate) struct Connections {
     pub tracking_id: i64,
 }
 
+/// What a routing decision reads: the master's command table and the hot set.
+struct Routing {
+    commands: Arc<CommandTable>,
+    table: RouteTable,
+}
+
 /// One master's state. Fields are private: every rule about them is a method here.
 pub(crate) struct Shard {
     options: Options,
     source: MasterSource,
     /// Set on a cluster: the link tells the topology when it goes down.
     on_down: Option<Arc<Notify>>,
-    commands: RwLock<Arc<CommandTable>>,
-    table: RwLock<RouteTable>,
+    /// Read by every command (one lock for both tables), written by events, by writes of hot
+    /// keys and when the master changes: sharded (see `locks`).
+    routing: ShardedLock<Routing>,
     connections: RwLock<Option<Connections>>,
     replicas: ReplicaPool,
     cache: Option<Cache>,
     /// Keys this router wrote lately (read-your-writes), dropped after the window.
     recent_writes: moka::sync::Cache<Box<[u8]>, ()>,
     /// Reads per hot key served off the master since the last report.
-    served: Mutex<FxHashMap<Box<[u8]>, u64>>,
+    served: ServedCounts,
     counters: Counters,
     /// The newest session a command found broken (0: none), and the link's wake-up for it.
     broken: AtomicU64,
@@ -86,10 +94,12 @@ impl Shard {
             options,
             source,
             on_down,
-            commands: RwLock::new(Arc::new(CommandTable::default())),
-            table: RwLock::new(RouteTable::new(db)),
+            routing: ShardedLock::new(Routing {
+                commands: Arc::new(CommandTable::default()),
+                table: RouteTable::new(db),
+            }),
             connections: RwLock::new(None),
-            served: Mutex::new(FxHashMap::default()),
+            served: ServedCounts::default(),
             counters: Counters::default(),
             broken: AtomicU64::new(0),
             wake: Notify::new(),
@@ -120,11 +130,11 @@ impl Shard {
 
     /// The command table the master gave.
     pub fn commands(&self) -> Arc<CommandTable> {
-        read(&self.commands).clone()
+        read_sharded(&self.routing).commands.clone()
     }
 
     pub fn set_commands(&self, commands: CommandTable) {
-        *write(&self.commands) = Arc::new(commands);
+        write_sharded(&self.routing).commands = Arc::new(commands);
     }
 
     /// The next session number.
@@ -198,28 +208,17 @@ impl Shard {
 
     /// Counts reads of `keys` served off the master, for the next report.
     pub fn served_elsewhere(&self, keys: &[&[u8]]) {
-        let mut served = lock(&self.served);
-        for key in keys {
-            match served.get_mut(*key) {
-                Some(n) => *n += 1,
-                None => {
-                    served.insert((*key).into(), 1);
-                }
-            }
-        }
+        self.served.add(keys);
     }
 
     /// The counts to report, taken out.
     pub fn take_served(&self) -> Vec<(Box<[u8]>, u64)> {
-        lock(&self.served).drain().collect()
+        self.served.take()
     }
 
     /// Puts back counts a report could not deliver.
     pub fn restore_served(&self, counts: Vec<(Box<[u8]>, u64)>) {
-        let mut served = lock(&self.served);
-        for (key, n) in counts {
-            *served.entry(key).or_insert(0) += n;
-        }
+        self.served.restore(counts);
     }
 
     /// This router wrote `keys`: drop their cached replies, and read them from the master for
@@ -237,27 +236,27 @@ impl Shard {
         // holding up the readers. A key that turns hot after this check is cached only by
         // fills sent after it did, which the server runs after this write.
         if keys.is_empty() || {
-            let table = read(&self.table);
+            let table = &read_sharded(&self.routing).table;
             !keys.iter().any(|k| table.get(k).is_some())
         } {
             return;
         }
-        let mut table = write(&self.table);
+        let table = &mut write_sharded(&self.routing).table;
         for key in keys {
             if table.invalidate(key) {
-                bump(&self.counters.invalidations);
+                bump(&self.counters.here().invalidations);
             }
         }
     }
 
     /// The epoch of `key` if it is hot (see `table`).
     pub fn epoch_of(&self, key: &[u8]) -> Option<u64> {
-        read(&self.table).get(key).map(|e| e.epoch)
+        read_sharded(&self.routing).table.get(key).map(|e| e.epoch)
     }
 
     /// How many keys are hot.
     pub fn hot_key_count(&self) -> usize {
-        read(&self.table).len()
+        read_sharded(&self.routing).table.len()
     }
 
     /// The master of the live session, if there is one.
@@ -283,15 +282,16 @@ impl Shard {
 
     /// The server says `key` changed: its cached replies no longer count.
     pub fn invalidate(&self, key: &[u8]) {
-        if write(&self.table).invalidate(key) {
-            bump(&self.counters.invalidations);
+        if write_sharded(&self.routing).table.invalidate(key) {
+            bump(&self.counters.here().invalidations);
         }
     }
 
     /// The server says every key may have changed.
     pub fn invalidate_all(&self) {
-        let mut table = write(&self.table);
+        let table = &mut write_sharded(&self.routing).table;
         self.counters
+            .here()
             .invalidations
             .fetch_add(table.len() as u64, Ordering::Relaxed);
         table.invalidate_all();
@@ -299,11 +299,11 @@ impl Shard {
 
     /// Applies one event of the module to the table; the replicas follow a replicas event.
     pub fn apply(&self, message: &hotkey_protocol::Message) -> Applied {
-        let applied = write(&self.table).apply(message);
+        let applied = write_sharded(&self.routing).table.apply(message);
         if applied == Applied::InOrder
             && matches!(message.event, hotkey_protocol::Event::Replicas(_))
         {
-            let replicas = read(&self.table).replicas().to_vec();
+            let replicas = read_sharded(&self.routing).table.replicas().to_vec();
             self.replicas.set(&replicas, None);
         }
         applied
@@ -322,7 +322,7 @@ impl Shard {
 
     /// Forgets the hot set but keeps the connections: everything goes to the master.
     pub fn forget(&self) {
-        write(&self.table).unsync();
+        write_sharded(&self.routing).table.unsync();
         self.clear_cache();
         self.replicas.set(&[], None);
     }
@@ -336,28 +336,28 @@ impl Shard {
 
     /// Installs a snapshot of the hot set: the table, a clear cache, the replicas.
     pub fn load(&self, routes: &Routes, base: Option<&ConnectionInfo>) {
-        write(&self.table).load(routes);
+        write_sharded(&self.routing).table.load(routes);
         self.clear_cache();
         self.replicas.set(&routes.replicas, base);
     }
 
     /// The hot keys of the router's database, as last heard from the module.
     pub fn hot_keys(&self) -> Vec<(Vec<u8>, hotkey_protocol::Advice)> {
-        read(&self.table)
+        read_sharded(&self.routing)
+            .table
             .hot_keys()
             .map(|(key, e)| (key.to_vec(), e.advice))
             .collect()
     }
 
     pub fn is_synced(&self) -> bool {
-        read(&self.table).is_synced()
+        read_sharded(&self.routing).table.is_synced()
     }
 
     /// The decision for `args` (the command name first).
     pub fn plan<'a>(&self, args: &[&'a [u8]]) -> Plan<'a> {
-        let commands = read(&self.commands);
-        let table = read(&self.table);
-        routing::plan(&commands, &table, args)
+        let tables = read_sharded(&self.routing);
+        routing::plan(&tables.commands, &tables.table, args)
     }
 
     /// Where `args` would go now, without sending it.
@@ -394,7 +394,7 @@ impl Shard {
             session,
             ..
         } = self.connections()?;
-        bump(&self.counters.master);
+        bump(&self.counters.here().master);
         let reply = pipeline.query_async::<Value>(&mut conn).await;
         for cmd in pipeline.cmd_iter() {
             let args = arguments(cmd);
@@ -413,7 +413,7 @@ impl Shard {
             session,
             ..
         } = self.connections()?;
-        bump(&self.counters.master);
+        bump(&self.counters.here().master);
         let mut pipeline = redis::pipe();
         pipeline.cmd("ASKING").ignore().add_command(cmd.clone());
         let (value,): (Value,) = pipeline
@@ -454,7 +454,7 @@ impl Shard {
             }
             Target::Master => {}
         }
-        bump(&self.counters.hot_reads_to_master);
+        bump(&self.counters.here().hot_reads_to_master);
         self.on_master(cmd).await.map(Reply::Owned)
     }
 
@@ -464,7 +464,7 @@ impl Shard {
         };
         let packed = cmd.get_packed_command();
         if let Some(hit) = cache.get(&packed, epoch).await {
-            bump(&self.counters.cache_hits);
+            bump(&self.counters.here().cache_hits);
             self.served_elsewhere(&read.keys);
             // A hit never waits on I/O: without this, tasks reading hot keys in a loop would
             // keep their worker thread and starve the link task (events, invalidations).
@@ -488,11 +488,11 @@ impl Shard {
         };
         let result = cache.get_or_fill(packed.into_boxed_slice(), fill).await;
         if filled.load(Ordering::Relaxed) {
-            bump(&self.counters.cache_misses);
-            bump(&self.counters.master);
-            bump(&self.counters.hot_reads_to_master);
+            bump(&self.counters.here().cache_misses);
+            bump(&self.counters.here().master);
+            bump(&self.counters.here().hot_reads_to_master);
         } else if result.is_ok() {
-            bump(&self.counters.cache_hits);
+            bump(&self.counters.here().cache_hits);
             self.served_elsewhere(&read.keys);
         }
         match result {
@@ -508,12 +508,12 @@ impl Shard {
         while let Some((node, mut conn)) = self.replicas.pick() {
             match cmd.query_async::<Value>(&mut conn).await {
                 Ok(value) => {
-                    bump(&self.counters.replica);
+                    bump(&self.counters.here().replica);
                     self.served_elsewhere(&read.keys);
                     return Some(Ok(value));
                 }
                 Err(e) if e.code().is_some() && !Error::is_unavailable_reply(&e) => {
-                    bump(&self.counters.replica);
+                    bump(&self.counters.here().replica);
                     return Some(Err(Error::Redis(e)));
                 }
                 Err(e) => {
@@ -521,7 +521,7 @@ impl Shard {
                         "hotkey router: replica {} failed ({e}); out of rotation",
                         node.address()
                     );
-                    bump(&self.counters.replica_errors);
+                    bump(&self.counters.here().replica_errors);
                     self.replicas.fail(&node);
                 }
             }
@@ -535,7 +535,7 @@ impl Shard {
             session,
             ..
         } = self.connections()?;
-        bump(&self.counters.master);
+        bump(&self.counters.here().master);
         cmd.query_async::<Value>(&mut conn)
             .await
             .map_err(|e| self.master_error(e, session))
@@ -545,7 +545,7 @@ impl Shard {
     /// own: on the shared one, every other command would wait behind it.
     async fn blocking(&self, cmd: &Cmd) -> Result<Value, Error> {
         let mut conn = self.dedicated(None).await?;
-        bump(&self.counters.master);
+        bump(&self.counters.here().master);
         Ok(cmd.query_async::<Value>(&mut conn).await?)
     }
 

@@ -170,7 +170,7 @@ impl ShardHandle {
     /// Counts what was served; reads served off the master are reported to the module, so
     /// their heat does not vanish from its view.
     pub fn served(&self, served: Served, keys: &[&[u8]]) {
-        let counters = self.shard.counters();
+        let counters = self.shard.counters().here();
         match served {
             Served::CacheHit => {
                 bump(&counters.cache_hits);

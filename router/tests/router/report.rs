@@ -49,3 +49,75 @@ async fn reads_served_off_the_master_are_reported_once() {
         assert_eq!(m.report_errors, 0, "{m:?}");
     }
 }
+
+/// Tasks on two worker threads hit two cached keys (one of them not UTF-8) while reports go
+/// out every 10 ms: the counts of the threads are taken while they count, and the module still
+/// hears of every hit exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_counted_on_several_threads_during_reports_are_reported_once() {
+    const TASKS: usize = 8;
+    const REPORTS_DURING_HITS: u64 = 3;
+    let keys: [&[u8]; 2] = [b"a", b"b\xff\x00"];
+    let master = crate::common::master(&[("cache-ttl-ms", "60000")]);
+    let mut conn = master.conn();
+    let router = connect(
+        &master,
+        hotkey_router::Options::default().report_interval(std::time::Duration::from_millis(10)),
+    )
+    .await;
+    for key in keys {
+        set_direct(&mut conn, key, b"v");
+        pin(&master, key);
+        wait_for_route(&router, &get(key), Target::Cache).await;
+    }
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reports_before = router.metrics().reports;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let (router, stop) = (router.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = keys[(task + reads as usize) % keys.len()];
+                    let _: Vec<u8> = router.query(&get(key)).await.expect("GET cached");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let want_reports = reports_before + REPORTS_DURING_HITS;
+    wait_until(
+        format!("{want_reports} reports while the tasks read"),
+        WAIT,
+        || router.metrics().reports >= want_reports,
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for task in tasks {
+        reads += task.await.expect("reading task");
+    }
+
+    let m = router.metrics();
+    assert_eq!(m.cache_hits + m.cache_misses, reads, "{m:?}");
+    assert_eq!(m.report_errors, 0, "{m:?}");
+    let hits = m.cache_hits;
+    wait_until(format!("reported_reads == {hits}"), WAIT, || {
+        info_number(&mut conn, "reported_reads") >= hits as f64
+    })
+    .await;
+    assert_eq!(
+        info_number(&mut conn, "reported_reads"),
+        hits as f64,
+        "{m:?}"
+    );
+    // Nothing is left behind to be reported twice: one more hit, and the next report adds just it.
+    let _: Vec<u8> = router.query(&get(keys[0])).await.expect("GET cached");
+    wait_until(format!("reported_reads == {}", hits + 1), WAIT, || {
+        info_number(&mut conn, "reported_reads") >= (hits + 1) as f64
+    })
+    .await;
+    assert_eq!(info_number(&mut conn, "reported_reads"), (hits + 1) as f64);
+}
