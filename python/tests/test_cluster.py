@@ -143,3 +143,26 @@ def test_events_of_another_node_are_not_applied(servers: Servers) -> None:
     assert b"theirs" not in router.hot_keys()
     assert router.metrics().resyncs == before
     routed.close()
+
+
+def test_a_pipelines_writes_are_read_back_from_their_masters(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0, [CACHE_TTL])
+    plain, routed = clients(cluster, redis_hotkey.Options(read_your_writes=60.0))
+    for key in KEYS:
+        plain.set(key, "old")
+        pin(plain, key)
+    wait_until(
+        "every key cached", lambda: all(routed.hotkey_route("GET", k) == "cache" for k in KEYS)
+    )
+    assert [routed.get(k) for k in KEYS] == [b"old"] * 3
+    pipe = routed.pipeline()
+    for key in KEYS:
+        pipe.set(key, f"new-{key}")
+    pipe.get("cold")
+    assert pipe.execute() == [True, True, True, None]
+    # Each shard's router knows its key was written: read from the master, not the cache
+    # (whose invalidation may not have arrived yet).
+    assert [routed.hotkey_route("GET", k) for k in KEYS] == ["master"] * 3
+    assert [routed.get(k) for k in KEYS] == [f"new-{k}".encode() for k in KEYS]
+    assert routed.hotkey_route("GET", "cold") == "master"
+    routed.close()
