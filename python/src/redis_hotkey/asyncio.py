@@ -244,7 +244,11 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
 
     async def aclose(self, *args: Any, **kwargs: Any) -> None:
         await self._hotkey_stop()
-        await super().aclose(*args, **kwargs)
+        parent = getattr(super(), "aclose", None)
+        if parent is not None:
+            await parent(*args, **kwargs)
+        else:
+            await super().close(*args, **kwargs)
 
     async def close(self, *args: Any, **kwargs: Any) -> None:
         """The routers stop, then the cluster client closes (redis-py 5.0 has no ``aclose``)."""
