@@ -11,6 +11,7 @@ from redis.cluster import RedisCluster as PlainCluster
 import redis_hotkey
 from conftest import Servers, wait_until
 from helpers import CACHE_TTL, NO_CACHE
+from redis_hotkey._commands import keyless_group
 from redis_hotkey._routes import parse_routes
 from servers import Cluster
 
@@ -165,4 +166,34 @@ def test_a_pipelines_writes_are_read_back_from_their_masters(servers: Servers) -
     assert [routed.hotkey_route("GET", k) for k in KEYS] == ["master"] * 3
     assert [routed.get(k) for k in KEYS] == [f"new-{k}".encode() for k in KEYS]
     assert routed.hotkey_route("GET", "cold") == "master"
+    routed.close()
+
+
+def test_keyless_commands_see_every_shard(servers: Servers) -> None:
+    # The groups of the one keyless rule (_commands.keyless_group, protocol/src/keyless.rs),
+    # as the routed client answers them on three masters.
+    cluster = servers.cluster(3, 0)
+    _, routed = clients(cluster)
+    assert keyless_group([b"DBSIZE"]) == "all_masters:sum"
+    assert keyless_group([b"KEYS", b"*"]) == "all_masters:concat"
+    assert keyless_group([b"FLUSHALL"]) == keyless_group([b"FLUSHDB"]) == "all_masters:all_ok"
+    assert keyless_group([b"PING"]) == keyless_group([b"SCRIPT", b"LOAD", b"x"]) == "all_nodes"
+    assert keyless_group([b"RANDOMKEY"]) == "random_master"
+    for key in KEYS:
+        routed.set(key, "v")
+    assert routed.dbsize() == 3
+    assert sorted(routed.keys("*")) == [b"a", b"b", b"c"]
+    assert routed.randomkey() in (b"a", b"b", b"c")
+    assert routed.ping() is True
+    sha = routed.script_load("return 1")
+    for node in cluster.nodes:
+        assert node.client().script_exists(sha) == [True]
+    assert routed.script_flush() is True
+    for node in cluster.nodes:
+        assert node.client().script_exists(sha) == [False]
+    assert routed.flushall() is True
+    assert routed.dbsize() == 0
+    routed.set("b", "v")
+    assert routed.flushdb() is True
+    assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
     routed.close()

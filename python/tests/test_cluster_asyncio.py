@@ -193,3 +193,21 @@ def test_a_migrated_slot_is_read_from_its_new_master(servers: Servers) -> None:
         await routed.aclose()
 
     asyncio.run(body())
+
+
+def test_keyless_commands_see_every_shard(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0)
+
+    async def body() -> None:
+        _, routed = await clients(cluster)
+        for key in KEYS:
+            await routed.set(key, "v")
+        assert await routed.dbsize() == 3
+        assert sorted(await routed.keys("*")) == [b"a", b"b", b"c"]
+        assert await routed.randomkey() in (b"a", b"b", b"c")
+        assert await routed.ping() is True
+        assert await routed.flushall() is True
+        assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
+        await routed.aclose()
+
+    asyncio.run(body())

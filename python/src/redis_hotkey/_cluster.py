@@ -14,14 +14,24 @@ gets its own.
 
 from __future__ import annotations
 
+import random
 import threading
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import RedisClusterException
+from redis.exceptions import RedisClusterException, ResponseError
 
+from ._commands import (
+    ALL_MASTERS_ALL_OK,
+    ALL_MASTERS_CONCAT,
+    ALL_MASTERS_SUM,
+    ALL_NODES,
+    RANDOM_MASTER,
+    REFUSED,
+    keyless_group,
+)
 from ._flow import Flavour
 from ._options import Metrics, Options
 
@@ -84,6 +94,27 @@ class ClusterRouters:
         # commands, and a router there learns the table.
         return self._hotkey_router(args[1]) if len(args) > 1 else None
 
+    def _hotkey_keyless(self, args: Sequence[Any]) -> tuple[str, Any] | None:
+        """For a command that names no key, its group of the one keyless rule
+        (``_commands.keyless_group``) and the nodes to send it to; None for a keyed command,
+        one the table does not know yet, or a refused one (redis-py's own routing then)."""
+        router = next(iter(self._hotkey_routers.values()), None)
+        if router is None or not router.core.table.synced or not args:
+            return None
+        argv = router._args(args)
+        spec = router.core.commands.lookup(argv)
+        if spec is None or spec.keys(argv):
+            return None
+        group = keyless_group(argv)
+        if group == REFUSED:
+            return None
+        if group == ALL_NODES:
+            return group, self.get_nodes()  # type: ignore[attr-defined]
+        masters = self.get_primaries()  # type: ignore[attr-defined]
+        if group == RANDOM_MASTER:
+            return group, random.choice(masters)
+        return group, masters
+
     def _hotkey_wrote_pipeline(
         self, stack: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]
     ) -> None:
@@ -127,3 +158,21 @@ class ClusterRouters:
     def hotkey_replicas(self) -> list[tuple[str, bool]]:
         """Every shard's healthy replicas and whether each is in rotation."""
         return [r for router in list(self._hotkey_routers.values()) for r in router.replicas()]
+
+
+def merge_keyless(group: str, reply: Any) -> Any:
+    """One reply of a keyless command sent to several nodes: redis-py hands a dict, node name
+    to reply, when it has no merge of its own for the command."""
+    if not isinstance(reply, dict):
+        return reply
+    replies = list(reply.values())
+    if group == ALL_MASTERS_SUM:
+        return sum(replies)
+    if group == ALL_MASTERS_CONCAT:
+        return [item for part in replies for item in part]
+    if group in (ALL_MASTERS_ALL_OK, ALL_NODES):
+        first = replies[0] if replies else True
+        if any(r != first for r in replies):
+            raise ResponseError(f"the nodes disagree: {reply!r}")
+        return first
+    return reply

@@ -17,7 +17,7 @@ from redis.asyncio.cluster import RedisCluster as _RedisCluster
 from redis.asyncio.connection import Connection as AsyncConnection
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
-from ._cluster import ClusterRouters
+from ._cluster import ClusterRouters, merge_keyless
 from ._connections import node_kwargs
 from ._flow import Flavour, Served, Steps, T, TrackedPool, Views, follow_module
 from ._options import Options
@@ -212,6 +212,10 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
         base = super().execute_command
         if "target_nodes" in kwargs:
             return await base(*args, **kwargs)
+        keyless = self._hotkey_keyless(args)
+        if keyless is not None:
+            group, nodes = keyless
+            return merge_keyless(group, await base(*args, target_nodes=nodes, **kwargs))
         router = self._hotkey_router_for(args)
         if not isinstance(router, _Router):
             return await base(*args, **kwargs)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from redis.cluster import ClusterPipeline as _ClusterPipeline
 from redis.cluster import RedisCluster as _RedisCluster
 
-from ._cluster import ClusterRouters
+from ._cluster import ClusterRouters, merge_keyless
 from ._flow import Flavour
 from ._options import Options
 from ._sync import Router
@@ -37,6 +37,10 @@ class RedisCluster(ClusterRouters, _RedisCluster):
         base = super().execute_command
         if "target_nodes" in kwargs:
             return base(*args, **kwargs)
+        keyless = self._hotkey_keyless(args)
+        if keyless is not None:
+            group, nodes = keyless
+            return merge_keyless(group, base(*args, target_nodes=nodes, **kwargs))
         router = self._hotkey_router_for(args)
         if not isinstance(router, Router):
             return base(*args, **kwargs)
