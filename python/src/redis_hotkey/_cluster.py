@@ -42,8 +42,11 @@ class ClusterRouters:
 
     _hotkey_settings: Options
     _hotkey_routers: dict[str, Flavour]
+    # redis-py's, on the cluster client this is mixed into.
     keyslot: Any
     nodes_manager: Any
+    get_nodes: Any
+    get_primaries: Any
 
     def _hotkey_init(self, hotkey: Options | None, default: Options) -> None:
         # Before the parent's __init__: the sync one sends commands (COMMAND) through
@@ -109,8 +112,8 @@ class ClusterRouters:
         if group == REFUSED:
             return None
         if group == ALL_NODES:
-            return group, self.get_nodes()  # type: ignore[attr-defined]
-        masters = self.get_primaries()  # type: ignore[attr-defined]
+            return group, self.get_nodes()
+        masters = self.get_primaries()
         if group == RANDOM_MASTER:
             return group, random.choice(masters)
         return group, masters
