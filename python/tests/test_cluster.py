@@ -11,6 +11,7 @@ from redis.cluster import RedisCluster as PlainCluster
 import redis_hotkey
 from conftest import Servers, wait_until
 from helpers import CACHE_TTL, NO_CACHE
+from redis_hotkey._commands import keyless_group
 from redis_hotkey._routes import parse_routes
 from servers import Cluster
 
@@ -142,4 +143,57 @@ def test_events_of_another_node_are_not_applied(servers: Servers) -> None:
     wait_until("the node's own event applies", lambda: b"mine" in router.hot_keys())
     assert b"theirs" not in router.hot_keys()
     assert router.metrics().resyncs == before
+    routed.close()
+
+
+def test_a_pipelines_writes_are_read_back_from_their_masters(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0, [CACHE_TTL])
+    plain, routed = clients(cluster, redis_hotkey.Options(read_your_writes=60.0))
+    for key in KEYS:
+        plain.set(key, "old")
+        pin(plain, key)
+    wait_until(
+        "every key cached", lambda: all(routed.hotkey_route("GET", k) == "cache" for k in KEYS)
+    )
+    assert [routed.get(k) for k in KEYS] == [b"old"] * 3
+    pipe = routed.pipeline()
+    for key in KEYS:
+        pipe.set(key, f"new-{key}")
+    pipe.get("cold")
+    assert pipe.execute() == [True, True, True, None]
+    # Each shard's router knows its key was written: read from the master, not the cache
+    # (whose invalidation may not have arrived yet).
+    assert [routed.hotkey_route("GET", k) for k in KEYS] == ["master"] * 3
+    assert [routed.get(k) for k in KEYS] == [f"new-{k}".encode() for k in KEYS]
+    assert routed.hotkey_route("GET", "cold") == "master"
+    routed.close()
+
+
+def test_keyless_commands_see_every_shard(servers: Servers) -> None:
+    # The groups of the one keyless rule (_commands.keyless_group, protocol/src/keyless.rs),
+    # as the routed client answers them on three masters.
+    cluster = servers.cluster(3, 0)
+    _, routed = clients(cluster)
+    assert keyless_group([b"DBSIZE"]) == "all_masters:sum"
+    assert keyless_group([b"KEYS", b"*"]) == "all_masters:concat"
+    assert keyless_group([b"FLUSHALL"]) == keyless_group([b"FLUSHDB"]) == "all_masters:all_ok"
+    assert keyless_group([b"PING"]) == keyless_group([b"SCRIPT", b"LOAD", b"x"]) == "all_nodes"
+    assert keyless_group([b"RANDOMKEY"]) == "random_master"
+    for key in KEYS:
+        routed.set(key, "v")
+    assert routed.dbsize() == 3
+    assert sorted(routed.keys("*")) == [b"a", b"b", b"c"]
+    assert routed.randomkey() in (b"a", b"b", b"c")
+    assert routed.ping() is True
+    sha = routed.script_load("return 1")
+    for node in cluster.nodes:
+        assert node.client().script_exists(sha) == [True]
+    assert routed.script_flush() is True
+    for node in cluster.nodes:
+        assert node.client().script_exists(sha) == [False]
+    assert routed.flushall() is True
+    assert routed.dbsize() == 0
+    routed.set("b", "v")
+    assert routed.flushdb() is True
+    assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
     routed.close()

@@ -1,6 +1,7 @@
-"""``redis_hotkey.asyncio.Redis``: the asyncio flavour of ``redis_hotkey.Redis``, with the same
-routing, cache and rules (``_flow``); the link to the module is an asyncio task of the loop that
-first uses the client.
+"""``redis_hotkey.asyncio.Redis`` and ``redis_hotkey.asyncio.RedisCluster``: the asyncio
+flavours of ``redis_hotkey.Redis`` and ``redis_hotkey.RedisCluster``, with the same routing,
+cache and rules (``_flow``, ``_cluster``); each router's link to its module is an asyncio task
+of the loop that first uses the client.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from typing import Any, ClassVar
 
 import redis.asyncio
 from redis.asyncio.client import Pipeline as _Pipeline
+from redis.asyncio.cluster import ClusterPipeline as _ClusterPipeline
+from redis.asyncio.cluster import RedisCluster as _RedisCluster
 from redis.asyncio.connection import Connection as AsyncConnection
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
+from ._cluster import ClusterRouters, merge_keyless
 from ._connections import node_kwargs
 from ._flow import Flavour, Served, Steps, T, TrackedPool, Views, follow_module
 from ._options import Options
 from ._routes import Replica
 
-__all__ = ["Options", "Pipeline", "Redis"]
+__all__ = ["ClusterPipeline", "Options", "Pipeline", "Redis", "RedisCluster"]
 
 
 async def drive(steps: Steps[T]) -> T:
@@ -44,11 +48,30 @@ class _TrackedPool(TrackedPool, redis.asyncio.ConnectionPool):
         await drive(self._tracking_on(conn))
 
 
+class _ReadonlyPool(redis.asyncio.ConnectionPool):
+    """Connections to a cluster replica: ``READONLY`` as each connects, so the replica serves
+    reads of its shard's slots instead of answering ``MOVED``."""
+
+    def make_connection(self) -> Any:
+        conn = super().make_connection()  # type: ignore[no-untyped-call]
+        conn.register_connect_callback(self._on_connect)
+        return conn
+
+    async def _on_connect(self, conn: Any) -> None:
+        await conn.send_command("READONLY")
+        await conn.read_response()
+
+
 class _Router(Flavour):
-    def __init__(self, client: redis.asyncio.Redis, options: Options) -> None:
+    """``cluster``: the client reaches one master of a cluster, whose replicas need
+    ``READONLY``."""
+
+    def __init__(
+        self, client: redis.asyncio.Redis, options: Options, cluster: bool = False
+    ) -> None:
         self._stopped = False
         self.task: asyncio.Task[None] | None = None
-        super().__init__(client, options)
+        super().__init__(client, options, cluster)
 
     # What this flavour does its own way.
 
@@ -73,9 +96,8 @@ class _Router(Flavour):
             AsyncConnection,
             AsyncSSLConnection,
         )
-        client = redis.asyncio.Redis(
-            connection_pool=redis.asyncio.ConnectionPool(connection_class=cls, **kwargs)
-        )
+        pool_class = _ReadonlyPool if self.cluster else redis.asyncio.ConnectionPool
+        client = redis.asyncio.Redis(connection_pool=pool_class(connection_class=cls, **kwargs))
         client.response_callbacks = self.response_callbacks
         return client
 
@@ -159,3 +181,101 @@ class Pipeline(_Pipeline):
         finally:
             if stack:
                 self._hotkey.wrote_pipeline(stack)
+
+
+# As for Redis: redis-py's own command mixins disagree on one method.
+class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
+    """A drop-in ``redis.asyncio.cluster.RedisCluster`` that follows the hotkey module on every
+    master, as ``redis_hotkey.RedisCluster`` does. Router settings: ``RedisCluster(...,
+    hotkey=Options(...))``. A shard's router starts with the first command for one of its keys
+    (or ``hotkey_start()``)."""
+
+    hotkey_options: ClassVar[Options] = Options()
+
+    def __init__(self, *args: Any, hotkey: Options | None = None, **kwargs: Any) -> None:
+        self._hotkey_init(hotkey, type(self).hotkey_options)
+        super().__init__(*args, **kwargs)
+
+    def _hotkey_new_router(self, node: Any) -> Flavour:
+        # A client of the node with the cluster's settings and reply parsing, as the node's own
+        # connections have them.
+        pool = redis.asyncio.ConnectionPool(
+            connection_class=node.connection_class, **node.connection_kwargs
+        )
+        client = redis.asyncio.Redis(connection_pool=pool)
+        client.response_callbacks = node.response_callbacks
+        router = _Router(client, self._hotkey_settings, cluster=True)
+        router.ensure_started()
+        return router
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        base = super().execute_command
+        if "target_nodes" in kwargs:
+            return await base(*args, **kwargs)
+        keyless = self._hotkey_keyless(args)
+        if keyless is not None:
+            group, nodes = keyless
+            return merge_keyless(group, await base(*args, target_nodes=nodes, **kwargs))
+        router = self._hotkey_router_for(args)
+        if not isinstance(router, _Router):
+            return await base(*args, **kwargs)
+        return await router.execute(base, args, kwargs)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+        """redis-py's cluster pipeline; the keys its commands write count as this client's
+        writes (read-your-writes), each on its shard's router."""
+        pipe: Any = super().pipeline(transaction, shard_hint)
+        # redis-py versions build their pipeline with different arguments: take the one built
+        # and give it the recording methods.
+        pipe.__class__ = ClusterPipeline
+        pipe._hotkey_cluster = self
+        pipe._hotkey_stack = []
+        return pipe
+
+    async def hotkey_start(self) -> None:
+        """Starts a router on every master now (else each starts with the first command for a
+        key of its shard)."""
+        await self.initialize()
+        for node in self.get_primaries():
+            self._hotkey_node_router(node)
+
+    async def _hotkey_stop(self) -> None:
+        routers = list(self._hotkey_routers.values())
+        self._hotkey_routers.clear()
+        for router in routers:
+            if isinstance(router, _Router):
+                await router.stop()
+
+    async def aclose(self, *args: Any, **kwargs: Any) -> None:
+        await self._hotkey_stop()
+        parent = getattr(super(), "aclose", None)
+        if parent is not None:
+            await parent(*args, **kwargs)
+        else:
+            await super().close(*args, **kwargs)
+
+    async def close(self, *args: Any, **kwargs: Any) -> None:
+        """The routers stop, then the cluster client closes (redis-py 5.0 has no ``aclose``)."""
+        await self._hotkey_stop()
+        await super().close(*args, **kwargs)
+
+
+class ClusterPipeline(_ClusterPipeline):
+    """``redis.asyncio.cluster.ClusterPipeline`` that tells the shards' routers which keys it
+    wrote."""
+
+    _hotkey_cluster: RedisCluster
+    _hotkey_stack: list[tuple[tuple[Any, ...], dict[str, Any]]]
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        self._hotkey_stack.append((args, kwargs))
+        return super().execute_command(*args, **kwargs)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> list[Any]:
+        stack, self._hotkey_stack = self._hotkey_stack, []
+        try:
+            return await super().execute(*args, **kwargs)
+        finally:
+            # Even when a reply is lost, the write may have happened.
+            if stack:
+                self._hotkey_cluster._hotkey_wrote_pipeline(stack)

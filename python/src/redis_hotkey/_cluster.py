@@ -1,0 +1,181 @@
+"""What the sync and asyncio ``RedisCluster`` share: one router per master, the choice of a
+command's router by the slot of its first key, read-your-writes for cluster pipelines, and the
+routers' views summed over the shards.
+
+A cluster is a set of single-master loops (README, "Redis Cluster"): each master's module
+publishes its shard's hot set on a sharded channel. A client keeps one router per master it has
+sent a keyed command to, and decides a command by the router of the shard that serves its first
+key's slot: writes and cold reads go through redis-py's cluster client as usual (slot map,
+``MOVED``/``ASK``, retries); reads of that shard's hot keys go to the router's cache (filled
+from that master, tracked there) or to the shard's replicas (``READONLY``). A router whose
+master no longer serves the slot (resharding, failover) is not asked: the slot's new master
+gets its own.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import RedisClusterException, ResponseError
+
+from ._commands import (
+    ALL_MASTERS_ALL_OK,
+    ALL_MASTERS_CONCAT,
+    ALL_MASTERS_SUM,
+    ALL_NODES,
+    RANDOM_MASTER,
+    REFUSED,
+    keyless_group,
+)
+from ._flow import Flavour
+from ._options import Metrics, Options
+
+
+class ClusterRouters:
+    """The routers of a cluster client, one per master (``host:port``), mixed into redis-py's
+    sync or asyncio ``RedisCluster``; the flavour makes a router of a node."""
+
+    _hotkey_settings: Options
+    _hotkey_routers: dict[str, Flavour]
+    # redis-py's, on the cluster client this is mixed into.
+    keyslot: Any
+    nodes_manager: Any
+    get_nodes: Any
+    get_primaries: Any
+
+    def _hotkey_init(self, hotkey: Options | None, default: Options) -> None:
+        # Before the parent's __init__: the sync one sends commands (COMMAND) through
+        # execute_command.
+        self._hotkey_settings = hotkey or default
+        self._hotkey_routers = {}
+        # A threading lock in both flavours: nothing is awaited while it is held.
+        self._hotkey_lock = threading.Lock()
+
+    @abstractmethod
+    def _hotkey_new_router(self, node: Any) -> Flavour:
+        """A started router of the master ``node``."""
+
+    def _hotkey_node_router(self, node: Any) -> Flavour:
+        router = self._hotkey_routers.get(node.name)
+        if router is None:
+            with self._hotkey_lock:
+                router = self._hotkey_routers.get(node.name)
+                if router is None:
+                    router = self._hotkey_new_router(node)
+                    self._hotkey_routers[node.name] = router
+        return router
+
+    def _hotkey_router(self, key: Any) -> Flavour | None:
+        """The router of the shard that serves ``key``, if the slot map knows that shard."""
+        try:
+            node = self.nodes_manager.get_node_from_slot(self.keyslot(key))
+        except (redis.RedisError, RedisClusterException, IndexError, KeyError, TypeError):
+            return None
+        if node is None:
+            return None
+        return self._hotkey_node_router(node)
+
+    def _hotkey_router_for(self, args: Sequence[Any]) -> Flavour | None:
+        """The router of ``args``' shard. The command table says where the key is; the slot is
+        that of the first key (a cluster rejects multi-slot commands anyway)."""
+        if not args:
+            return None
+        any_router = next(iter(self._hotkey_routers.values()), None)
+        if any_router is not None and any_router.core.table.synced:
+            argv = any_router._args(args)
+            spec = any_router.core.commands.lookup(argv)
+            if spec is None:
+                return None
+            keys = spec.keys(argv)
+            return self._hotkey_router(keys[0][0]) if keys else None
+        # No router knows the command table yet: the second argument is the key of most keyed
+        # commands, and a router there learns the table.
+        return self._hotkey_router(args[1]) if len(args) > 1 else None
+
+    def _hotkey_keyless(self, args: Sequence[Any]) -> tuple[str, Any] | None:
+        """For a command that names no key, its group of the one keyless rule
+        (``_commands.keyless_group``) and the nodes to send it to; None for a keyed command,
+        one the table does not know yet, or a refused one (redis-py's own routing then)."""
+        router = next(iter(self._hotkey_routers.values()), None)
+        if router is None or not router.core.table.synced or not args:
+            return None
+        argv = router._args(args)
+        spec = router.core.commands.lookup(argv)
+        if spec is None or spec.keys(argv):
+            return None
+        group = keyless_group(argv)
+        if group == REFUSED:
+            return None
+        if group == ALL_NODES:
+            return group, self.get_nodes()
+        masters = self.get_primaries()
+        if group == RANDOM_MASTER:
+            return group, random.choice(masters)
+        return group, masters
+
+    def _hotkey_wrote_pipeline(
+        self, stack: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]
+    ) -> None:
+        """A cluster pipeline ran: the keys its commands write count as this client's writes,
+        each on the router of its shard."""
+        by_router: dict[int, tuple[Flavour, list[tuple[Sequence[Any], Mapping[str, Any]]]]] = {}
+        for args, options in stack:
+            router = self._hotkey_router_for(args)
+            if router is not None:
+                by_router.setdefault(id(router), (router, []))[1].append((args, options))
+        for router, commands in by_router.values():
+            router.wrote_pipeline(commands)
+
+    # The routers' view, summed or merged over the shards.
+
+    def hotkey_metrics(self) -> Metrics:
+        """The routers' counters, summed over the shards."""
+        totals: dict[str, int] = {}
+        for router in list(self._hotkey_routers.values()):
+            for name, value in vars(router.metrics()).items():
+                totals[name] = totals.get(name, 0) + value
+        return Metrics(**totals)
+
+    def hotkey_route(self, *args: Any) -> str:
+        """Where a call would go now: ``master``, ``replica`` or ``cache`` (no I/O)."""
+        router = self._hotkey_router_for(args)
+        return "master" if router is None else router.route(args)
+
+    def hotkey_synced(self) -> bool:
+        """True while every shard's router this client started follows its module."""
+        routers = list(self._hotkey_routers.values())
+        return bool(routers) and all(r.is_synced() for r in routers)
+
+    def hotkey_keys(self) -> dict[bytes, Any]:
+        """The hot keys of every shard, with their module's advice."""
+        keys: dict[bytes, Any] = {}
+        for router in list(self._hotkey_routers.values()):
+            keys.update(router.hot_keys())
+        return keys
+
+    def hotkey_replicas(self) -> list[tuple[str, bool]]:
+        """Every shard's healthy replicas and whether each is in rotation."""
+        return [r for router in list(self._hotkey_routers.values()) for r in router.replicas()]
+
+
+def merge_keyless(group: str, reply: Any) -> Any:
+    """One reply of a keyless command sent to several nodes: redis-py hands a dict, node name
+    to reply, when it has no merge of its own for the command."""
+    if not isinstance(reply, dict):
+        return reply
+    replies = list(reply.values())
+    if group == ALL_MASTERS_SUM:
+        return sum(replies)
+    if group == ALL_MASTERS_CONCAT:
+        return [item for part in replies for item in part]
+    if group in (ALL_MASTERS_ALL_OK, ALL_NODES):
+        first = replies[0] if replies else True
+        if any(r != first for r in replies):
+            raise ResponseError(f"the nodes disagree: {reply!r}")
+        return first
+    return reply
