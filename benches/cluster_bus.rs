@@ -7,9 +7,9 @@
 //! cargo bench --bench cluster_bus                                   # the module as built
 //! HOTKEY_MODULE=/path/to/older/libhotkey.so cargo bench --bench cluster_bus   # another one
 //! ```
-//! The README's table compares this module (sharded pub/sub, masters only) with the module
-//! before it (classic `PUBLISH` from every node), built from the commit before the cluster
-//! work, by the second form.
+//! The table of the book's Redis Cluster page compares this module (sharded pub/sub, masters
+//! only) with the module before it (classic `PUBLISH` from every node), built from the commit
+//! before the cluster work, by the second form.
 
 use std::collections::HashMap;
 use std::thread;

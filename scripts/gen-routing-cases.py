@@ -5,7 +5,7 @@ one with them all hot, and one case for every keyless command.
 
 The argv of each case is built from the command's own key specs (a placeholder key ``k1``,
 ``k2``, ... where a spec finds one, ``x`` elsewhere, padded to the arity), and the expected plan
-follows from the recorded flags: the rule as the README states it, applied once more by a
+follows from the recorded flags: the rule as the book states it, applied once more by a
 reader who did not write either router. A command whose specs this builder cannot lay out in
 one argv (two specs that both run to the end) is listed on stderr and left to the hand-written
 cases (routing.json). Scripts and transactions are left to those too.

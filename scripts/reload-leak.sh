@@ -2,7 +2,7 @@
 # What a MODULE UNLOAD + MODULE LOAD of hotkey costs in server memory: starts a server on a free
 # loopback port with the module, runs redis-benchmark GET/SET traffic against it, reloads the
 # module WARM_UP times, reads used_memory, reloads it CYCLES more times, reads it again, and
-# prints the growth per reload. The figure in the README's Security section comes from here.
+# prints the growth per reload. The figure in the book's Security page comes from here.
 #
 #   scripts/reload-leak.sh                                   # Debian's redis-server, 200 cycles
 #   HOTKEY_REDIS_SERVER=~/.cache/hotkey-servers/bin/valkey-9.1.2-server scripts/reload-leak.sh

@@ -2,7 +2,7 @@
 command's router by the slot of its first key, read-your-writes for cluster pipelines, and the
 routers' views summed over the shards.
 
-A cluster is a set of single-master loops (README, "Redis Cluster"): each master's module
+A cluster is a set of single-master loops (the book, "Redis Cluster"): each master's module
 publishes its shard's hot set on a sharded channel. A client keeps one router per master it has
 sent a keyed command to, and decides a command by the router of the shard that serves its first
 key's slot: writes and cold reads go through redis-py's cluster client as usual (slot map,

@@ -2,7 +2,7 @@
 table and the hot set alone, no I/O), the cache, the read-your-writes window, the counts for
 ``HOTKEY.REPORT`` and the replicas in rotation.
 
-The rule, as in the Rust router (README, "Where a command goes"; both are checked against
+The rule, as in the Rust router (book, "Where a command goes"; both are checked against
 ``protocol/testdata/routing*.json`` by ``tests/test_corpus.py`` and ``routing/corpus.rs``):
 1. Commands the table does not know, keyless commands, scripts and transactions, and commands
    whose keys only the server can find go to the master. So do calls that may block

@@ -2,7 +2,7 @@
 //!
 //! One test binary; each test starts and owns its servers through `hotkey-testkit` (build the
 //! module first: `cargo build -p hotkey`). Keys are made hot with `HOTKEY.PIN` (read-hot at
-//! once, whatever their rate; the README's advice for them: reads to `replicas` when the master
+//! once, whatever their rate; the book's advice for them: reads to `replicas` when the master
 //! has a healthy replica, `cache_ttl_ms` = `hotkey.cache-ttl-ms`), and detection by rate is
 //! switched off (`common::master`) so no test load changes that advice. Everything the router
 //! learns from events is waited for with a generous deadline; no test asserts a duration.
