@@ -114,7 +114,17 @@ fn following(
             let Some(redirect) = redirect_of(&reply) else {
                 return reply;
             };
-            reply = resend(&engine, &redirect, &args, raw.clone(), protocol, lane).await;
+            // Boxed: the resend's state (a connection being opened) is kilobytes, which this
+            // future, made for every command, would otherwise carry and copy when boxed.
+            reply = Box::pin(resend(
+                &engine,
+                &redirect,
+                &args,
+                raw.clone(),
+                protocol,
+                lane,
+            ))
+            .await;
         }
         match redirect_of(&reply) {
             Some(redirect) => error_reply(&format!(

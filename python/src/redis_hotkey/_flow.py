@@ -264,7 +264,11 @@ class Flavour(ABC):
                     core.counters.bump("replica")
                     raise
                 self._replica_failed(replica, e)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            # ValueError: redis-py 5.0 checks a pooled connection to a killed replica by
+            # reading a buffer it already closed ("I/O operation on closed file"). A
+            # ValueError of the arguments would be raised again by the master, so it is
+            # not hidden.
+            except (RedisConnectionError, RedisTimeoutError, OSError, ValueError) as e:
                 self._replica_failed(replica, e)
             else:
                 core.counters.bump("replica")
