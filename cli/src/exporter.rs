@@ -5,24 +5,16 @@
 //! asks every node afresh (discovery included, so a failover or a new node shows at the next
 //! scrape): `INFO hotkey`, `HOTKEY.TOP COUNT n`, and on masters `HOTKEY.ROUTES`. A node that
 //! does not answer is `hotkey_node_up 0` and one more `hotkey_exporter_node_errors_total`,
-//! never a failed scrape. The text is `prometheus-client`'s and the HTTP side hyper's, as
-//! the proxy's `/metrics`.
+//! never a failed scrape. The text is `prometheus-client`'s and the HTTP side
+//! `hotkey-metrics-http`'s, as the proxy's `/metrics`.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
-use bytes::Bytes;
+use hotkey_metrics_http::{Endpoint, Trouble};
 use hotkey_protocol::{Routes, TopEntry};
-use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -38,14 +30,8 @@ use crate::discover::{Node, Role, Seeds, Topology};
 use crate::node::query;
 use crate::top::{BAD_TOP_REPLY, Query};
 
-/// The content type of the metrics' text.
-const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 /// What `GET /` answers.
 const INDEX: &str = "hotkey exporter: Prometheus metrics at /metrics\n";
-
-/// How long a scraper may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `--listen` that cannot be bound (followed by the address and the system's words).
 pub const CANNOT_LISTEN: &str = "cannot listen on";
@@ -408,64 +394,33 @@ async fn serve(exporter: Arc<Exporter>, listen: &str) -> Result<bool, String> {
         .local_addr()
         .map_err(|e| format!("{CANNOT_LISTEN} {listen}: {e}"))?;
     println!("hotkey exporter: listening on http://{bound}/metrics");
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Out of file descriptors, or a connection reset before accept: the listener
-                // is fine, but an immediate retry would spin on EMFILE.
-                eprintln!("hotkey exporter: accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let exporter = Arc::clone(&exporter);
-        let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+    let endpoint = Endpoint {
+        index: INDEX,
+        scrape: Box::new(move || {
             let exporter = Arc::clone(&exporter);
-            async move { Ok::<_, Infallible>(respond(exporter, &request).await) }
-        });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(async move {
-            // A scraper that goes away mid-request is its own business.
-            let _ = connection.await;
-        });
-    }
+            Box::pin(async move {
+                // The nodes are asked with blocking connections, off the runtime's thread.
+                match tokio::task::spawn_blocking(move || exporter.scrape()).await {
+                    Ok(text) => text.map_err(|error| error.to_string()),
+                    Err(error) => Err(format!("the scrape did not finish: {error}")),
+                }
+            })
+        }),
+        log: log_trouble,
+    };
+    // It serves until the process is stopped.
+    hotkey_metrics_http::serve(listener, endpoint, std::future::pending()).await;
+    Ok(true)
 }
 
-async fn respond<B>(exporter: Arc<Exporter>, request: &Request<B>) -> Response<Full<Bytes>> {
-    let get = request.method() == Method::GET;
-    match (get, request.uri().path()) {
-        (true, "/metrics") => {
-            // The nodes are asked with blocking connections, off the runtime's thread.
-            match tokio::task::spawn_blocking(move || exporter.scrape()).await {
-                Ok(Ok(text)) => reply(StatusCode::OK, CONTENT_TYPE_OPENMETRICS, text),
-                _ => reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    "the metrics could not be encoded\n".into(),
-                ),
-            }
-        }
-        (true, "/") => reply(StatusCode::OK, "text/plain; charset=utf-8", INDEX.into()),
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found: GET /metrics\n".into(),
-        ),
+fn log_trouble(trouble: Trouble<'_>) {
+    match trouble {
+        // A scraper that goes away mid-request is its own business.
+        Trouble::Connection(_) => {}
+        Trouble::Accept(error) => eprintln!("hotkey exporter: accept failed: {error}"),
+        Trouble::Scrape(error) => eprintln!("hotkey exporter: the scrape failed: {error}"),
+        other => eprintln!("hotkey exporter: {other:?}"),
     }
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }
 
 #[cfg(test)]

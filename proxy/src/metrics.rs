@@ -1,28 +1,19 @@
 //! `/metrics`: the proxy's counters in the OpenMetrics text format, which Prometheus reads.
 //!
-//! The text is `prometheus-client`'s. The HTTP side is hyper 1 with hyper-util, not axum: two
-//! fixed paths need no router, and hyper is already in the build of anything that speaks HTTP,
-//! so it adds the fewest crates.
+//! The text is `prometheus-client`'s; the HTTP side is `hotkey-metrics-http`'s, shared with
+//! `hotkey exporter`.
 //!
 //! Counting is on every command's path, so it touches only atomics: per-route counters and
 //! histograms are fixed arrays, not label maps behind a lock. Events that are rare by nature
 //! (upstream errors, disconnects) use `prometheus-client`'s label families.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hotkey_metrics_http::{Endpoint, STOP_GRACE, Trouble};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
@@ -35,18 +26,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-/// The content type of [`Metrics::encode`]'s text.
-pub const CONTENT_TYPE_OPENMETRICS: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 /// What `GET /` answers: where the metrics are.
 const INDEX: &str = "hotkey-proxy: Prometheus metrics at /metrics\n";
-
-/// How long a scraper may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a stop waits for scrapes in progress.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Upper bounds of the latency histogram's buckets, in seconds: 50 µs (a cache hit) to 1 s.
 const BUCKETS: [f64; 14] = [
@@ -279,7 +260,7 @@ impl Metrics {
         self.protocol_errors.inc();
     }
 
-    /// The text exposition, in the OpenMetrics format ([`CONTENT_TYPE_OPENMETRICS`]). It fails
+    /// The text exposition, in the OpenMetrics format ([`hotkey_metrics_http::CONTENT_TYPE_OPENMETRICS`]). It fails
     /// only if an encoder refuses a value, which the HTTP side answers with a 500 rather than a
     /// truncated page.
     pub fn encode(&self) -> Result<String, fmt::Error> {
@@ -466,83 +447,35 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of file descriptors, or a connection reset before accept: the
-                        // listener is fine, but an immediate retry would spin on EMFILE.
-                        tracing::warn!(%error, "metrics: accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let metrics = Arc::clone(&metrics);
-                let service = service_fn(move |request| {
-                    let response = respond(&metrics, &request);
-                    async move { Ok::<_, Infallible>(response) }
-                });
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "metrics: connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
+    let endpoint = Endpoint {
+        index: INDEX,
+        scrape: Box::new(move || {
+            let text = metrics.encode().map_err(|error| error.to_string());
+            Box::pin(std::future::ready(text))
+        }),
+        log: log_trouble,
+    };
+    hotkey_metrics_http::serve(listener, endpoint, shutdown).await;
+}
+
+fn log_trouble(trouble: Trouble<'_>) {
+    match trouble {
+        Trouble::Accept(error) => tracing::warn!(%error, "metrics: accept failed"),
+        Trouble::Scrape(error) => tracing::error!(%error, "metrics: encoding failed"),
+        Trouble::Connection(error) => {
+            tracing::debug!(%error, "metrics: connection ended with an error");
         }
+        Trouble::StillOpen => {
+            tracing::warn!("metrics: scrapes still open after {STOP_GRACE:?}, closed");
+        }
+        _ => tracing::warn!(?trouble, "metrics"),
     }
-    if tokio::time::timeout(STOP_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("metrics: scrapes still open after {STOP_GRACE:?}, closed");
-    }
-}
-
-fn respond<B>(metrics: &Metrics, request: &Request<B>) -> Response<Full<Bytes>> {
-    let get = request.method() == Method::GET;
-    match (get, request.uri().path()) {
-        (true, "/metrics") => match metrics.encode() {
-            Ok(text) => reply(StatusCode::OK, CONTENT_TYPE_OPENMETRICS, text),
-            Err(error) => {
-                tracing::error!(%error, "metrics: encoding failed");
-                reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    "the metrics could not be encoded\n".into(),
-                )
-            }
-        },
-        (true, "/") => reply(StatusCode::OK, "text/plain; charset=utf-8", INDEX.into()),
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found: GET /metrics\n".into(),
-        ),
-    }
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotkey_metrics_http::CONTENT_TYPE_OPENMETRICS;
     use std::collections::HashMap;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -705,7 +638,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http_serves_metrics_a_pointer_and_404_then_stops() {
+    async fn http_serves_the_proxys_metrics_until_the_stop() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let metrics = Arc::new(metrics());
@@ -721,7 +654,6 @@ mod tests {
             response.contains(&format!("content-type: {CONTENT_TYPE_OPENMETRICS}\r\n")),
             "{response}"
         );
-        assert!(response.contains("\r\n\r\n# HELP "), "{response}");
         assert!(
             response.contains("hotkey_proxy_cache_hits_total 1\n"),
             "{response}"
@@ -729,14 +661,7 @@ mod tests {
         assert!(response.ends_with("# EOF\n"), "{response}");
 
         let index = get(address, "/").await;
-        assert!(index.starts_with("HTTP/1.1 200 OK\r\n"), "{index}");
         assert!(index.ends_with(INDEX), "{index}");
-
-        let missing = get(address, "/nothing").await;
-        assert!(
-            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
-            "{missing}"
-        );
 
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), server)

@@ -12,6 +12,8 @@ use crate::process::{Attempt, Process, deadline, fresh_dir, on_port, open, own_a
 
 /// How long a replica may take to report `master_link_status:up`.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many times [`Server::info_replication`] asks again after its connection was dropped.
+const DROPPED_RETRIES: u32 = 3;
 
 /// How to start a server: module arguments, extra server arguments, replication, port, config
 /// file.
@@ -201,11 +203,25 @@ impl Server {
         self.process.stop();
     }
 
-    /// `INFO replication` as field → value.
+    /// `INFO replication` as field → value. A server that changes role (`REPLICAOF`, a
+    /// sentinel's or a cluster's failover) drops its clients: a connection dropped under the
+    /// question is asked again on a new one, up to [`DROPPED_RETRIES`] times.
     pub fn info_replication(&self) -> Result<HashMap<String, String>, Error> {
-        let info: String = open(&self.url(), self.process.slowdown())
-            .and_then(|mut conn| redis::cmd("INFO").arg("replication").query(&mut conn))
-            .map_err(|e| Error::new(format!("INFO replication on port {}: {e}", self.port)))?;
+        let mut dropped = 0;
+        let info: String = loop {
+            match open(&self.url(), self.process.slowdown())
+                .and_then(|mut conn| redis::cmd("INFO").arg("replication").query(&mut conn))
+            {
+                Ok(info) => break info,
+                Err(e) if e.is_connection_dropped() && dropped < DROPPED_RETRIES => dropped += 1,
+                Err(e) => {
+                    return Err(Error::new(format!(
+                        "INFO replication on port {}: {e}",
+                        self.port
+                    )));
+                }
+            }
+        };
         Ok(info
             .lines()
             .filter_map(|l| l.trim().split_once(':'))
