@@ -12,6 +12,7 @@ use hotkey_protocol::Routes;
 use hotkey_protocol::command_table::CommandTable;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionInfo, Pipeline, RedisError, Value};
+use rustc_hash::FxBuildHasher;
 use tokio::sync::Notify;
 
 use crate::cache::{Cache, Cached};
@@ -59,7 +60,7 @@ pub(crate) struct Shard {
     replicas: ReplicaPool,
     cache: Option<Cache>,
     /// Keys this router wrote lately (read-your-writes), dropped after the window.
-    recent_writes: moka::sync::Cache<Box<[u8]>, ()>,
+    recent_writes: moka::sync::Cache<Box<[u8]>, (), FxBuildHasher>,
     /// Reads per hot key served off the master since the last report.
     served: ServedCounts,
     counters: Counters,
@@ -86,10 +87,11 @@ impl Shard {
             cache: options
                 .cache
                 .then(|| Cache::new(options.cache_capacity_bytes)),
+            // Looked up on every hot read: the fast hash (as the cache's), not SipHash.
             recent_writes: moka::sync::Cache::builder()
                 .max_capacity(options.read_your_writes_keys)
                 .time_to_live(options.read_your_writes)
-                .build(),
+                .build_with_hasher(FxBuildHasher),
             replicas: ReplicaPool::new(options.replica_timeout, options.connect_timeout, cluster),
             options,
             source,
