@@ -18,15 +18,17 @@
 //!   client a connection of its own to the master of their keys' slot.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use hotkey_protocol::cluster::{Redirect, SlotRange, key_slot, serves};
 use hotkey_protocol::errors::error_code;
 use hotkey_protocol::keyless::{self, Aggregate, KeylessGroup};
 use hotkey_protocol::scan::ClusterCursor;
-use hotkey_router::upstream::{Route, ShardHandle};
+use hotkey_router::upstream::{Route, Served, ShardHandle};
 
 use crate::engine::{ClientView, Engine, Failure, ReplyFuture, error_reply, ready};
+use crate::metrics::Route as MetricRoute;
 use crate::request::Limits;
 use crate::upstream::{Connection, Protocol, frame_len};
 
@@ -549,26 +551,37 @@ fn unexpected(reply: &[u8]) -> String {
     format!("a master answered part of the command with an unexpected reply: {shown}")
 }
 
-/// A command with no key: where the shared rule says.
+/// A command with no key: where the shared rule says. One sent to several masters (or
+/// answered here) counts once in the proxy's per-route metrics, timed until its reply is
+/// whole; one routed to a single master is counted by the engine, as a keyed command is.
 async fn without_key(
     engine: &Arc<Engine>,
     client: ClientView<'_>,
     args: &[Bytes],
     raw: Bytes,
 ) -> ReplyFuture {
+    let started = Instant::now();
     let is = |i: usize, word: &str| {
         args.get(i)
             .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
     };
+    let on_masters = |reply: ReplyFuture| counted(engine, MetricRoute::Master, started, reply);
+    let here = |reply: Bytes| counted(engine, MetricRoute::Local, started, ready(reply));
     if is(0, "scan") {
         client.off_lane.drained().await;
-        return scan(engine, client.protocol, client.lane, args);
+        return on_masters(scan(engine, client.protocol, client.lane, args));
     }
     match keyless::group(args) {
-        KeylessGroup::AllNodes if is(0, "ping") => ready(ping(args)),
+        KeylessGroup::AllNodes if is(0, "ping") => here(ping(args)),
         KeylessGroup::AllNodes => {
             client.off_lane.drained().await;
-            every_master(engine, client.protocol, client.lane, raw, Combine::Same)
+            on_masters(every_master(
+                engine,
+                client.protocol,
+                client.lane,
+                raw,
+                Combine::Same,
+            ))
         }
         KeylessGroup::AllMasters(aggregate) => {
             client.off_lane.drained().await;
@@ -577,11 +590,17 @@ async fn without_key(
                 Aggregate::Concat => Combine::Concat,
                 _ => Combine::AllOk,
             };
-            every_master(engine, client.protocol, client.lane, raw, combine)
+            on_masters(every_master(
+                engine,
+                client.protocol,
+                client.lane,
+                raw,
+                combine,
+            ))
         }
         KeylessGroup::RandomMaster if is(0, "randomkey") && args.len() == 1 => {
             client.off_lane.drained().await;
-            random_key(engine, client.protocol, client.lane, raw)
+            on_masters(random_key(engine, client.protocol, client.lane, raw))
         }
         KeylessGroup::RandomMaster => routed(engine, client, args, raw).await,
         _ if ONE_MASTER.iter().any(|w| is(0, w))
@@ -591,8 +610,23 @@ async fn without_key(
         {
             routed(engine, client, args, raw).await
         }
-        _ => ready(error_reply(&refused(&args[0]))),
+        _ => here(error_reply(&refused(&args[0]))),
     }
+}
+
+/// `reply`, counted on `route` once it is ready.
+fn counted(
+    engine: &Arc<Engine>,
+    route: MetricRoute,
+    started: Instant,
+    reply: ReplyFuture,
+) -> ReplyFuture {
+    let engine = engine.clone();
+    Box::pin(async move {
+        let reply = reply.await;
+        engine.metrics().command(route, started.elapsed());
+        reply
+    })
 }
 
 /// `PING [message]`, answered here: a cluster is up for the client as long as the proxy is.
@@ -680,7 +714,16 @@ fn on_master(
     raw: Bytes,
 ) -> ReplyFuture {
     match engine.upstreams(handle) {
-        Ok(up) => Box::pin(engine.on_master(handle, &up, protocol, lane, raw)),
+        Ok(up) => {
+            let reply = engine.on_master(handle, &up, protocol, lane, raw);
+            let handle = handle.clone();
+            Box::pin(async move {
+                let reply = reply.await;
+                // The master's own count (`upstream_master_commands`), as for a keyed command.
+                handle.served(Served::Master, &[]);
+                reply
+            })
+        }
         Err(e) => ready(error_reply(&e.reply_text())),
     }
 }

@@ -128,7 +128,24 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
         )
         .query(&mut conn)
         .expect("MSET");
-    // Keyless commands by the shared rule.
+    // Keyless commands by the shared rule, each counted once by route in the metrics: the
+    // proxy's answer on `local`, one sent to every master on `master` (and on each master's
+    // own count).
+    let counts = || {
+        let text = proxy.metrics();
+        let sample = |prefix: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        (
+            sample("hotkey_proxy_commands_total{route=\"local\"}"),
+            sample("hotkey_proxy_commands_total{route=\"master\"}"),
+            sample("hotkey_proxy_upstream_master_commands_total{"),
+        )
+    };
+    let before = counts();
     let pong: String = redis::cmd("PING").query(&mut conn).expect("PING");
     assert_eq!(pong, "PONG");
     let size: usize = redis::cmd("DBSIZE").query(&mut conn).expect("DBSIZE");
@@ -138,6 +155,12 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
         .query(&mut conn)
         .expect("KEYS");
     assert_eq!(all, keys.iter().cloned().collect());
+    let after = counts();
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        (1.0, 2.0, 6.0),
+        "PING, then DBSIZE and KEYS on each of the 3 masters: {before:?} -> {after:?}"
+    );
     let mut scanned = Vec::new();
     let mut cursor = 0u64;
     let mut pages = 0;
