@@ -7,7 +7,7 @@ use hotkey_protocol::{Heartbeat, Message};
 use crate::client_db::ClientDbs;
 use crate::clock::is_due;
 use crate::cluster::ClusterView;
-use crate::command_table::{Args, CommandKind, CommandTable, parse_count};
+use crate::command_table::{Args, CommandKind, CommandTable, Shape, parse_count};
 use crate::events::Events;
 use crate::ffi::{FilterCommand, MainThread};
 use crate::hot_set::{Change, HotSet, Rules};
@@ -206,9 +206,23 @@ impl State {
 
     fn count<C: Command>(&mut self, cmd: &C) {
         self.stats.commands_sampled += 1;
-        let Some(spec) = self.table.lookup(cmd) else {
-            self.stats.unknown_commands += 1;
-            return;
+        let spec = match self.table.lookup_shape(cmd) {
+            // The common case (`GET k`, `SET k v`): the name table says where the key is, so
+            // neither the spec nor the argument count is read.
+            Some(Shape::OneKey(one)) => {
+                // A replica's writes arrive from its master, which counted them already.
+                if self.replica && one.command == Access::Write {
+                    return;
+                }
+                let db = self.db_of(cmd);
+                self.record(cmd, db, one.position, one.key);
+                return;
+            }
+            Some(Shape::Spec(spec)) => spec,
+            None => {
+                self.stats.unknown_commands += 1;
+                return;
+            }
         };
         match spec.kind {
             CommandKind::Keys => {}
@@ -218,14 +232,10 @@ impl State {
                 return;
             }
         }
-        // A replica's writes arrive from its master, which counted them already.
         if self.replica && spec.access == Access::Write {
             return;
         }
-        let db = match &self.client_dbs {
-            Some(dbs) if self.follow_dbs => cmd.client_id().map_or(0, |id| dbs.db_of(id)),
-            _ => 0,
-        };
+        let db = self.db_of(cmd);
         let State {
             tracker,
             stats,
@@ -233,25 +243,51 @@ impl State {
             sampler,
             ..
         } = self;
-        let weight = sampler.weight();
-        let mut record = |pos: usize, access: Access| {
-            let Some(key) = cmd.get(pos) else {
-                return;
-            };
-            if key.len() > settings.max_key_bytes {
-                stats.keys_too_long += 1;
-                return;
-            }
-            tracker.record(db, key, key_hash(db, key), access, weight);
-            stats.keys_counted += 1;
-        };
         if spec.movable {
             stats.movable_key_lookups += 1;
+        }
+        let mut record = |pos: usize, access: Access| {
+            record_key(
+                tracker,
+                stats,
+                settings,
+                sampler.weight(),
+                cmd,
+                db,
+                pos,
+                access,
+            );
+        };
+        if spec.movable {
             let fallback = spec.access;
             cmd.movable_keys(&mut |pos, access| record(pos, access.unwrap_or(fallback)));
         } else {
             spec.for_each_key(cmd, record);
         }
+    }
+
+    /// The database of the command's keys: the client's while databases are followed, else 0.
+    #[inline]
+    fn db_of<C: Command>(&self, cmd: &C) -> u32 {
+        match &self.client_dbs {
+            Some(dbs) if self.follow_dbs => cmd.client_id().map_or(0, |id| dbs.db_of(id)),
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn record<C: Command>(&mut self, cmd: &C, db: u32, pos: usize, access: Access) {
+        let weight = self.sampler.weight();
+        record_key(
+            &mut self.tracker,
+            &mut self.stats,
+            &self.settings,
+            weight,
+            cmd,
+            db,
+            pos,
+            access,
+        );
     }
 
     /// Follows SELECT, RESET and script starts (`kind`, from the table), so later commands
@@ -459,6 +495,30 @@ impl State {
             + self.table.memory_bytes()
             + self.client_dbs.as_ref().map_or(0, ClientDbs::memory_bytes)
     }
+}
+
+/// Counts the key at argument `pos` of `cmd`, unless it is missing or too long.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn record_key<C: Command>(
+    tracker: &mut Tracker,
+    stats: &mut Stats,
+    settings: &Settings,
+    weight: f64,
+    cmd: &C,
+    db: u32,
+    pos: usize,
+    access: Access,
+) {
+    let Some(key) = cmd.get(pos) else {
+        return;
+    };
+    if key.len() > settings.max_key_bytes {
+        stats.keys_too_long += 1;
+        return;
+    }
+    tracker.record(db, key, key_hash(db, key), access, weight);
+    stats.keys_counted += 1;
 }
 
 /// True for the names of commands that change which database later commands run in:

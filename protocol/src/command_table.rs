@@ -150,9 +150,12 @@ struct PackedSlot {
     name: PackedName,
     /// Index into `specs` + 1; 0 = empty.
     spec: u32,
+    /// The command's [`OneKey`] shape, packed (see [`OneKey::pack`]); 0 = another shape.
+    one_key: u32,
 }
 
-/// A name of at most 16 bytes, lower-cased, little-endian in two words, with its length.
+/// A name of at most 16 bytes, lower-cased, with its length: the bytes are read as two
+/// (possibly overlapping) words, so that packing costs a few loads instead of a loop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct PackedName {
     lo: u64,
@@ -160,24 +163,84 @@ struct PackedName {
     len: u64,
 }
 
+/// The common shape of a command, found from the name alone: keys counted, one key at a fixed
+/// position, not movable, no subcommands (`GET k`, `SET k v`, `HGET k f`, `INCR k`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneKey {
+    /// The key's argument index.
+    pub position: usize,
+    /// How the command touches the key (its key spec's flags).
+    pub key: Access,
+    /// Whether the command as a whole writes ([`CommandSpec::access`]).
+    pub command: Access,
+}
+
+impl OneKey {
+    /// Position in the upper bits, one bit per access, and a low bit so that 0 means none.
+    fn pack(self) -> u32 {
+        let bit = |a: Access| u32::from(a == Access::Write);
+        (self.position as u32) << 3 | bit(self.key) << 2 | bit(self.command) << 1 | 1
+    }
+
+    #[inline]
+    fn unpack(packed: u32) -> Option<OneKey> {
+        let access = |bit: u32| {
+            if packed & bit != 0 {
+                Access::Write
+            } else {
+                Access::Read
+            }
+        };
+        (packed != 0).then(|| OneKey {
+            position: (packed >> 3) as usize,
+            key: access(4),
+            command: access(2),
+        })
+    }
+}
+
+/// What [`CommandTable::lookup_shape`] finds.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape<'a> {
+    /// The common shape, answered from the name table without reading the spec.
+    OneKey(OneKey),
+    /// Any other command (or subcommand).
+    Spec(&'a CommandSpec),
+}
+
 impl PackedName {
     #[inline]
     fn new(name: &[u8]) -> Option<PackedName> {
-        if name.is_empty() || name.len() > 16 {
-            return None;
-        }
-        // Byte by byte: command names are short, and a copy of a variable length would cost
-        // a memcpy call.
-        let mut words = [0u64; 2];
-        for (i, &b) in name.iter().enumerate() {
-            if let Some(w) = words.get_mut(i >> 3) {
-                *w |= u64::from(b) << ((i & 7) * 8);
+        let n = name.len();
+        // Overlapping reads cover every byte, and the length tells the overlaps apart.
+        let (lo, hi) = match n {
+            1..=3 => {
+                let (first, mid, last) = (name[0], name[n / 2], name[n - 1]);
+                (
+                    u64::from(first) | u64::from(mid) << 8 | u64::from(last) << 16,
+                    0,
+                )
             }
-        }
+            4..=7 => {
+                let (head, _) = name.split_first_chunk::<4>()?;
+                let (_, tail) = name.split_last_chunk::<4>()?;
+                (
+                    u64::from(u32::from_le_bytes(*head))
+                        | u64::from(u32::from_le_bytes(*tail)) << 32,
+                    0,
+                )
+            }
+            8..=16 => {
+                let (head, _) = name.split_first_chunk::<8>()?;
+                let (_, tail) = name.split_last_chunk::<8>()?;
+                (u64::from_le_bytes(*head), u64::from_le_bytes(*tail))
+            }
+            _ => return None,
+        };
         Some(PackedName {
-            lo: lower_word(words[0]),
-            hi: lower_word(words[1]),
-            len: name.len() as u64,
+            lo: lower_word(lo),
+            hi: lower_word(hi),
+            len: n as u64,
         })
     }
 
@@ -242,6 +305,11 @@ impl CommandTable {
             packed[i] = PackedSlot {
                 name: p,
                 spec: index + 1,
+                one_key: self
+                    .specs
+                    .get(index as usize)
+                    .and_then(CommandSpec::one_key)
+                    .map_or(0, OneKey::pack),
             };
         }
         self.packed = packed;
@@ -278,9 +346,43 @@ impl CommandTable {
     pub fn lookup<A: Args + ?Sized>(&self, args: &A) -> Option<&CommandSpec> {
         let name = args.get(0)?;
         let spec = match PackedName::new(name) {
-            Some(p) => self.packed_get(p)?,
+            Some(p) => self.spec(self.packed_get(p)?)?,
             None => self.get(name)?,
         };
+        self.subcommand(spec, name, args)
+    }
+
+    /// The filter's lookup: [`CommandTable::lookup`], except that a command of the common shape
+    /// is answered from the name table alone. Never allocates.
+    #[inline]
+    pub fn lookup_shape<A: Args + ?Sized>(&self, args: &A) -> Option<Shape<'_>> {
+        let name = args.get(0)?;
+        let spec = match PackedName::new(name) {
+            Some(p) => {
+                let slot = self.packed_get(p)?;
+                if let Some(one) = OneKey::unpack(slot.one_key) {
+                    return Some(Shape::OneKey(one));
+                }
+                self.spec(slot)?
+            }
+            None => self.get(name)?,
+        };
+        self.subcommand(spec, name, args).map(Shape::Spec)
+    }
+
+    #[inline]
+    fn spec(&self, slot: &PackedSlot) -> Option<&CommandSpec> {
+        self.specs.get((slot.spec as usize).checked_sub(1)?)
+    }
+
+    /// `spec` itself, or for a container the spec of the subcommand `args` names.
+    #[inline]
+    fn subcommand<'a, A: Args + ?Sized>(
+        &'a self,
+        spec: &'a CommandSpec,
+        name: &[u8],
+        args: &A,
+    ) -> Option<&'a CommandSpec> {
         if !spec.has_subcommands {
             return Some(spec);
         }
@@ -292,7 +394,7 @@ impl CommandTable {
     }
 
     #[inline]
-    fn packed_get(&self, p: PackedName) -> Option<&CommandSpec> {
+    fn packed_get(&self, p: PackedName) -> Option<&PackedSlot> {
         let mask = self.packed.len().checked_sub(1)?;
         let mut i = p.slot(mask);
         loop {
@@ -301,7 +403,7 @@ impl CommandTable {
                 return None;
             }
             if slot.name == p {
-                return self.specs.get(slot.spec as usize - 1);
+                return Some(slot);
             }
             i = (i + 1) & mask;
         }
@@ -340,6 +442,18 @@ fn lower_into(buf: &mut [u8; MAX_NAME], at: usize, src: &[u8]) -> Option<usize> 
 }
 
 impl CommandSpec {
+    /// The command's shape when it is the common one (see [`OneKey`]).
+    pub fn one_key(&self) -> Option<OneKey> {
+        let (position, key) = self.single_key?;
+        let fits = position < 1 << 28;
+        (fits && self.kind == CommandKind::Keys && !self.movable && !self.has_subcommands)
+            .then_some(OneKey {
+                position,
+                key,
+                command: self.access,
+            })
+    }
+
     /// Flagged `write`, yet no key spec writes: the write is to the keys it names.
     /// `XREADGROUP`'s stream is `RO` in its spec, but it moves the group's pending list, which
     /// `XPENDING` and `XINFO` show.

@@ -23,8 +23,10 @@ use super::LONG_WINDOWS;
 /// entry can mean "empty".
 const EMPTY: u64 = u64::MAX;
 
-/// Maps key hashes to slot numbers. The table is at least twice the number of entries it
-/// will ever hold, so probe sequences stay short and an empty entry always ends them.
+/// Maps key hashes to slot numbers. The table is at least four times the number of entries it
+/// will ever hold, so probe sequences stay short (a miss, the common case on a workload of
+/// many keys, reads 1.4 buckets on average at a load of 1/4, against 2.5 at 1/2), an empty
+/// entry always ends them, and each admission counter is shared by fewer untracked keys.
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
     table: Vec<Bucket>,
@@ -62,9 +64,9 @@ fn slot_of(entry: u64) -> u32 {
 }
 
 impl Index {
-    /// A table for up to `entries` keys (the table itself is a power of two ≥ 2 × entries).
+    /// A table for up to `entries` keys (the table itself is a power of two ≥ 4 × entries).
     pub(crate) fn with_capacity(entries: usize) -> Index {
-        let len = entries.saturating_mul(2).max(2).next_power_of_two();
+        let len = entries.saturating_mul(4).max(4).next_power_of_two();
         Index {
             table: vec![EMPTY_BUCKET; len],
             mask: len - 1,
@@ -84,17 +86,21 @@ impl Index {
         mut is_match: impl FnMut(u32) -> bool,
     ) -> Option<(usize, u32)> {
         let tag = tag(hash);
-        let mut pos = self.home(tag);
+        let table = &self.table[..];
+        // The mask taken from the slice itself: the optimiser then knows every masked position
+        // is in bounds, and the probe has no bounds check per step.
+        let mask = table.len().wrapping_sub(1);
+        let mut pos = tag as usize & mask;
         // Bounded by the table length so that a broken invariant cannot hang the server.
-        for _ in 0..self.table.len() {
-            let entry = self.table[pos].entry;
+        for _ in 0..table.len() {
+            let entry = table[pos & mask].entry;
             if entry == EMPTY {
                 return None;
             }
             if (entry >> 32) as u32 == tag && is_match(slot_of(entry)) {
-                return Some((pos, slot_of(entry)));
+                return Some((pos & mask, slot_of(entry)));
             }
-            pos = (pos + 1) & self.mask;
+            pos = (pos + 1) & mask;
         }
         None
     }
@@ -222,11 +228,11 @@ mod tests {
     }
 
     #[test]
-    fn sizes_to_a_power_of_two_at_least_twice_the_entries() {
-        assert_eq!(Index::with_capacity(0).table_len(), 2);
-        assert_eq!(Index::with_capacity(1).table_len(), 2);
-        assert_eq!(Index::with_capacity(3).table_len(), 8);
-        assert_eq!(Index::with_capacity(4096).table_len(), 8192);
+    fn sizes_to_a_power_of_two_at_least_four_times_the_entries() {
+        assert_eq!(Index::with_capacity(0).table_len(), 4);
+        assert_eq!(Index::with_capacity(1).table_len(), 4);
+        assert_eq!(Index::with_capacity(3).table_len(), 16);
+        assert_eq!(Index::with_capacity(4096).table_len(), 16384);
     }
 
     #[test]
@@ -243,7 +249,7 @@ mod tests {
 
     #[test]
     fn colliding_tags_probe_linearly_and_wrap_around() {
-        let mut index = Index::with_capacity(4); // 8 buckets
+        let mut index = Index::with_capacity(2); // 8 buckets
         // All of these start at bucket 7 and wrap to 0, 1, 2.
         for slot in 0..4 {
             assert!(index.insert(h(7, slot), slot));
@@ -268,7 +274,7 @@ mod tests {
 
     #[test]
     fn backward_shift_keeps_entries_at_their_home() {
-        let mut index = Index::with_capacity(4); // 8 buckets
+        let mut index = Index::with_capacity(2); // 8 buckets
         index.insert(h(2, 0), 0); // bucket 2
         index.insert(h(2, 1), 1); // bucket 3
         index.insert(h(3, 0), 2); // home 3, lands in 4
@@ -283,7 +289,7 @@ mod tests {
 
     #[test]
     fn clear_forgets_everything() {
-        let mut index = Index::with_capacity(4);
+        let mut index = Index::with_capacity(2);
         index.insert(h(1, 0), 0);
         index.clear();
         assert_eq!(index.find(h(1, 0), |_| true), None);
@@ -292,7 +298,7 @@ mod tests {
 
     #[test]
     fn admission_counts_per_home_and_never_undercounts() {
-        let mut index = Index::with_capacity(16); // 32 buckets: many keys share a counter
+        let mut index = Index::with_capacity(8); // 32 buckets: many keys share a counter
         let mut truth: HashMap<u64, f64> = HashMap::new();
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..10_000 {

@@ -198,7 +198,8 @@ impl SpaceSaving {
             }
             return;
         }
-        let new = Arrival {
+        // The arrival is only put together for the rare insert or eviction.
+        let new = || Arrival {
             db,
             key,
             hash,
@@ -207,7 +208,7 @@ impl SpaceSaving {
             long,
         };
         if self.slots.len() < self.capacity {
-            self.insert_new(new);
+            self.insert_new(new());
             return;
         }
         let Some((_, min)) = self.heap.min() else {
@@ -215,10 +216,11 @@ impl SpaceSaving {
         };
         let (estimate, long_estimate) = self.index.admit(self.spread(hash), weight, long);
         if estimate > ADMIT_ABOVE_MIN * min {
-            self.replace_min(new, estimate, long_estimate);
+            self.replace_min(new(), estimate, long_estimate);
         }
     }
 
+    #[cold]
     fn insert_new(&mut self, new: Arrival) {
         let Arrival {
             db,
@@ -248,6 +250,7 @@ impl SpaceSaving {
     /// Gives the lightest key's slot to a key whose sketch `estimate` (this access included)
     /// is above its count; `long_estimate` is the sketch's estimate in the long windows. The
     /// evicted key leaves its counts in the sketch.
+    #[cold]
     fn replace_min(&mut self, new: Arrival, estimate: f64, long_estimate: [f64; LONG_WINDOWS]) {
         let Arrival {
             db,

@@ -352,9 +352,9 @@ fn memory_is_constant_after_warm_up_with_a_million_keys() {
     }
     assert_eq!(t.len(), capacity);
     assert_eq!(t.memory_bytes(), warm);
-    // Slot, long windows' counts, index (2 buckets of entry + admission counters), heap entry
+    // Slot, long windows' counts, index (4 buckets of entry + admission counters), heap entry
     // and position, and an 11-byte key per slot.
-    assert!(warm <= capacity * (64 + 48 + 64 + 16 + 4 + 11), "{warm}");
+    assert!(warm <= capacity * (64 + 48 + 128 + 16 + 4 + 11), "{warm}");
     t.assert_valid();
 }
 
@@ -415,8 +415,8 @@ fn capacity_zero_and_one() {
     assert!(all(&t).is_empty());
     t.resize(0);
     t.clear();
-    // Nothing but the two buckets of the smallest index.
-    assert_eq!(t.memory_bytes(), 64);
+    // Nothing but the four buckets of the smallest index.
+    assert_eq!(t.memory_bytes(), 128);
 
     let mut t = tracker(1);
     rec(&mut t, 0, b"a", Access::Read, 3.0);
