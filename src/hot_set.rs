@@ -12,8 +12,8 @@
 //! it takes `3.3 × half-life` to fall from there to the exit level. So each tick also reads a
 //! key's **load**, its mean traffic since the last reading, from the two rates:
 //! `rate_now = kept × rate_before + (1 − kept) × load`, with `kept = 2^(−elapsed / half-life)`.
-//! A key whose load reached [`SURGE_LOAD`] × the entry level enters at once (a surge: its rate
-//! will follow within a tick or two); a hot key's cool-down starts when its load falls below
+//! A key that had at most half the entry level and whose load reached [`SURGE_LOAD`] × the
+//! entry level enters at once (a surge: its rate will follow within a tick or two); a hot key's cool-down starts when its load falls below
 //! the exit level, rather than when its decayed rate does.
 //!
 //! A hot key is *read-hot* when its reads alone reach the exit level, *write-hot* likewise for
@@ -51,6 +51,11 @@ const MOVED_FACTOR: f64 = 2.0;
 /// without waiting for its decayed rate. A key at a steady 0.8× the entry level reads a load
 /// that high only if a tick period's count is more than twice its mean.
 const SURGE_LOAD: f64 = 1.5;
+
+/// A surge is a key rising from at most this share of the entry level. A key already near the
+/// entry level enters by its decayed rate, which one period's burst (a client catching up
+/// after a stall) cannot push over it.
+const SURGE_FROM: f64 = 0.5;
 
 /// The rate, as a share of the entry level, from which a key not hot has its rate kept for the
 /// next reading. A key below it had at most that rate, which bounds its load from below.
@@ -351,7 +356,8 @@ impl HotSet {
             // A decayed rate at the entry level over a load below the exit level is a key
             // whose traffic stopped: it enters no more than it would stay.
             let by_rate = total >= entry && load_since.is_none_or(|l| l >= exit);
-            let surge = kept.is_some_and(|k| load(total, before, k) >= SURGE_LOAD * entry);
+            let surge = before <= SURGE_FROM * entry
+                && kept.is_some_and(|k| load(total, before, k) >= SURGE_LOAD * entry);
             if by_rate || surge {
                 candidates.push((hash, HotEntry::new(db, key, (reads, writes))));
             } else if reading {
@@ -390,11 +396,15 @@ impl HotSet {
         for hash in entered {
             changes.extend(self.announce(hash, exit));
         }
-        // In key order, so that a tick's updates come out the same way every time.
+        // Only the keys with something to announce, in key order, so that a tick's updates
+        // come out the same way every time: a steady hot set costs no copy and no sort.
+        for e in self.entries.values_mut() {
+            e.classify(exit);
+        }
         let mut updates: Vec<(u32, Vec<u8>, u64)> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.announced.is_some())
+            .filter(|(_, e)| self.update_due(e, exit))
             .map(|(&h, e)| (e.db, e.key.clone(), h))
             .collect();
         updates.sort_unstable();
@@ -457,19 +467,12 @@ impl HotSet {
         let e = self.entries.get_mut(&hash)?;
         e.classify(exit);
         let e = self.entries.get(&hash)?;
-        let advice = self.advice(e);
-        let total = e.total_per_sec();
         let kind = match e.announced {
             None => ChangeKind::Hot,
-            Some((before, old)) => {
-                let (lo, hi) = (before.min(total), before.max(total));
-                let moved = hi >= MOVED_FACTOR * lo && hi >= exit;
-                if old == advice && !moved {
-                    return None;
-                }
-                ChangeKind::Update
-            }
+            Some(_) if self.update_due(e, exit) => ChangeKind::Update,
+            Some(_) => return None,
         };
+        let advice = self.advice(e);
         let change = Change {
             kind,
             db: e.db,
@@ -478,10 +481,22 @@ impl HotSet {
             writes_per_sec: e.writes_per_sec,
             advice: Some(advice),
         };
+        let total = e.total_per_sec();
         if let Some(e) = self.entries.get_mut(&hash) {
             e.announced = Some((total, advice));
         }
         Some(change)
+    }
+
+    /// Whether an announced key's state calls for an `update`: its advice changed, or its rate
+    /// moved by [`MOVED_FACTOR`] and is at least `exit`. Its flags must be classified already.
+    fn update_due(&self, e: &HotEntry, exit: f64) -> bool {
+        let Some((before, old)) = e.announced else {
+            return false;
+        };
+        let total = e.total_per_sec();
+        let (lo, hi) = (before.min(total), before.max(total));
+        old != self.advice(e) || (hi >= MOVED_FACTOR * lo && hi >= exit)
     }
 
     /// Removes a key; its `cold`, if it had been announced hot.

@@ -495,3 +495,15 @@ fn an_unpinned_key_below_the_entry_level_does_not_come_back_as_a_surge() {
     sim.run(2000, &[("k", 0.5 * T)]);
     assert!(sim.events.is_empty(), "{:?}", sim.events);
 }
+
+#[test]
+fn a_burst_of_a_key_near_the_threshold_is_no_surge() {
+    // A client at 0.8x the threshold stalls for a tick period, then catches up over the next:
+    // that period's load reads 1.6x the threshold.
+    let mut sim = Sim::new(1.0);
+    sim.run(3000, &[("k", 0.8 * T)]);
+    sim.run(TICK_MS, &[]);
+    sim.run(TICK_MS, &[("k", 1.6 * T)]);
+    sim.run(3000, &[("k", 0.8 * T)]);
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
