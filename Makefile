@@ -72,6 +72,7 @@ docs:
 bench: build
 	cargo bench --bench tracker
 	cargo bench --bench tick
+	cargo bench --bench scale
 	cargo bench --bench detect
 	cargo bench --bench detect -- --cluster
 	cargo bench --bench cluster_bus

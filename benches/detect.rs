@@ -1,6 +1,8 @@
 //! Detection latency at default settings: from the first request of a step load (one key going
 //! from idle to 5× `hotkey.hot-threshold`) to its `hot` event reaching a subscriber, over 20
-//! trials; and how long after its load stops the key's `cold` event arrives.
+//! trials; and how long after its load stops the key's `cold` event arrives. Then the
+//! hysteresis: one key each under a steady load of 0.8×, 1.0× and 1.2× the threshold for 60 s,
+//! and how often it flipped (a `hot` at 0.8×; a `cold`, or a second `hot`, at any level).
 //!
 //! A real `redis-server` with the release module (defaults, sampling included), background
 //! traffic of ~20 000 GET/s over 100 000 cold keys, the step load pipelined in 1 ms slots.
@@ -12,9 +14,11 @@
 //! ```text
 //! cargo bench --bench detect
 //! cargo bench --bench detect -- --cluster
+//! cargo bench --bench detect -- --steady-secs 10    # shorter steady loads
 //! HOTKEY_REDIS_SERVER=/path/to/valkey-server cargo bench --bench detect
 //! ```
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -30,6 +34,9 @@ const THRESHOLD: u64 = 1000;
 const STEP: u64 = 5 * THRESHOLD;
 const STEP_FOR: Duration = Duration::from_millis(1500);
 const BACKGROUND_PER_SEC: u64 = 20_000;
+/// The steady loads of the hysteresis check, as multiples of the threshold.
+const STEADY_LEVELS: [f64; 3] = [0.8, 1.0, 1.2];
+const STEADY_FOR: Duration = Duration::from_secs(60);
 
 fn main() {
     // `cargo test --all-targets` runs bench binaries too, without `--bench`: a 90-second run
@@ -40,6 +47,14 @@ fn main() {
     }
     // The builders start from `sample-max 1` (count everything); the bench wants the default.
     let on_cluster = std::env::args().any(|a| a == "--cluster");
+    let args: Vec<String> = std::env::args().collect();
+    let steady_for = args
+        .iter()
+        .position(|a| a == "--steady-secs")
+        .and_then(|i| args.get(i + 1))
+        .map_or(STEADY_FOR, |s| {
+            Duration::from_secs(s.parse().expect("--steady-secs takes whole seconds"))
+        });
     // The guards live to the end of main, which stops every server.
     let cluster = on_cluster.then(|| {
         Cluster::builder(3, 1)
@@ -101,6 +116,19 @@ fn main() {
         let cold_at = cold.unwrap_or_else(|| panic!("no cold event for trial {trial}"));
         cool.push(cold_at.duration_since(stopped));
     }
+    let steady: Vec<(f64, Flips)> = STEADY_LEVELS
+        .iter()
+        .map(|&level| {
+            let key = format!("{tag}steady:{level}").into_bytes();
+            let mut conn = node();
+            let load_key = key.clone();
+            let per_sec = (level * THRESHOLD as f64) as u64;
+            let steady = thread::spawn(move || load(&mut conn, &load_key, per_sec, steady_for));
+            let flips = events.flips(&key, steady_for, level < 1.0);
+            steady.join().expect("steady load");
+            (level, flips)
+        })
+        .collect();
     stop.store(true, Ordering::Relaxed);
     let served = background.join().expect("background load");
 
@@ -115,6 +143,24 @@ fn main() {
     );
     report("detection (first request → hot event)", &mut detect);
     report("cool-down (load stopped → cold event)", &mut cool);
+    for (level, f) in steady {
+        println!(
+            "steady {level:.1}x threshold for {} s: {} hot, {} cold → {} flips",
+            steady_for.as_secs(),
+            f.hot,
+            f.cold,
+            f.spurious
+        );
+    }
+}
+
+/// The events of one key under a steady load.
+struct Flips {
+    hot: u32,
+    cold: u32,
+    /// Changes the load does not explain: every one below the threshold; at or above it, all
+    /// but the first `hot`.
+    spurious: u32,
 }
 
 /// The events of the node under test: its classic channel, or its shard's sharded one.
@@ -129,6 +175,29 @@ impl Events {
         match self {
             Events::Plain(s) => s.wait_for(timeout, want, |_| {}).map(|(at, _)| at),
             Events::Sharded(l) => l.wait_for(timeout, want).map(|_| Instant::now()),
+        }
+    }
+
+    /// Counts `key`'s `hot` and `cold` events for `watch` (the heartbeats, once a second, end
+    /// the wait on time). `below`: the load is below the threshold, so even one `hot` is wrong.
+    fn flips(&self, key: &[u8], watch: Duration, below: bool) -> Flips {
+        let end = Instant::now() + watch;
+        let (hot, cold) = (Cell::new(0), Cell::new(0));
+        let count = |m: &Message| {
+            if is_hot(m, key) {
+                hot.set(hot.get() + 1);
+            } else if is_cold(m, key) {
+                cold.set(cold.get() + 1);
+            }
+            Instant::now() >= end
+        };
+        self.wait_for(watch + Duration::from_secs(10), count);
+        let (hot, cold) = (hot.get(), cold.get());
+        let expected = u32::from(!below && hot > 0);
+        Flips {
+            hot,
+            cold,
+            spurious: hot + cold - expected,
         }
     }
 }

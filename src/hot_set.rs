@@ -3,9 +3,18 @@
 //!
 //! A key **enters** when its rate — reads + writes, reads that routers reported serving
 //! elsewhere included — reaches the *entry level*, `max(hot-threshold, hot-share × node
-//! rate)`. It **leaves** only after its rate has stayed below the *exit level*
+//! rate)`. It **leaves** only after its traffic has stayed below the *exit level*
 //! (`cold-fraction × entry level`) for `cooldown-ms`: a key hovering around the entry level
 //! enters once and stays, instead of flapping. Pinned keys are hot whatever their rate.
+//!
+//! The rate is a decayed one, so it trails the traffic: after a step from nothing to 5× the
+//! entry level it reaches that level only after `0.32 × half-life`, and after the traffic stops
+//! it takes `3.3 × half-life` to fall from there to the exit level. So each tick also reads a
+//! key's **load**, its mean traffic since the last reading, from the two rates:
+//! `rate_now = kept × rate_before + (1 − kept) × load`, with `kept = 2^(−elapsed / half-life)`.
+//! A key that had at most half the entry level and whose load reached [`SURGE_LOAD`] × the
+//! entry level enters at once (a surge: its rate will follow within a tick or two); a hot key's cool-down starts when its load falls below
+//! the exit level, rather than when its decayed rate does.
 //!
 //! A hot key is *read-hot* when its reads alone reach the exit level, *write-hot* likewise for
 //! writes (at least one of the two, by the larger rate). Both flags only rise while the key
@@ -38,6 +47,25 @@ pub struct Rules {
 /// A rate move by this factor (either way) since the last announcement is worth an `update`.
 const MOVED_FACTOR: f64 = 2.0;
 
+/// A key whose load since the last reading reached this many times the entry level enters
+/// without waiting for its decayed rate. A key at a steady 0.8× the entry level reads a load
+/// that high only if a tick period's count is more than twice its mean.
+const SURGE_LOAD: f64 = 1.5;
+
+/// A surge is a key rising from at most this share of the entry level. A key already near the
+/// entry level enters by its decayed rate, which one period's burst (a client catching up
+/// after a stall) cannot push over it.
+const SURGE_FROM: f64 = 0.5;
+
+/// The rate, as a share of the entry level, from which a key not hot has its rate kept for the
+/// next reading. A key below it had at most that rate, which bounds its load from below.
+const SURGE_FLOOR: f64 = 0.1;
+
+/// A load is read over at least this many half-lives (50 ms at the default 250 ms): ticks
+/// closer together (a tick forced by a replica event, `tick-ms` below it) keep the reading
+/// before, since the few accesses of a shorter period say little.
+const MIN_READING_HALF_LIVES: f64 = 0.2;
+
 /// A detected key replaces the weakest detected one in a full hot set only when its rate is
 /// this many times that key's, so two keys of similar rates do not take turns.
 const REPLACE_FACTOR: f64 = 2.0;
@@ -55,6 +83,8 @@ pub struct HotEntry {
     pub pinned: bool,
     pub pin_until_ms: Option<u64>,
     below_since_ms: Option<u64>,
+    /// Reads + writes per second at the last load reading.
+    rate_at_reading: f64,
     /// The rate and advice last announced, None before the `hot` event.
     announced: Option<(f64, Advice)>,
 }
@@ -71,6 +101,7 @@ impl HotEntry {
             pinned: false,
             pin_until_ms: None,
             below_since_ms: None,
+            rate_at_reading: reads + writes,
             announced: None,
         }
     }
@@ -133,6 +164,19 @@ pub struct HotSet {
     replicas: bool,
     /// In a cluster, the slots this node's shard serves: only their keys may be hot here.
     served: Option<Vec<SlotRange>>,
+    /// When the last load reading was taken (see the module doc), None before the first tick.
+    reading_ms: Option<u64>,
+    /// The rate at that reading of each key not hot at or above [`SURGE_FLOOR`] × the entry
+    /// level, and that floor in operations per second; the spare map is the next reading's.
+    rising: FxHashMap<u64, f64>,
+    rising_floor: f64,
+    rising_spare: FxHashMap<u64, f64>,
+}
+
+/// The mean load since a reading, from the rate then and now and the share `kept` of the rate
+/// then that remains now (in (0, 1)).
+fn load(now: f64, before: f64, kept: f64) -> f64 {
+    (now - kept * before) / (1.0 - kept)
 }
 
 impl HotSet {
@@ -143,6 +187,10 @@ impl HotSet {
             entry_level: rules.threshold,
             replicas: false,
             served: None,
+            reading_ms: None,
+            rising: FxHashMap::default(),
+            rising_floor: 0.0,
+            rising_spare: FxHashMap::default(),
         }
     }
 
@@ -252,20 +300,34 @@ impl HotSet {
             self.entry_level,
             self.entry_level * self.rules.cold_fraction,
         );
+        // Whether this tick reads loads, and if a reading came before, the share of its rates
+        // that remains now.
+        let half_lives = self
+            .reading_ms
+            .map(|at| now_ms.saturating_sub(at) as f64 / tracker.half_life_ms().max(1) as f64);
+        let reading = half_lives.is_none_or(|h| h >= MIN_READING_HALF_LIVES);
+        let kept = half_lives.filter(|_| reading).map(|h| (-h).exp2());
+        // Between readings a load is still good enough to tell a key whose traffic stopped.
+        let kept_since = half_lives.filter(|&h| h > 0.0).map(|h| (-h).exp2());
+        if reading {
+            self.reading_ms = Some(now_ms);
+        }
         let mut cold = Vec::new();
         for (&hash, e) in &mut self.entries {
             let rates = tracker.rates(e.db, &e.key, hash).unwrap_or((0.0, 0.0));
             (e.reads_per_sec, e.writes_per_sec) = rates;
+            let total = e.total_per_sec();
+            let load_below = kept.is_some_and(|k| load(total, e.rate_at_reading, k) < exit);
             if e.pin_until_ms.is_some_and(|until| until <= now_ms) {
                 e.pinned = false;
                 e.pin_until_ms = None;
                 // An expired pin leaves like UNPIN: the key stays only on its own rate.
-                if e.total_per_sec() < entry {
+                if total < entry {
                     cold.push(hash);
                     continue;
                 }
             }
-            if e.pinned || e.total_per_sec() >= exit {
+            if e.pinned || (total >= exit && !load_below) {
                 e.below_since_ms = None;
             } else {
                 let since = *e.below_since_ms.get_or_insert(now_ms);
@@ -274,15 +336,43 @@ impl HotSet {
                 }
             }
         }
-        let mut changes: Vec<Change> = cold.into_iter().filter_map(|h| self.remove(h)).collect();
+        let mut changes: Vec<Change> = cold.iter().filter_map(|&h| self.remove(h)).collect();
         let mut candidates = Vec::new();
-        tracker.scan(entry, |db, key, hash, reads, writes| {
+        let floor = SURGE_FLOOR * entry;
+        let mut rising = std::mem::take(&mut self.rising_spare);
+        rising.clear();
+        tracker.scan(floor, |db, key, hash, reads, writes| {
             // Commands for other shards' keys reach the filter before the server redirects
             // them: they are counted here, but never make a key hot where it does not live.
-            if !self.entries.contains_key(&hash) && self.serves(key) {
+            // A key that just left does not come back in the same tick.
+            if self.entries.contains_key(&hash) || cold.contains(&hash) || !self.serves(key) {
+                return;
+            }
+            let total = reads + writes;
+            // A key absent from the last reading had at most its floor then (keys that left
+            // the hot set since are in it with their rate).
+            let before = self.rising.get(&hash).copied().unwrap_or(self.rising_floor);
+            let load_since = kept_since.map(|k| load(total, before, k));
+            // A decayed rate at the entry level over a load below the exit level is a key
+            // whose traffic stopped: it enters no more than it would stay.
+            let by_rate = total >= entry && load_since.is_none_or(|l| l >= exit);
+            let surge = before <= SURGE_FROM * entry
+                && kept.is_some_and(|k| load(total, before, k) >= SURGE_LOAD * entry);
+            if by_rate || surge {
                 candidates.push((hash, HotEntry::new(db, key, (reads, writes))));
+            } else if reading {
+                rising.insert(hash, total);
             }
         });
+        if reading {
+            self.rising_spare = std::mem::replace(&mut self.rising, rising);
+            self.rising_floor = floor;
+            for e in self.entries.values_mut() {
+                e.rate_at_reading = e.total_per_sec();
+            }
+        } else {
+            self.rising_spare = rising;
+        }
         candidates.sort_by(|a, b| b.1.total_per_sec().total_cmp(&a.1.total_per_sec()));
         let mut entered = Vec::new();
         for (hash, candidate) in candidates {
@@ -306,11 +396,15 @@ impl HotSet {
         for hash in entered {
             changes.extend(self.announce(hash, exit));
         }
-        // In key order, so that a tick's updates come out the same way every time.
+        // Only the keys with something to announce, in key order, so that a tick's updates
+        // come out the same way every time: a steady hot set costs no copy and no sort.
+        for e in self.entries.values_mut() {
+            e.classify(exit);
+        }
         let mut updates: Vec<(u32, Vec<u8>, u64)> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.announced.is_some())
+            .filter(|(_, e)| self.update_due(e, exit))
             .map(|(&h, e)| (e.db, e.key.clone(), h))
             .collect();
         updates.sort_unstable();
@@ -373,19 +467,12 @@ impl HotSet {
         let e = self.entries.get_mut(&hash)?;
         e.classify(exit);
         let e = self.entries.get(&hash)?;
-        let advice = self.advice(e);
-        let total = e.total_per_sec();
         let kind = match e.announced {
             None => ChangeKind::Hot,
-            Some((before, old)) => {
-                let (lo, hi) = (before.min(total), before.max(total));
-                let moved = hi >= MOVED_FACTOR * lo && hi >= exit;
-                if old == advice && !moved {
-                    return None;
-                }
-                ChangeKind::Update
-            }
+            Some(_) if self.update_due(e, exit) => ChangeKind::Update,
+            Some(_) => return None,
         };
+        let advice = self.advice(e);
         let change = Change {
             kind,
             db: e.db,
@@ -394,15 +481,29 @@ impl HotSet {
             writes_per_sec: e.writes_per_sec,
             advice: Some(advice),
         };
+        let total = e.total_per_sec();
         if let Some(e) = self.entries.get_mut(&hash) {
             e.announced = Some((total, advice));
         }
         Some(change)
     }
 
+    /// Whether an announced key's state calls for an `update`: its advice changed, or its rate
+    /// moved by [`MOVED_FACTOR`] and is at least `exit`. Its flags must be classified already.
+    fn update_due(&self, e: &HotEntry, exit: f64) -> bool {
+        let Some((before, old)) = e.announced else {
+            return false;
+        };
+        let total = e.total_per_sec();
+        let (lo, hi) = (before.min(total), before.max(total));
+        old != self.advice(e) || (hi >= MOVED_FACTOR * lo && hi >= exit)
+    }
+
     /// Removes a key; its `cold`, if it had been announced hot.
     fn remove(&mut self, hash: u64) -> Option<Change> {
         let e = self.entries.remove(&hash)?;
+        // So that the next load reading knows the rate it had (see `tick`).
+        self.rising.insert(hash, e.rate_at_reading);
         e.announced.map(|_| Change {
             kind: ChangeKind::Cold,
             db: e.db,

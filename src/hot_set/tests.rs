@@ -333,3 +333,177 @@ fn in_a_cluster_only_keys_of_served_slots_are_hot_and_moved_ones_leave() {
         "outside a cluster every key may be hot"
     );
 }
+
+/// A tracker and hot set at default settings on a simulated clock: traffic one millisecond at a
+/// time, a tick every 100 ms as the module makes them (the decay clock first).
+struct Sim {
+    tracker: Tracker,
+    set: HotSet,
+    now_ms: u64,
+    /// Each access is counted with probability `1 / weight` and weighs `weight` (sampling).
+    weight: f64,
+    seed: u64,
+    /// Fractions of an access carried from one millisecond to the next, per key.
+    carry: Vec<f64>,
+    events: Vec<(u64, ChangeKind, String)>,
+}
+
+const TICK_MS: u64 = 100;
+
+impl Sim {
+    fn new(weight: f64) -> Sim {
+        let rules = Rules {
+            cooldown_ms: crate::config::COOLDOWN_MS.default as u64,
+            ..rules()
+        };
+        let mut tracker = Tracker::new(
+            TrackerConfig {
+                capacity: 64,
+                half_life_ms: crate::config::HALF_LIFE_MS.default as u64,
+            },
+            0,
+        );
+        tracker.advance(0, TICK_MS);
+        Sim {
+            tracker,
+            set: HotSet::new(rules),
+            now_ms: 0,
+            weight,
+            seed: 0x9E37_79B9_7F4A_7C15,
+            carry: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn sampled(&mut self) -> bool {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        (self.seed >> 11) as f64 / (1u64 << 53) as f64 * self.weight < 1.0
+    }
+
+    /// Runs `ms` milliseconds of `loads` (key, reads per second).
+    fn run(&mut self, ms: u64, loads: &[(&str, f64)]) {
+        self.carry.resize(loads.len(), 0.0);
+        for _ in 0..ms {
+            for (i, &(key, per_sec)) in loads.iter().enumerate() {
+                self.carry[i] += per_sec / 1000.0;
+                while self.carry[i] >= 1.0 {
+                    self.carry[i] -= 1.0;
+                    if self.sampled() {
+                        let h = key_hash(0, key.as_bytes());
+                        self.tracker
+                            .record(0, key.as_bytes(), h, Access::Read, self.weight);
+                    }
+                }
+            }
+            self.now_ms += 1;
+            if self.now_ms.is_multiple_of(TICK_MS) {
+                self.tracker.advance(self.now_ms, TICK_MS);
+                for c in self.set.tick(self.now_ms, &self.tracker, false) {
+                    let key = String::from_utf8_lossy(&c.key).into_owned();
+                    if c.kind != ChangeKind::Update {
+                        self.events.push((self.now_ms, c.kind, key));
+                    }
+                }
+            }
+        }
+    }
+
+    /// When `key` last went `kind`, if it did.
+    fn last(&self, kind: ChangeKind, key: &str) -> Option<u64> {
+        self.events
+            .iter()
+            .rev()
+            .find(|(_, k, name)| *k == kind && name == key)
+            .map(|&(at, _, _)| at)
+    }
+}
+
+#[test]
+fn a_surge_enters_before_its_decayed_rate_reaches_the_entry_level() {
+    // A step to 5x the threshold: its decayed rate reaches it after 0.32 half-lives (80 ms),
+    // its load over the tick period reads 1.5x it after about 33 ms.
+    let mut worst = 0;
+    for phase in (1..TICK_MS).step_by(3) {
+        let mut sim = Sim::new(1.0);
+        sim.run(1000 - phase, &[]);
+        let started = sim.now_ms;
+        sim.run(300, &[("k", 5.0 * T)]);
+        let hot = sim.last(ChangeKind::Hot, "k").expect("hot within 300 ms");
+        worst = worst.max(hot - started);
+    }
+    assert!(
+        (100..=140).contains(&worst),
+        "detected after {worst} ms at worst"
+    );
+}
+
+#[test]
+fn steady_loads_around_the_threshold_do_not_flip() {
+    // Sampled as on a node doing 20,000 commands a second (half of them counted).
+    for (level, hot) in [(0.8, 0), (1.2, 1)] {
+        let mut sim = Sim::new(2.0);
+        sim.run(60_000, &[("k", level * T)]);
+        let events: Vec<_> = sim.events.iter().map(|(_, k, _)| *k).collect();
+        assert_eq!(events, vec![ChangeKind::Hot; hot], "at {level}x");
+    }
+    let mut sim = Sim::new(2.0);
+    sim.run(60_000, &[("k", T)]);
+    assert!(sim.last(ChangeKind::Cold, "k").is_none());
+    assert!(sim.events.len() <= 1, "{:?}", sim.events);
+}
+
+#[test]
+fn a_key_whose_traffic_stops_leaves_one_cooldown_later() {
+    let cooldown = crate::config::COOLDOWN_MS.default as u64;
+    let mut sim = Sim::new(1.0);
+    sim.run(2050, &[("k", 5.0 * T)]);
+    assert!(sim.last(ChangeKind::Hot, "k").is_some());
+    let stopped = sim.now_ms;
+    sim.run(cooldown + 2 * TICK_MS, &[]);
+    let cold = sim.last(ChangeKind::Cold, "k").expect("cold") - stopped;
+    assert!(
+        (cooldown..=cooldown + 2 * TICK_MS).contains(&cold),
+        "cold {cold} ms after the traffic stopped"
+    );
+    // It does not come back on its fading rate.
+    sim.run(2000, &[]);
+    assert_eq!(sim.events.len(), 2, "{:?}", sim.events);
+}
+
+#[test]
+fn a_pause_shorter_than_the_cooldown_changes_nothing() {
+    let cooldown = crate::config::COOLDOWN_MS.default as u64;
+    let mut sim = Sim::new(1.0);
+    sim.run(2000, &[("k", 5.0 * T)]);
+    sim.run(cooldown - 2 * TICK_MS, &[]);
+    sim.run(2000, &[("k", 5.0 * T)]);
+    assert_eq!(sim.events.len(), 1, "{:?}", sim.events);
+}
+
+#[test]
+fn an_unpinned_key_below_the_entry_level_does_not_come_back_as_a_surge() {
+    let mut sim = Sim::new(1.0);
+    sim.run(2000, &[("k", 0.5 * T)]);
+    let h = key_hash(0, b"k");
+    sim.set.pin(0, b"k", h, None, &sim.tracker).unwrap();
+    assert_eq!(
+        kinds(&sim.set.unpin(0, b"k", h).unwrap()),
+        [(ChangeKind::Cold, "k".into())]
+    );
+    sim.run(2000, &[("k", 0.5 * T)]);
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn a_burst_of_a_key_near_the_threshold_is_no_surge() {
+    // A client at 0.8x the threshold stalls for a tick period, then catches up over the next:
+    // that period's load reads 1.6x the threshold.
+    let mut sim = Sim::new(1.0);
+    sim.run(3000, &[("k", 0.8 * T)]);
+    sim.run(TICK_MS, &[]);
+    sim.run(TICK_MS, &[("k", 1.6 * T)]);
+    sim.run(3000, &[("k", 0.8 * T)]);
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}

@@ -26,7 +26,7 @@ const K: &[u8] = b"k";
 /// level is the threshold.
 const THRESHOLD: f64 = 1000.0;
 const EXIT_LEVEL: f64 = 500.0;
-const COOLDOWN: Duration = Duration::from_millis(2000);
+const COOLDOWN: Duration = Duration::from_millis(1000);
 const CACHE_TTL_MS: u64 = 100;
 
 /// The advice for a key hot by its reads, on a master without replicas.
