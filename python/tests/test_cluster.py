@@ -4,7 +4,10 @@ the shard's sharded channel; hot reads served from the cache or the shard's repl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 import redis
 from redis.cluster import RedisCluster as PlainCluster
 
@@ -197,3 +200,79 @@ def test_keyless_commands_see_every_shard(servers: Servers) -> None:
     assert routed.flushdb() is True
     assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
     routed.close()
+
+
+def test_keyless_commands_the_rule_refuses_name_themselves(servers: Servers) -> None:
+    # The rule's refused group is not sent (the Rust router's NotRouted); a call that picks its
+    # nodes, and redis-py's CLUSTER commands, go where redis-py sends them.
+    cluster = servers.cluster(3, 0)
+    _, routed = clients(cluster)
+    refused: list[tuple[str, Callable[[], Any]]] = [
+        ("INFO", routed.info),
+        ("CONFIG", lambda: routed.config_get("maxmemory")),
+        ("WAIT", lambda: routed.execute_command("WAIT", 0, 0)),
+        ("SELECT", lambda: routed.execute_command("SELECT", 0)),
+        ("TIME", routed.time),
+    ]
+    for name, call in refused:
+        with pytest.raises(redis_hotkey.NotRouted, match=f"^{name}: not routed on a cluster"):
+            call()
+    masters = routed.get_primaries()
+    infos = routed.info("server", target_nodes=masters)
+    assert sorted(infos) == sorted(n.name for n in masters)
+    one = routed.config_get("maxmemory", target_nodes=masters[0])
+    assert set(one) == {"maxmemory"}
+    assert routed.execute_command("WAIT", 0, 0, target_nodes=masters[0]) == 0
+    assert routed.cluster_info()["cluster_state"] == "ok"
+    assert routed.cluster_keyslot("a") == routed.keyslot("a")
+    routed.close()
+
+
+def test_scan_goes_over_every_master_with_one_cursor(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0)
+    plain, routed = clients(cluster)
+    strings = sorted(f"k{i}".encode() for i in range(200))
+    hashes = sorted(f"hash:{i}".encode() for i in range(20))
+    for key in strings:
+        plain.set(key, "v")
+    for key in hashes:
+        plain.hset(key, "f", "v")
+    masters = sorted(routed.get_primaries(), key=lambda n: min(slots_of(routed)[n.name]))
+    lowest = [min(slots_of(routed)[n.name]) for n in masters]
+    assert lowest[0] == 0
+    # Cursor by cursor: the slot part names the shard, the shards come in slot order, and each
+    # key comes once.
+    seen: list[Any] = []
+    shards: list[int] = []
+    cursor = 0
+    while True:
+        cursor, keys = routed.scan(cursor, count=10)
+        seen += keys
+        if cursor == 0:
+            break
+        slot, node_cursor = cursor & 0x3FFF, cursor >> 14
+        owner = routed.nodes_manager.get_node_from_slot(slot).name
+        shards.append(next(i for i, n in enumerate(masters) if n.name == owner))
+        if node_cursor == 0:
+            assert slot in lowest, "a shard starts at its lowest slot"
+    assert sorted(seen) == sorted(strings + hashes), "a full SCAN returns each key once"
+    assert shards == sorted(shards) and set(shards) == {0, 1, 2}
+    assert sorted(routed.scan_iter()) == sorted(strings + hashes)
+    assert sorted(routed.scan_iter(match="hash:*")) == hashes
+    assert sorted(routed.scan_iter(_type="hash", count=5)) == hashes
+    with pytest.raises(redis.ResponseError, match=r"^invalid cursor$"):
+        routed.execute_command("SCAN", "x1")
+    # Picking the nodes is redis-py's scan: one cursor per node.
+    per_node: Any = routed.scan(0, count=1000, target_nodes=masters[0])
+    cursors, keys = per_node
+    assert list(cursors) == [masters[0].name] and keys
+    assert sorted(routed.scan_iter(target_nodes=masters)) == sorted(strings + hashes)
+    routed.close()
+
+
+def slots_of(client: Any) -> dict[str, list[int]]:
+    """Each master's slots (name → slots), from the client's slot map."""
+    slots: dict[str, list[int]] = {}
+    for slot, nodes in client.nodes_manager.slots_cache.items():
+        slots.setdefault(nodes[0].name, []).append(slot)
+    return slots

@@ -4,7 +4,10 @@ read-your-writes, failover and slot moves, on asyncio."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import pytest
 import redis
 import redis.asyncio.cluster
 from redis.cluster import RedisCluster as PlainCluster
@@ -208,6 +211,60 @@ def test_keyless_commands_see_every_shard(servers: Servers) -> None:
         assert await routed.ping() is True
         assert await routed.flushall() is True
         assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
+        await routed.aclose()
+
+    asyncio.run(body())
+
+
+def test_keyless_commands_the_rule_refuses_name_themselves(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0)
+
+    async def body() -> None:
+        _, routed = await clients(cluster)
+        refused: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("INFO", routed.info),
+            ("CONFIG", lambda: routed.config_get("maxmemory")),
+            ("WAIT", lambda: routed.execute_command("WAIT", 0, 0)),
+        ]
+        for name, call in refused:
+            with pytest.raises(redis_hotkey.NotRouted, match=f"^{name}: not routed on a cluster"):
+                await call()
+        masters = routed.get_primaries()
+        infos = await routed.info("server", target_nodes=masters)
+        assert sorted(infos) == sorted(n.name for n in masters)
+        assert await routed.execute_command("WAIT", 0, 0, target_nodes=masters[0]) == 0
+        assert (await routed.cluster_info())["cluster_state"] == "ok"
+        await routed.aclose()
+
+    asyncio.run(body())
+
+
+def test_scan_goes_over_every_master_with_one_cursor(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0)
+
+    async def body() -> None:
+        plain, routed = await clients(cluster)
+        strings = sorted(f"k{i}".encode() for i in range(200))
+        hashes = sorted(f"hash:{i}".encode() for i in range(20))
+        for key in strings:
+            plain.set(key, "v")
+        for key in hashes:
+            plain.hset(key, "f", "v")
+        seen: list[Any] = []
+        cursor = 0
+        while True:
+            cursor, keys = await routed.scan(cursor, count=10)
+            seen += keys
+            if cursor == 0:
+                break
+        assert sorted(seen) == sorted(strings + hashes), "a full SCAN returns each key once"
+        assert sorted([k async for k in routed.scan_iter()]) == sorted(strings + hashes)
+        assert sorted([k async for k in routed.scan_iter(match="hash:*")]) == hashes
+        with pytest.raises(redis.ResponseError, match=r"^invalid cursor$"):
+            await routed.execute_command("SCAN", "x1")
+        masters = routed.get_primaries()
+        per_node = [k async for k in routed.scan_iter(target_nodes=masters)]
+        assert sorted(per_node) == sorted(strings + hashes)
         await routed.aclose()
 
     asyncio.run(body())

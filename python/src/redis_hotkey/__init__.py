@@ -9,8 +9,9 @@ the server through client tracking) or a healthy replica, as the module advises.
     r.zrevrange("leaderboard:global", 0, 9, withscores=True)
 """
 
+from ._cluster import NotRouted
 from ._options import Metrics, Options
 from .client import Pipeline, Redis, wrap
 from .cluster import RedisCluster
 
-__all__ = ["Metrics", "Options", "Pipeline", "Redis", "RedisCluster", "wrap"]
+__all__ = ["Metrics", "NotRouted", "Options", "Pipeline", "Redis", "RedisCluster", "wrap"]

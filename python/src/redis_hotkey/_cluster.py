@@ -10,6 +10,12 @@ key's slot: writes and cold reads go through redis-py's cluster client as usual 
 from that master, tracked there) or to the shard's replicas (``READONLY``). A router whose
 master no longer serves the slot (resharding, failover) is not asked: the slot's new master
 gets its own.
+
+Commands that name no key follow the one keyless rule (``_commands.keyless_group``): every
+master or every node with the replies merged, one random master, or refused with ``NotRouted``
+naming the command, as the Rust router refuses them. ``SCAN`` goes over every master with one
+cursor (``_scan``). A call that picks its nodes (``target_nodes=``) and redis-py's ``CLUSTER``
+commands (``cluster_*()``) go where redis-py sends them.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import RedisClusterException, ResponseError
+from redis.exceptions import ClusterDownError, RedisClusterException, ResponseError
 
 from ._commands import (
     ALL_MASTERS_ALL_OK,
@@ -34,6 +40,37 @@ from ._commands import (
 )
 from ._flow import Flavour
 from ._options import Metrics, Options
+from ._scan import ClusterCursor, MasterOrder, ScanStep, node_reply, scan_step
+
+NOT_ROUTED = (
+    "not routed on a cluster: it names no key, and no one node's reply means what it means on "
+    "one server"
+)
+"""The words of ``NotRouted`` after the command's name (the Rust router's ``NOT_ROUTED``)."""
+
+
+class NotRouted(RedisClusterException):
+    """On a cluster: the command names no key and is about one connection or one node
+    (``INFO``, ``CONFIG``, ``SELECT``, ``WAIT``...), so no choice of node keeps its meaning; it
+    was not sent. ``target_nodes=`` names the nodes to send it to."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"{command}: {NOT_ROUTED}; pass target_nodes= to choose the nodes")
+        self.command = command
+
+
+def _name(args: Sequence[Any]) -> bytes:
+    """The command's name in lower case (the first word of ``"CLUSTER INFO"``)."""
+    if not args:
+        return b""
+    first = args[0]
+    text = first if isinstance(first, bytes) else str(first).encode()
+    return text.split(b" ", 1)[0].lower()
+
+
+def is_scan(args: Sequence[Any]) -> bool:
+    """``SCAN`` (by name: it names no key, and needs no command table to know it)."""
+    return _name(args) == b"scan"
 
 
 class ClusterRouters:
@@ -53,6 +90,7 @@ class ClusterRouters:
         # execute_command.
         self._hotkey_settings = hotkey or default
         self._hotkey_routers = {}
+        self._hotkey_masters = MasterOrder()
         # A threading lock in both flavours: nothing is awaited while it is held.
         self._hotkey_lock = threading.Lock()
 
@@ -99,10 +137,17 @@ class ClusterRouters:
 
     def _hotkey_keyless(self, args: Sequence[Any]) -> tuple[str, Any] | None:
         """For a command that names no key, its group of the one keyless rule
-        (``_commands.keyless_group``) and the nodes to send it to; None for a keyed command,
-        one the table does not know yet, or a refused one (redis-py's own routing then)."""
-        router = next(iter(self._hotkey_routers.values()), None)
-        if router is None or not router.core.table.synced or not args:
+        (``_commands.keyless_group``) and the nodes to send it to; None for a keyed command, a
+        ``CLUSTER`` one (redis-py's ``cluster_*()``), or while no router has read the command
+        table (redis-py's own routing then; the default master's router is started, so the
+        rule applies as soon as it has). A refused one raises ``NotRouted``."""
+        if not args or _name(args) == b"cluster":
+            return None
+        routers = list(self._hotkey_routers.values())
+        router = next((r for r in routers if len(r.core.commands) > 0), None)
+        if router is None:
+            if not routers:
+                self._hotkey_start_default()
             return None
         argv = router._args(args)
         spec = router.core.commands.lookup(argv)
@@ -110,13 +155,54 @@ class ClusterRouters:
             return None
         group = keyless_group(argv)
         if group == REFUSED:
-            return None
+            raise NotRouted(argv[0].decode("utf-8", "replace").upper())
         if group == ALL_NODES:
             return group, self.get_nodes()
         masters = self.get_primaries()
         if group == RANDOM_MASTER:
             return group, random.choice(masters)
         return group, masters
+
+    def _hotkey_start_default(self) -> None:
+        # None until the asyncio client's first command has read the slot map.
+        node = getattr(self.nodes_manager, "default_node", None)
+        if node is not None and node.server_type == "primary":
+            self._hotkey_node_router(node)
+
+    def _hotkey_scan(self, args: Sequence[Any]) -> tuple[ScanStep, tuple[Any, ...]] | None:
+        """``SCAN cursor [MATCH p] [COUNT n] [TYPE t]`` over the cluster: the master to ask and
+        the command for it (that node's own cursor); None when no master is left after the
+        cursor's slot (the scan is over)."""
+        if len(args) < 2:
+            raise ResponseError("wrong number of arguments for 'scan' command")
+        cursor = ClusterCursor.parse(args[1])
+        slots = self.nodes_manager.slots_cache
+        if not slots:
+            raise ClusterDownError("SCAN: the slot map names no master")
+        primaries = {node.name for node in self.get_primaries()}
+        step = scan_step(cursor, slots, self._hotkey_masters.masters(slots, primaries))
+        if step is None:
+            return None
+        return step, ("SCAN", str(step.at.node_cursor), *args[2:])
+
+    @staticmethod
+    def _hotkey_scanned(step: ScanStep, reply: Any) -> tuple[int, list[Any]]:
+        """The caller's ``(cursor, keys)`` from the reply of ``step``'s master."""
+        node_next, keys = node_reply(reply)
+        return step.at.next(node_next, step.next_shard), keys
+
+    def scan_iter(
+        self, match: Any = None, count: Any = None, _type: Any = None, **kwargs: Any
+    ) -> Any:
+        """Every key of every master, through the cluster cursor; with ``target_nodes=``,
+        redis-py's scan of those nodes."""
+        if "target_nodes" in kwargs:
+            return super().scan_iter(match, count, _type, **kwargs)  # type: ignore[misc]
+        return self._hotkey_scan_iter(match, count, _type, **kwargs)
+
+    @abstractmethod
+    def _hotkey_scan_iter(self, match: Any, count: Any, _type: Any, **kwargs: Any) -> Any:
+        """The flavour's iterator over a cluster scan."""
 
     def _hotkey_wrote_pipeline(
         self, stack: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]

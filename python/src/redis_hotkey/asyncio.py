@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import redis.asyncio
@@ -17,7 +18,7 @@ from redis.asyncio.cluster import RedisCluster as _RedisCluster
 from redis.asyncio.connection import Connection as AsyncConnection
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
-from ._cluster import ClusterRouters, merge_keyless
+from ._cluster import ClusterRouters, is_scan, merge_keyless
 from ._connections import node_kwargs
 from ._flow import Flavour, Served, Steps, T, TrackedPool, Views, follow_module
 from ._options import Options
@@ -212,6 +213,15 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
         base = super().execute_command
         if "target_nodes" in kwargs:
             return await base(*args, **kwargs)
+        if is_scan(args):
+            # The slot map is read by the first command.
+            await self.initialize()
+            scan = self._hotkey_scan(args)
+            if scan is None:
+                return (0, [])
+            step, command = scan
+            reply = await base(*command, target_nodes=step.node, **kwargs)
+            return self._hotkey_scanned(step, reply)
         keyless = self._hotkey_keyless(args)
         if keyless is not None:
             group, nodes = keyless
@@ -220,6 +230,17 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
         if not isinstance(router, _Router):
             return await base(*args, **kwargs)
         return await router.execute(base, args, kwargs)
+
+    async def _hotkey_scan_iter(
+        self, match: Any, count: Any, _type: Any, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        cursor = 0
+        while True:
+            cursor, keys = await self.scan(cursor, match, count, _type, **kwargs)
+            for key in keys:
+                yield key
+            if cursor == 0:
+                return
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         """redis-py's cluster pipeline; the keys its commands write count as this client's

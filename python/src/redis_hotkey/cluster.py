@@ -6,12 +6,13 @@ own client of its master (so settings, TLS and reply parsing are the cluster's).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from redis.cluster import ClusterPipeline as _ClusterPipeline
 from redis.cluster import RedisCluster as _RedisCluster
 
-from ._cluster import ClusterRouters, merge_keyless
+from ._cluster import ClusterRouters, is_scan, merge_keyless
 from ._flow import Flavour
 from ._options import Options
 from ._sync import Router
@@ -37,6 +38,12 @@ class RedisCluster(ClusterRouters, _RedisCluster):
         base = super().execute_command
         if "target_nodes" in kwargs:
             return base(*args, **kwargs)
+        if is_scan(args):
+            scan = self._hotkey_scan(args)
+            if scan is None:
+                return (0, [])
+            step, command = scan
+            return self._hotkey_scanned(step, base(*command, target_nodes=step.node, **kwargs))
         keyless = self._hotkey_keyless(args)
         if keyless is not None:
             group, nodes = keyless
@@ -45,6 +52,14 @@ class RedisCluster(ClusterRouters, _RedisCluster):
         if not isinstance(router, Router):
             return base(*args, **kwargs)
         return router.execute(base, args, kwargs)
+
+    def _hotkey_scan_iter(self, match: Any, count: Any, _type: Any, **kwargs: Any) -> Iterator[Any]:
+        cursor = 0
+        while True:
+            cursor, keys = self.scan(cursor, match, count, _type, **kwargs)
+            yield from keys
+            if cursor == 0:
+                return
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         """redis-py's cluster pipeline; the keys its commands write count as this client's
