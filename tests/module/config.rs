@@ -53,7 +53,7 @@ fn invalid_config_values_are_refused_and_change_nothing() {
         ("hotkey.enabled", "yes", &["maybe", "2", ""]),
         ("hotkey.tick-ms", "100", &["9", "10001", "x"]),
         ("hotkey.hot-threshold", "1000", &["-1", "1000000001"]),
-        ("hotkey.cooldown-ms", "2000", &["-1", "3600001"]),
+        ("hotkey.cooldown-ms", "1000", &["-1", "3600001"]),
         ("hotkey.max-hot", "64", &["0", "100001"]),
         ("hotkey.heartbeat-ms", "1000", &["99", "60001"]),
         ("hotkey.cache-ttl-ms", "100", &["-1", "3600001"]),

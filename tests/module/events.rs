@@ -161,8 +161,9 @@ fn a_step_load_gives_one_hot_event() {
     // Only GETs: read-hot, nothing written, no replica to send reads to, so the master with a
     // cache TTL.
     assert_eq!(e.advice, Some(READ_HOT), "{}", line(hot[0]));
-    // A key enters when its rate reaches the threshold, so the rate announced is at least that.
-    assert!(e.reads_per_sec >= THRESHOLD, "{}", line(hot[0]));
+    // A key enters when its rate reaches the threshold, or sooner on a surge (its load since
+    // the last tick at 1.5x the threshold) while its decayed rate, the one announced, catches up.
+    assert!(e.reads_per_sec > 0.0, "{}", line(hot[0]));
     assert_eq!(e.writes_per_sec, 0.0, "{}", line(hot[0]));
 }
 
@@ -529,7 +530,8 @@ fn reported_reads_keep_a_key_hot() {
         "reported reads are reads: {}",
         line(hot)
     );
-    assert!(e.reads_per_sec >= THRESHOLD, "{}", line(hot));
+    // The announced rate is the decayed one, which a surge's entry comes before.
+    assert!(e.reads_per_sec > 0.0, "{}", line(hot));
     assert!(
         !seen.iter().any(|m| is_hot(m, b"other")),
         "one reported read a tick does not make a key hot; {}",
@@ -573,8 +575,10 @@ fn update_when_the_rate_moves() {
 
     // Once the load stops the rate halves within a few ticks, long before the key may go cold
     // (the cooldown): another update, with the smaller rate.
+    // (A key that entered on a surge may announce a rising rate once more first.)
+    let peak = e.reads_per_sec;
     let (_, down, before) = expect_message(&sub, Duration::from_secs(5), "update down", |m| {
-        is_update(m, K) || is_cold(m, K)
+        is_cold(m, K) || (is_update(m, K) && key_body(m).reads_per_sec < peak)
     });
     assert!(
         is_update(&down, K) && key_body(&down).reads_per_sec < e.reads_per_sec,

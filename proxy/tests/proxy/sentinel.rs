@@ -88,12 +88,16 @@ fn writes_follow_a_sentinel_failover_at_its_switch() {
             .expect("LLEN");
         check(len >= 20, || len)
     });
+    // Sentinel learns of the replica from the master's INFO (every 10 s at first): until then
+    // a failover has no replica to promote and is refused with NOGOODSLAVE.
+    wait_until("the sentinel starts the failover", FAILOVER, || {
+        let started: redis::RedisResult<()> = redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(NAME)
+            .query(&mut sentinel.conn());
+        check(started.is_ok(), || started)
+    });
     let failover = Instant::now();
-    let () = redis::cmd("SENTINEL")
-        .arg("FAILOVER")
-        .arg(NAME)
-        .query(&mut sentinel.conn())
-        .expect("SENTINEL FAILOVER");
     wait_until("the sentinel promotes the replica", FAILOVER, || {
         let addr = sentinel.master_addr(NAME);
         check(addr.1 == replica.port, || addr)
