@@ -105,8 +105,15 @@ pub fn quick_reconnect() -> Options {
     Options::default().reconnect_max_delay(Duration::from_millis(200))
 }
 
-/// Every outcome of a [`Writer`] with the moment it came back.
-pub type Outcomes = Vec<(Instant, Result<i64, hotkey_router::Error>)>;
+/// One `INCR` of a [`Writer`]: when it was sent, when it came back, and how.
+pub struct Outcome {
+    pub sent: Instant,
+    pub done: Instant,
+    pub result: Result<i64, hotkey_router::Error>,
+}
+
+/// Every outcome of a [`Writer`], in order.
+pub type Outcomes = Vec<Outcome>;
 
 /// A task that `INCR`s `counter` through a router every 5 ms until stopped.
 pub struct Writer {
@@ -123,11 +130,13 @@ impl Writer {
         let task = tokio::spawn(async move {
             let mut outcomes = Outcomes::new();
             while !stopped.load(Ordering::Relaxed) {
-                let r = router.query::<i64>(&incr(b"counter")).await;
-                if r.is_ok() {
-                    *ok.lock().expect("not poisoned") = Some(Instant::now());
+                let sent = Instant::now();
+                let result = router.query::<i64>(&incr(b"counter")).await;
+                let done = Instant::now();
+                if result.is_ok() {
+                    *ok.lock().expect("not poisoned") = Some(done);
                 }
-                outcomes.push((Instant::now(), r));
+                outcomes.push(Outcome { sent, done, result });
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             outcomes

@@ -8,7 +8,8 @@ use hotkey_router::{ErrorKind, Router, Target};
 use hotkey_testkit::Sentinel;
 
 use crate::common::{
-    WAIT, Writer, get, pin, quick_reconnect, replicated, set_direct, wait_for_route, wait_until,
+    Outcome, WAIT, Writer, get, pin, quick_reconnect, replicated, set_direct, wait_for_route,
+    wait_until,
 };
 
 /// Sentinel marks the master down after 1 s, then elects and promotes: seconds, but a loaded
@@ -63,11 +64,10 @@ async fn the_router_follows_a_sentinel_failover() {
     .await;
     let outcomes = writer.stop().await;
 
-    let after_kill: Vec<&(Instant, Result<i64, hotkey_router::Error>)> =
-        outcomes.iter().filter(|(at, _)| *at > killed).collect();
+    let after_kill: Vec<&Outcome> = outcomes.iter().filter(|o| o.done > killed).collect();
     let errors: Vec<&hotkey_router::Error> = after_kill
         .iter()
-        .filter_map(|(_, r)| r.as_ref().err())
+        .filter_map(|o| o.result.as_ref().err())
         .collect();
     assert!(!errors.is_empty(), "no write failed during the failover");
     for e in &errors {
@@ -99,8 +99,8 @@ async fn the_router_follows_a_sentinel_failover() {
     // The writes succeed again, on the promoted replica, in order.
     let ok_after: Vec<i64> = after_kill
         .iter()
-        .filter(|(at, _)| *at > resumed)
-        .filter_map(|(_, r)| r.as_ref().ok().copied())
+        .filter(|o| o.done > resumed)
+        .filter_map(|o| o.result.as_ref().ok().copied())
         .collect();
     assert!(
         !ok_after.is_empty(),
