@@ -367,7 +367,7 @@ fn a_slot_moving_under_its_hot_cached_key_is_followed_without_redirections_or_st
     assert_eq!(direct.as_deref(), Some("v4"));
 }
 
-/// `INCR key` through the proxy until stopped: each outcome with the time it came.
+/// `INCR key` through the proxy until stopped: each outcome with the time it was sent.
 fn write_until(
     proxy: &Proxy,
     key: &str,
@@ -377,11 +377,12 @@ fn write_until(
     std::thread::spawn(move || {
         let mut outcomes = Vec::new();
         while !stop.load(Ordering::Relaxed) {
+            let sent = Instant::now();
             let outcome = redis::cmd("INCR")
                 .arg(&key)
                 .query::<i64>(&mut conn)
                 .map_err(|e| e.to_string());
-            outcomes.push((Instant::now(), outcome));
+            outcomes.push((sent, outcome));
         }
         outcomes
     })
@@ -401,8 +402,9 @@ fn a_killed_master_is_replaced_with_errors_only_while_its_slots_have_no_owner() 
         let n: Option<i64> = redis::cmd("GET").arg(key).query(&mut conn).expect("GET");
         check(n.unwrap_or(0) > 10, || n)
     });
-    let killed = Instant::now();
+    // Taken once the old master is reaped: an INCR sent after it cannot have run there.
     cluster.kill(old);
+    let killed = Instant::now();
     let new = cluster.wait_for_failover(old);
     let owned = Instant::now();
     // Routing is right again within the node timeout + 2 s of the new owner taking the slot.
@@ -418,9 +420,9 @@ fn a_killed_master_is_replaced_with_errors_only_while_its_slots_have_no_owner() 
     );
     stop.store(true, Ordering::Relaxed);
     let outcomes = writer.join().expect("writer");
-    // No false success: an INCR acknowledged after the kill ran on the new master (the old one
-    // was dead), so those values only grow and the new master has the last of them. (INCRs
-    // acknowledged just before the kill may be lost with the old master: replication is
+    // No false success: an INCR sent after the kill ran on the new master (the old one was
+    // dead), so those values only grow and the new master has the last of them. (INCRs
+    // answered by the old master in its last moment may be lost with it: replication is
     // asynchronous.)
     let acked: Vec<i64> = outcomes
         .iter()
