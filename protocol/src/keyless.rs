@@ -26,7 +26,7 @@ pub enum KeylessGroup {
     /// Every node, replicas too (their state must match: `SCRIPT LOAD`); `OK` when all agree.
     AllNodes,
     /// Any one master: the reply of one is as good as another's (`RANDOMKEY`, a script that
-    /// declares no key).
+    /// declares no key, `PUBLISH`, which a cluster carries to the subscribers of every node).
     RandomMaster,
     /// Not routed: the command is about one connection or one node (`SELECT`, `MULTI`, `INFO`,
     /// `SCAN`'s cursor), so no choice of node keeps its meaning. A front end may answer it
@@ -65,7 +65,7 @@ pub fn group<A: AsRef<[u8]>>(args: &[A]) -> KeylessGroup {
         KeylessGroup::AllMasters(Aggregate::AllOk)
     } else if named(&["ping"]) || (is(0, "script") && (is(1, "load") || is(1, "flush"))) {
         KeylessGroup::AllNodes
-    } else if named(&["randomkey"]) || named(SCRIPTS) {
+    } else if named(&["randomkey", "publish"]) || named(SCRIPTS) {
         KeylessGroup::RandomMaster
     } else {
         KeylessGroup::Refused
@@ -84,6 +84,8 @@ mod tests {
             KeylessGroup::AllNodes
         );
         assert_eq!(group(&["SCRIPT", "EXISTS", "abc"]), KeylessGroup::Refused);
+        assert_eq!(group(&["publish", "c", "m"]), KeylessGroup::RandomMaster);
+        assert_eq!(group(&["PUBSUB", "CHANNELS"]), KeylessGroup::Refused);
         assert_eq!(group::<&str>(&[]), KeylessGroup::Refused);
     }
 }

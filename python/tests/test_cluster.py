@@ -44,6 +44,15 @@ def pin(plain: PlainCluster, key: str) -> None:
 KEYS = ("a", "b", "c")
 
 
+def _message(pubsub: redis.client.PubSub) -> bytes:
+    """The data of the next message on ``pubsub``, waiting up to 10 s for it."""
+    message = pubsub.get_message(timeout=10)
+    assert message is not None, "a published message"
+    data = message["data"]
+    assert isinstance(data, bytes)
+    return data
+
+
 def test_hot_keys_of_every_shard_are_cached(servers: Servers) -> None:
     cluster = servers.cluster(3, 0, [CACHE_TTL])
     plain, routed = clients(cluster)
@@ -187,6 +196,20 @@ def test_keyless_commands_see_every_shard(servers: Servers) -> None:
     assert routed.dbsize() == 3
     assert sorted(routed.keys("*")) == [b"a", b"b", b"c"]
     assert routed.randomkey() in (b"a", b"b", b"c")
+    # PUBLISH on a random master: the cluster carries it to every node's subscribers; the
+    # reply counts the subscribers of the node that took it.
+    assert keyless_group([b"PUBLISH", b"news", b"m"]) == "random_master"
+    subscribers = [node.client().pubsub() for node in cluster.nodes]
+    for pubsub in subscribers:
+        pubsub.subscribe("news")
+        confirmed = pubsub.get_message(timeout=10)
+        assert confirmed is not None and confirmed["type"] == "subscribe", confirmed
+    assert [routed.publish("news", str(n)) for n in range(3)] == [1, 1, 1]
+    for pubsub in subscribers:
+        # Published on different nodes, they may arrive in any order.
+        got = sorted(_message(pubsub) for _ in range(3))
+        assert got == [b"0", b"1", b"2"], "every node's subscriber gets every message"
+        pubsub.close()
     assert routed.ping() is True
     sha = routed.script_load("return 1")
     for node in cluster.nodes:
@@ -213,6 +236,7 @@ def test_keyless_commands_the_rule_refuses_name_themselves(servers: Servers) -> 
         ("WAIT", lambda: routed.execute_command("WAIT", 0, 0)),
         ("SELECT", lambda: routed.execute_command("SELECT", 0)),
         ("TIME", routed.time),
+        ("PUBSUB", routed.pubsub_channels),
     ]
     for name, call in refused:
         with pytest.raises(redis_hotkey.NotRouted, match=f"^{name}: not routed on a cluster"):

@@ -207,6 +207,37 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
         "{}",
         e.to_string()
     );
+    // PUBLISH goes to one master, and the cluster carries it to every node's subscribers:
+    // one through the proxy (a connection of its own to a master) and one on each master.
+    let mut through = proxy.conn();
+    let mut direct: Vec<Connection> = cluster.masters().iter().map(|m| m.conn()).collect();
+    let mut subscribers: Vec<redis::PubSub<'_>> = std::iter::once(&mut through)
+        .chain(direct.iter_mut())
+        .map(|conn| {
+            conn.set_read_timeout(Some(WAIT)).expect("read timeout");
+            let mut pubsub = conn.as_pubsub();
+            pubsub.subscribe("news").expect("SUBSCRIBE");
+            pubsub
+        })
+        .collect();
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("hello")
+        .query(&mut conn)
+        .expect("PUBLISH on a cluster");
+    assert!(
+        (1..=2).contains(&receivers),
+        "the subscribers of the master that took it: {receivers}"
+    );
+    for pubsub in &mut subscribers {
+        let message: String = pubsub
+            .get_message()
+            .expect("every subscriber gets the message")
+            .get_payload()
+            .expect("payload");
+        assert_eq!(message, "hello");
+    }
+    drop(subscribers);
     let _: () = redis::cmd("FLUSHDB").query(&mut conn).expect("FLUSHDB");
     let size: usize = redis::cmd("DBSIZE").query(&mut conn).expect("DBSIZE");
     assert_eq!(size, 0);

@@ -146,6 +146,7 @@ _KEYLESS_BY_NAME = {
     b"flushdb": ALL_MASTERS_ALL_OK,
     b"ping": ALL_NODES,
     b"randomkey": RANDOM_MASTER,
+    b"publish": RANDOM_MASTER,
     **{name.encode(): RANDOM_MASTER for name in SCRIPT_COMMANDS - {"exec", "multi"}},
 }
 
