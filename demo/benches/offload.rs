@@ -10,16 +10,20 @@
 //! at most 1 % with the cache. The `cluster 3×1` configurations run the same workload on a Redis
 //! Cluster of 3 masters with a replica each (the testkit's `Cluster`, the module with its
 //! defaults), through `Router::connect_cluster`: "to master" is then the master serving the
-//! leaderboard's slot, "replicas" its replica.
+//! leaderboard's slot, "replicas" its replica. The `cluster 3×1 pipelined` configurations are
+//! the same with each player request one pipeline (`redis::pipe()` through the router's
+//! `query_pipeline`) of 10 top-10 reads and a cold `GET`/`SET` among them: the issue's goals
+//! hold for a pipeline's hot reads too.
 //!
 //! ```text
 //! cargo build --release                        # the module, target/release/libhotkey.so
 //! cargo bench -p hotkey-demo --bench offload
+//! cargo bench -p hotkey-demo --bench offload -- pipelined   # only the configurations so named
 //! ```
 //!
 //! Nothing is pinned: the servers, the routers and the workload share the machine's cores, so
 //! the absolute reads/s depend on the machine (and on what else runs); the shares are what the
-//! goals are about. About a minute in all.
+//! goals are about. About a minute and a half in all.
 
 use std::time::Duration;
 
@@ -43,50 +47,78 @@ const GOAL_REPLICAS: f64 = 0.05;
 /// …and with the cache.
 const GOAL_CACHE: f64 = 0.01;
 
+/// Leaderboard reads per pipeline in the `pipelined` configurations.
+const PIPELINE: usize = 10;
+
+/// The width of the configuration column.
+const NAME: usize = 31;
+
 struct Config {
     name: &'static str,
     replicas: usize,
     cache: bool,
     /// 3 masters × `replicas`, a cluster, instead of one master.
     cluster: bool,
+    /// Leaderboard reads per player pipeline; 0 for single commands.
+    pipeline: usize,
 }
 
-const CONFIGS: [Config; 6] = [
+const CONFIGS: [Config; 8] = [
     Config {
         name: "0 replicas, no cache",
         replicas: 0,
         cache: false,
         cluster: false,
+        pipeline: 0,
     },
     Config {
         name: "1 replica, no cache",
         replicas: 1,
         cache: false,
         cluster: false,
+        pipeline: 0,
     },
     Config {
         name: "2 replicas, no cache",
         replicas: 2,
         cache: false,
         cluster: false,
+        pipeline: 0,
     },
     Config {
         name: "2 replicas + cache",
         replicas: 2,
         cache: true,
         cluster: false,
+        pipeline: 0,
     },
     Config {
         name: "cluster 3×1, no cache",
         replicas: 1,
         cache: false,
         cluster: true,
+        pipeline: 0,
     },
     Config {
         name: "cluster 3×1 + cache",
         replicas: 1,
         cache: true,
         cluster: true,
+        pipeline: 0,
+    },
+    Config {
+        name: "cluster 3×1 pipelined, no cache",
+        replicas: 1,
+        cache: false,
+        cluster: true,
+        pipeline: PIPELINE,
+    },
+    Config {
+        name: "cluster 3×1 pipelined + cache",
+        replicas: 1,
+        cache: true,
+        cluster: true,
+        pipeline: PIPELINE,
     },
 ];
 
@@ -109,6 +141,11 @@ fn main() {
         println!("offload: a benchmark; run it with `cargo bench -p hotkey-demo --bench offload`");
         return;
     }
+    // Arguments that are not flags choose the configurations whose names contain them.
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     println!(
         "server: {}; module: {}; measuring {:?} per configuration, {:?} after detection",
         server_binary(),
@@ -118,12 +155,13 @@ fn main() {
     );
     let results: Vec<(&Config, Result<Row, String>)> = CONFIGS
         .iter()
+        .filter(|c| chosen.is_empty() || chosen.iter().any(|w| c.name.contains(w.as_str())))
         .map(|config| {
             let result = run(config);
             match &result {
                 Ok(row) => {
                     println!(
-                        "  {:<22} detected {:.2} s after the surge; {} errors",
+                        "  {:<NAME$} detected {:.2} s after the surge; {} errors",
                         config.name,
                         row.detected_after.as_secs_f64(),
                         thousands(row.errors)
@@ -132,19 +170,19 @@ fn main() {
                         println!("      error: {message}");
                     }
                 }
-                Err(e) => println!("  {:<22} failed: {e}", config.name),
+                Err(e) => println!("  {:<NAME$} failed: {e}", config.name),
             }
             (config, result)
         })
         .collect();
 
     println!(
-        "\n{:<22} {:>11} {:>17} {:>9} {:>8} {:>7}  goal",
+        "\n{:<NAME$} {:>11} {:>17} {:>9} {:>8} {:>7}  goal",
         "configuration", "lb reads/s", "to master", "replicas", "cache", "errors"
     );
     for (config, result) in &results {
         let Ok(row) = result else {
-            println!("{:<22} failed", config.name);
+            println!("{:<NAME$} failed", config.name);
             continue;
         };
         let goal = match (config.cache, config.replicas) {
@@ -153,7 +191,7 @@ fn main() {
             (false, _) => check(row.shares.master, GOAL_REPLICAS),
         };
         println!(
-            "{:<22} {:>11} {:>17} {:>9} {:>8} {:>7}  {goal}",
+            "{:<NAME$} {:>11} {:>17} {:>9} {:>8} {:>7}  {goal}",
             config.name,
             rate(row.reads_per_sec),
             format!(
@@ -169,7 +207,7 @@ fn main() {
     println!("\nthe players' router, over each whole run:");
     for (config, result) in &results {
         if let Ok(row) = result {
-            println!("  {:<22} {}", config.name, row.router);
+            println!("  {:<NAME$} {}", config.name, row.router);
         }
     }
 }
@@ -185,6 +223,7 @@ fn run(config: &Config) -> Result<Row, String> {
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
     let settings = Settings {
         cache: config.cache,
+        pipeline: config.pipeline,
         ..Settings::default()
     };
     if config.cluster {

@@ -20,7 +20,7 @@ use hotkey_router::{Error, HotKeyView, Options, Router};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, FromRedisValue};
+use redis::{Cmd, FromRedisValue, Pipeline};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -58,6 +58,11 @@ pub struct Settings {
     pub cold_keys: u64,
     /// Whether the readers' router may serve hot reads from its local cache. Default: true.
     pub cache: bool,
+    /// Leaderboard reads per player request. 0: each read is a single command. N > 0: each
+    /// request is one pipeline (`redis::pipe()`) of N top-10 reads and, at a random place
+    /// among them, one cold `GET`/`SET user:<n>` (80/20, on top of `cold_per_sec`); the calm
+    /// rate stays `calm_reads_per_sec` reads. Default: 0.
+    pub pipeline: usize,
 }
 
 impl Default for Settings {
@@ -71,6 +76,7 @@ impl Default for Settings {
             cold_per_sec: 3_000.0,
             cold_keys: 100_000,
             cache: true,
+            pipeline: 0,
         }
     }
 }
@@ -157,6 +163,20 @@ impl Link {
                 .await
                 .map_err(|e| format!("{e} ({:?})", e.kind())),
             Link::Plain(conn) => cmd.query_async(conn).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// `pipeline`'s replies as a `T`, or the error as printed.
+    async fn query_pipeline<T: FromRedisValue>(
+        &mut self,
+        pipeline: &Pipeline,
+    ) -> Result<T, String> {
+        match self {
+            Link::Router(router) => router
+                .query_pipeline(pipeline)
+                .await
+                .map_err(|e| format!("{e} ({:?})", e.kind())),
+            Link::Plain(conn) => pipeline.query_async(conn).await.map_err(|e| e.to_string()),
         }
     }
 }
@@ -323,12 +343,24 @@ impl Workload {
         }
         let calm_each = settings.calm_reads_per_sec / settings.readers.max(1) as f64;
         for _ in 0..settings.readers {
-            tasks.spawn(read_top(
-                links.reader().await?,
-                tally.clone(),
-                surge.clone(),
-                Pacer::new(calm_each),
-            ));
+            let link = links.reader().await?;
+            if settings.pipeline > 0 {
+                tasks.spawn(read_top_pipelined(
+                    link,
+                    tally.clone(),
+                    surge.clone(),
+                    Pacer::new(calm_each / settings.pipeline as f64),
+                    settings.pipeline,
+                    settings.cold_keys.max(1),
+                ));
+            } else {
+                tasks.spawn(read_top(
+                    link,
+                    tally.clone(),
+                    surge.clone(),
+                    Pacer::new(calm_each),
+                ));
+            }
         }
         if settings.cold_per_sec > 0.0 {
             let each = settings.cold_per_sec / COLD_TASKS as f64;
@@ -428,6 +460,54 @@ async fn read_top(mut link: Link, tally: Arc<Tally>, surge: Arc<AtomicBool>, mut
             }
             Err(e) => {
                 tally.error("ZREVRANGE", &e);
+                sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// A player whose every request is a pipeline: `reads` top-10 reads with one cold
+/// `GET`/`SET user:<n>` at a random place among them (its reply ignored), paced like
+/// [`read_top`] (the pacer counts pipelines) until the surge, then as fast as it can.
+async fn read_top_pipelined(
+    mut link: Link,
+    tally: Arc<Tally>,
+    surge: Arc<AtomicBool>,
+    mut pacer: Pacer,
+    reads: usize,
+    keys: u64,
+) {
+    let mut rng = StdRng::from_os_rng();
+    loop {
+        if !surge.load(Ordering::Relaxed) {
+            pacer.wait().await;
+        }
+        let cold_at = rng.random_range(0..=reads);
+        let key = format!("user:{}", rng.random_range(0..keys));
+        let mut pipeline = redis::pipe();
+        for i in 0..=reads {
+            if i != cold_at {
+                pipeline.add_command(top_ten());
+            } else if rng.random_bool(0.2) {
+                pipeline.cmd("SET").arg(&key).arg("profile").ignore();
+            } else {
+                pipeline.cmd("GET").arg(&key).ignore();
+            }
+        }
+        let answered = link
+            .query_pipeline::<Vec<Vec<(String, f64)>>>(&pipeline)
+            .await
+            .and_then(|tops| match tops.len() {
+                n if n == reads => Ok(()),
+                n => Err(format!("{n} replies for {reads} reads")),
+            });
+        match answered {
+            Ok(()) => {
+                tally.reads.fetch_add(reads as u64, Ordering::Relaxed);
+                tally.cold.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tally.error("pipeline", &e);
                 sleep(ERROR_PAUSE).await;
             }
         }
