@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hotkey_router::cache::{Cache, Cached, Weight};
+use hotkey_router::cache::{Cache, Cached, ThreadCopy, Weight};
 use hotkey_router::redis::{ConnectionAddr, ConnectionInfo};
 use hotkey_router::upstream::{MasterSession, ReplicaAddress, Route, Served, ShardHandle};
 use hotkey_router::{Options, Router};
@@ -34,6 +34,13 @@ pub struct RawReply(pub Bytes);
 impl Weight for RawReply {
     fn weight(&self) -> usize {
         self.0.len()
+    }
+}
+
+impl ThreadCopy for RawReply {
+    /// The bytes copied: a clone of `Bytes` would share the original's reference count.
+    fn thread_copy(&self) -> RawReply {
+        RawReply(Bytes::copy_from_slice(&self.0))
     }
 }
 
@@ -561,11 +568,7 @@ impl Engine {
             if hotkey_protocol::errors::error_code(&reply).is_some() {
                 return Err(reply);
             }
-            Ok(Arc::new(Cached {
-                value: RawReply(reply),
-                epoch,
-                ttl,
-            }))
+            Ok(Arc::new(Cached::new(RawReply(reply), epoch, ttl)))
         };
         let result = self.cache.get_or_fill(entry.into_boxed_slice(), fill).await;
         if !filled.load(Ordering::Relaxed) {

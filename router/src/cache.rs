@@ -2,22 +2,69 @@
 //! module advised, one fetch for concurrent misses of the same command (moka's
 //! `try_get_with`), and served only while its key's epoch is unchanged (see `table`).
 //!
+//! In front of moka, each thread keeps a few replies of its own ([`Front`]): the hottest key is
+//! read by every thread of the application (every worker of the proxy), and moka's `get`
+//! writes memory all of them share (its read buffer, the entry's access time, the value's
+//! reference count), so two threads hitting one key would pass those cache lines back and
+//! forth on every hit. A thread's front holds its own copy of each reply ([`ThreadCopy`]) and is
+//! checked first, with the same rules: the epoch must be the key's current one, the reply
+//! unexpired, and [`Cache::clear`] empties every front.
+//!
 //! Generic over the reply: the router keeps `redis::Value`s, the proxy the raw bytes it
-//! forwards (each says what it weighs, through [`Weight`]).
+//! forwards (each says what it weighs, through [`Weight`], and how it is copied for a thread,
+//! through [`ThreadCopy`]).
 
+use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use moka::Expiry;
 use redis::Value;
 use rustc_hash::FxBuildHasher;
+use thread_local::ThreadLocal;
 
-/// A reply in the cache: the value, the key's epoch when it was read, and how long it may live.
+/// Replies a thread's front holds (a direct-mapped table: a reply takes the slot of its
+/// command's hash, replacing the one there).
+const FRONT_SLOTS: usize = 64;
+/// The largest reply a front copies (weight in bytes): a front holds at most
+/// `FRONT_SLOTS` × this, 1 MiB a thread; larger replies are served from moka alone.
+const FRONT_MAX_WEIGHT: usize = 16 * 1024;
+
+/// A reply in the cache: the value, the key's epoch when it was read, and how long it may live
+/// (from when it was read: [`Cached::new`]).
 #[derive(Debug)]
 pub struct Cached<V = Value> {
     pub value: V,
     pub epoch: u64,
     pub ttl: Duration,
+    expires: Instant,
+}
+
+impl<V> Cached<V> {
+    /// `value`, read now under `epoch`, to be kept at most `ttl`.
+    pub fn new(value: V, epoch: u64, ttl: Duration) -> Cached<V> {
+        Cached {
+            value,
+            epoch,
+            ttl,
+            expires: Instant::now() + ttl,
+        }
+    }
+}
+
+/// A copy of a reply that shares no memory with the original (no reference count either), for
+/// a thread's front: two threads serving the same reply then touch no common cache line.
+pub trait ThreadCopy {
+    fn thread_copy(&self) -> Self;
+}
+
+impl ThreadCopy for Value {
+    fn thread_copy(&self) -> Value {
+        self.clone()
+    }
 }
 
 /// Roughly the heap bytes a cached reply holds, for the cache's capacity.
@@ -34,8 +81,49 @@ impl Weight for Value {
 /// The cache, keyed by the command as sent (its RESP encoding), so `ZREVRANGE k 0 9` and
 /// `ZSCORE k m` are different entries.
 #[derive(Clone)]
-pub struct Cache<V = Value> {
+pub struct Cache<V: Send + Sync = Value> {
     inner: moka::future::Cache<Box<[u8]>, Arc<Cached<V>>, FxBuildHasher>,
+    /// Each thread's front (padded: two threads' fronts never share a cache line).
+    fronts: Arc<ThreadLocal<CachePadded<RefCell<Front<V>>>>>,
+    /// Bumped by [`Cache::clear`]: a front of an older generation is emptied before use.
+    generation: Arc<CachePadded<AtomicU64>>,
+}
+
+/// One thread's replies: `FRONT_SLOTS` slots, a command in the slot of its hash.
+struct Front<V> {
+    generation: u64,
+    slots: Vec<Option<Slot<V>>>,
+}
+
+struct Slot<V> {
+    hash: u64,
+    command: Vec<u8>,
+    cached: Arc<Cached<V>>,
+}
+
+impl<V> Default for Front<V> {
+    fn default() -> Front<V> {
+        Front {
+            generation: 0,
+            slots: (0..FRONT_SLOTS).map(|_| None).collect(),
+        }
+    }
+}
+
+impl<V> Front<V> {
+    /// Empties the front if `generation` is newer than its own.
+    fn at(&mut self, generation: u64) -> &mut Front<V> {
+        if self.generation != generation {
+            self.slots.iter_mut().for_each(|slot| *slot = None);
+            self.generation = generation;
+        }
+        self
+    }
+
+    fn slot(&mut self, hash: u64) -> &mut Option<Slot<V>> {
+        // FRONT_SLOTS is a power of two: the low bits of the hash pick the slot.
+        &mut self.slots[(hash as usize) & (FRONT_SLOTS - 1)]
+    }
 }
 
 struct AdvisedTtl;
@@ -51,10 +139,14 @@ impl<V> Expiry<Box<[u8]>, Arc<Cached<V>>> for AdvisedTtl {
     }
 }
 
-impl<V: Weight + Send + Sync + 'static> Cache<V> {
-    /// A cache holding at most about `capacity_bytes`.
+impl<V: Weight + ThreadCopy + Send + Sync + 'static> Cache<V> {
+    /// A cache holding at most about `capacity_bytes` in moka, and up to `FRONT_SLOTS`
+    /// replies of at most `FRONT_MAX_WEIGHT` bytes in each thread's front (not counted in
+    /// [`Cache::usage`]).
     pub fn new(capacity_bytes: u64) -> Cache<V> {
         Cache {
+            fronts: Arc::new(ThreadLocal::new()),
+            generation: Arc::new(CachePadded::new(AtomicU64::new(0))),
             inner: moka::future::Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(entry_weight)
@@ -68,12 +160,73 @@ impl<V: Weight + Send + Sync + 'static> Cache<V> {
     /// The cached reply of `command`, if it was read under `epoch` and has not expired. A reply
     /// of an older epoch is removed.
     pub async fn get(&self, command: &[u8], epoch: u64) -> Option<Arc<Cached<V>>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let hash = FxBuildHasher.hash_one(command);
+        if let Some(cached) = self.front_get(generation, hash, command, epoch) {
+            return Some(cached);
+        }
         let cached = self.inner.get(command).await?;
         if cached.epoch == epoch {
+            self.front_put(generation, hash, command, &cached);
             return Some(cached);
         }
         self.inner.invalidate(command).await;
         None
+    }
+
+    /// The reply of `command` in this thread's front, if it is there, of `epoch` and not
+    /// expired; a reply of another epoch, or expired, leaves it.
+    fn front_get(
+        &self,
+        generation: u64,
+        hash: u64,
+        command: &[u8],
+        epoch: u64,
+    ) -> Option<Arc<Cached<V>>> {
+        let mut front = self.fronts.get()?.borrow_mut();
+        let slot = front.at(generation).slot(hash);
+        let held = slot
+            .as_ref()
+            .filter(|s| s.hash == hash && s.command == command)?;
+        if held.cached.epoch == epoch && Instant::now() < held.cached.expires {
+            return Some(held.cached.clone());
+        }
+        *slot = None;
+        None
+    }
+
+    /// Copies `cached` into this thread's front, unless the cache was cleared since
+    /// `generation` was read (the reply may be older than the clear) or it is too large.
+    fn front_put(&self, generation: u64, hash: u64, command: &[u8], cached: &Cached<V>) {
+        if cached.value.weight() > FRONT_MAX_WEIGHT
+            || self.generation.load(Ordering::Acquire) != generation
+        {
+            return;
+        }
+        let copy = Arc::new(Cached {
+            value: cached.value.thread_copy(),
+            epoch: cached.epoch,
+            ttl: cached.ttl,
+            expires: cached.expires,
+        });
+        let mut front = self.fronts.get_or_default().borrow_mut();
+        let slot = front.at(generation).slot(hash);
+        match slot {
+            // The slot's command buffer is reused: no allocation for a command that fits.
+            Some(held) => {
+                held.hash = hash;
+                held.command.clear();
+                held.command.extend_from_slice(command);
+                held.cached = copy;
+            }
+            None => {
+                *slot = Some(Slot {
+                    hash,
+                    command: command.to_vec(),
+                    cached: copy,
+                });
+            }
+        }
     }
 
     /// The reply of `command`: cached, or fetched by `fill` (one fill for concurrent callers;
@@ -87,11 +240,19 @@ impl<V: Weight + Send + Sync + 'static> Cache<V> {
         F: Future<Output = Result<Arc<Cached<V>>, E>>,
         E: Send + Sync + 'static,
     {
-        self.inner.try_get_with(command, fill).await
+        let generation = self.generation.load(Ordering::Acquire);
+        let hash = FxBuildHasher.hash_one(&*command);
+        let key = command.clone();
+        let result = self.inner.try_get_with(command, fill).await;
+        if let Ok(cached) = &result {
+            self.front_put(generation, hash, &key, cached);
+        }
+        result
     }
 
-    /// Drops every reply (after a resync).
+    /// Drops every reply (after a resync), every thread's front's too.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.inner.invalidate_all();
     }
 
@@ -126,5 +287,142 @@ fn weight(value: &Value) -> usize {
         }
         Value::Push { data, .. } => data.iter().map(weight).sum(),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    fn reply(text: &str, epoch: u64, ttl: Duration) -> Arc<Cached> {
+        Arc::new(Cached::new(Value::BulkString(text.into()), epoch, ttl))
+    }
+
+    fn fill(cache: &Cache, command: &[u8], cached: Arc<Cached>) {
+        futures_block(cache.get_or_fill(command.into(), async { Ok::<_, ()>(cached) }))
+            .expect("fill");
+    }
+
+    fn get(cache: &Cache, command: &[u8], epoch: u64) -> Option<Value> {
+        futures_block(cache.get(command, epoch)).map(|c| c.value.clone())
+    }
+
+    fn futures_block<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    const LONG: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn a_front_serves_its_own_copy_and_only_under_the_current_epoch() {
+        let cache: Cache = Cache::new(1 << 20);
+        let stored = reply("v1", 1, LONG);
+        fill(&cache, b"GET a", stored.clone());
+        let first = futures_block(cache.get(b"GET a", 1)).expect("a hit");
+        let again = futures_block(cache.get(b"GET a", 1)).expect("a hit");
+        assert!(!Arc::ptr_eq(&first, &stored), "a copy, not moka's entry");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "both hits from this thread's front"
+        );
+        // Another thread gets a front of its own: a copy, not the first thread's entry.
+        let elsewhere = thread::scope(|s| {
+            s.spawn(|| {
+                // Its first hit is moka's, and leaves a copy in its front.
+                let a = futures_block(cache.get(b"GET a", 1)).expect("a hit");
+                assert!(Arc::ptr_eq(&a, &stored));
+                let b = futures_block(cache.get(b"GET a", 1)).expect("a hit");
+                let c = futures_block(cache.get(b"GET a", 1)).expect("a hit");
+                assert!(Arc::ptr_eq(&b, &c) && !Arc::ptr_eq(&b, &stored));
+                b
+            })
+            .join()
+            .expect("thread")
+        });
+        assert!(!Arc::ptr_eq(&first, &elsewhere));
+        assert_eq!(elsewhere.value, Value::BulkString("v1".into()));
+        // The key's epoch moved on (a write): no thread serves the old reply, front or not.
+        assert_eq!(get(&cache, b"GET a", 2), None);
+        thread::scope(|s| {
+            s.spawn(|| assert_eq!(get(&cache, b"GET a", 2), None));
+        });
+        fill(&cache, b"GET a", reply("v2", 2, LONG));
+        assert_eq!(
+            get(&cache, b"GET a", 2),
+            Some(Value::BulkString("v2".into()))
+        );
+        assert_eq!(
+            get(&cache, b"GET a", 1),
+            None,
+            "an older epoch is not served"
+        );
+    }
+
+    #[test]
+    fn clear_empties_every_threads_front() {
+        let cache: Cache = Cache::new(1 << 20);
+        fill(&cache, b"GET a", reply("v", 1, LONG));
+        let (warm, cleared) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        thread::scope(|s| {
+            s.spawn(|| {
+                assert!(get(&cache, b"GET a", 1).is_some());
+                assert!(get(&cache, b"GET a", 1).is_some(), "from the front");
+                warm.wait();
+                cleared.wait();
+                assert_eq!(get(&cache, b"GET a", 1), None, "the other thread's front");
+            });
+            assert!(get(&cache, b"GET a", 1).is_some());
+            warm.wait();
+            cache.clear();
+            cleared.wait();
+            assert_eq!(get(&cache, b"GET a", 1), None, "this thread's front");
+        });
+    }
+
+    #[test]
+    fn a_front_drops_a_reply_once_its_ttl_is_over() {
+        let cache: Cache = Cache::new(1 << 20);
+        let made = Instant::now();
+        fill(&cache, b"GET a", reply("v", 1, Duration::from_millis(50)));
+        assert!(get(&cache, b"GET a", 1).is_some());
+        while get(&cache, b"GET a", 1).is_some() {
+            assert!(made.elapsed() < Duration::from_secs(10), "never expired");
+            thread::yield_now();
+        }
+        assert!(made.elapsed() >= Duration::from_millis(50), "expired early");
+    }
+
+    #[test]
+    fn commands_sharing_a_slot_replace_each_other_and_large_replies_stay_in_moka() {
+        let cache: Cache = Cache::new(64 << 20);
+        // More commands than slots: each is still served, from its slot or from moka.
+        let commands: Vec<Vec<u8>> = (0..4 * FRONT_SLOTS)
+            .map(|i| format!("GET key:{i}").into_bytes())
+            .collect();
+        for (i, command) in commands.iter().enumerate() {
+            fill(&cache, command, reply(&i.to_string(), 1, LONG));
+        }
+        for _ in 0..2 {
+            for (i, command) in commands.iter().enumerate() {
+                assert_eq!(
+                    get(&cache, command, 1),
+                    Some(Value::BulkString(i.to_string().into()))
+                );
+            }
+        }
+        let large = reply(&"x".repeat(FRONT_MAX_WEIGHT + 1), 1, LONG);
+        fill(&cache, b"GET big", large.clone());
+        for _ in 0..2 {
+            let hit = futures_block(cache.get(b"GET big", 1)).expect("a hit");
+            assert!(
+                Arc::ptr_eq(&hit, &large),
+                "moka's own entry, not a front's copy"
+            );
+        }
     }
 }

@@ -486,7 +486,7 @@ impl Shard {
                 .query_async::<Value>(&mut conn)
                 .await
                 .map_err(|e| self.master_error(e, session))?;
-            Ok::<_, Error>(Arc::new(Cached { value, epoch, ttl }))
+            Ok::<_, Error>(Arc::new(Cached::new(value, epoch, ttl)))
         };
         let result = cache.get_or_fill(packed.into_boxed_slice(), fill).await;
         if filled.load(Ordering::Relaxed) {
