@@ -3,7 +3,10 @@ the shard's sharded channel; hot reads served from the cache or the shard's repl
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,11 +15,11 @@ import redis
 from redis.cluster import RedisCluster as PlainCluster
 
 import redis_hotkey
-from conftest import Servers, wait_until
+from conftest import SLOWDOWN, WAIT, Servers, wait_until
 from helpers import CACHE_TTL, NO_CACHE
 from redis_hotkey._commands import keyless_group
 from redis_hotkey._routes import parse_routes
-from servers import Cluster
+from servers import Cluster, Server
 
 
 def clients(
@@ -103,10 +106,7 @@ def test_the_router_follows_a_shard_failover(servers: Servers) -> None:
     wait_until("a cached", lambda: routed.hotkey_route("GET", "a") == "cache")
     assert routed.get("a") == b"old"
     master = plain.nodes_manager.get_node_from_slot(plain.keyslot("a"))
-    replica = next(
-        n for n in cluster.nodes
-        if n.client().info("replication").get("master_port") == master.port
-    )  # fmt: skip
+    replica = replica_of(cluster, master.port)
     replica.client().execute_command("CLUSTER", "FAILOVER")
     wait_until(
         "the replica is a master", lambda: replica.client().info()["role"] == "master", within=30
@@ -125,6 +125,75 @@ def test_the_router_follows_a_shard_failover(servers: Servers) -> None:
     wait_until("a cached again", lambda: routed.hotkey_route("GET", "a") == "cache")
     plain.set("a", "newer")
     wait_until("the newer value", lambda: routed.get("a") == b"newer")
+    routed.close()
+
+
+def replica_of(cluster: Cluster, port: int) -> Server:
+    """The node that replicates the master at ``port``."""
+    return next(
+        n for n in cluster.nodes
+        if n.client().info("replication").get("master_port") == port
+    )  # fmt: skip
+
+
+def node_of(cluster: Cluster, plain: PlainCluster, key: str) -> Server:
+    """The node that serves ``key``, as ``plain``'s slot map says."""
+    port = plain.nodes_manager.get_node_from_slot(plain.keyslot(key)).port
+    return next(n for n in cluster.nodes if n.port == port)
+
+
+def role(node: Server) -> str:
+    """``ROLE``'s first word on ``node``: ``master`` or ``slave``."""
+    return bytes(node.client().execute_command("ROLE")[0]).decode()
+
+
+def manual_failover(replica: Server, master: Server) -> None:
+    """``CLUSTER FAILOVER`` on ``replica``, asked again until it is the master and ``master`` its
+    replica: a manual failover that got no votes gives up after 5 s."""
+    deadline = time.monotonic() + 2 * WAIT * SLOWDOWN
+    while True:
+        replica.client().execute_command("CLUSTER", "FAILOVER")
+        asked = time.monotonic()
+        while time.monotonic() - asked < 6:
+            if role(replica) == "master" and role(master) == "slave":
+                return
+            time.sleep(0.05)
+        assert time.monotonic() < deadline, f"port {replica.port} did not take over"
+
+
+def test_writes_through_a_manual_failover_leak_no_error(servers: Servers) -> None:
+    # The old master holds writes while it hands over, then answers MOVED: the router follows
+    # it, and its caller sees only the write's reply.
+    cluster = servers.cluster(3, 1, node_timeout_ms=1000)
+    plain, routed = clients(cluster, redis_hotkey.Options(reconnect_max_delay=0.2))
+    master = node_of(cluster, plain, "counter")
+    replica = replica_of(cluster, master.port)
+    acked: list[int] = []
+    errors: list[redis.RedisError] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        while not stop.is_set():
+            try:
+                acked.append(routed.incr("counter"))
+            except redis.RedisError as e:
+                errors.append(e)
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        wait_until("writes before the failover", lambda: len(acked) >= 20)
+        manual_failover(replica, master)
+        after = len(acked)
+        wait_until("writes after the failover", lambda: len(acked) >= after + 20)
+    finally:
+        stop.set()
+        writer.join()
+    assert not errors, f"a manual failover leaks errors: {errors}"
+    assert all(a < b for a, b in itertools.pairwise(acked)), acked
+    # The last acknowledged write is on the new master.
+    assert replica.client().get("counter") == str(acked[-1]).encode()
     routed.close()
 
 

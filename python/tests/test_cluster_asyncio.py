@@ -4,6 +4,7 @@ read-your-writes, failover and slot moves, on asyncio."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from conftest import Servers, wait_until
 from helpers import CACHE_TTL, NO_CACHE
 from servers import Cluster, Server
 from test_asyncio import until
-from test_cluster import KEYS, pin
+from test_cluster import KEYS, manual_failover, node_of, pin, replica_of
 
 
 async def clients(
@@ -33,11 +34,6 @@ async def clients(
     await routed.hotkey_start()
     await until("every shard's router is synced", routed.hotkey_synced)
     return plain, routed
-
-
-def node_of(cluster: Cluster, plain: PlainCluster, key: str) -> Server:
-    port = plain.nodes_manager.get_node_from_slot(plain.keyslot(key)).port
-    return next(n for n in cluster.nodes if n.port == port)
 
 
 def test_hot_keys_of_every_shard_are_cached(servers: Servers) -> None:
@@ -127,10 +123,7 @@ def test_the_router_follows_a_shard_failover(servers: Servers) -> None:
         await until("a cached", lambda: routed.hotkey_route("GET", "a") == "cache")
         assert await routed.get("a") == b"old"
         master = plain.nodes_manager.get_node_from_slot(plain.keyslot("a"))
-        replica = next(
-            n for n in cluster.nodes
-            if n.client().info("replication").get("master_port") == master.port
-        )  # fmt: skip
+        replica = replica_of(cluster, master.port)
         replica.client().execute_command("CLUSTER", "FAILOVER")
         wait_until(
             "the replica is a master",
@@ -155,6 +148,46 @@ def test_the_router_follows_a_shard_failover(servers: Servers) -> None:
             return await routed.get("a") == b"newer"
 
         await until("the newer value", newer)
+        await routed.aclose()
+
+    asyncio.run(body())
+
+
+def test_writes_through_a_manual_failover_leak_no_error(servers: Servers) -> None:
+    # As the sync client's test: the old master holds writes while it hands over, then answers
+    # MOVED; the caller sees only the write's reply.
+    cluster = servers.cluster(3, 1, node_timeout_ms=1000)
+
+    async def body() -> None:
+        plain, routed = await clients(cluster, redis_hotkey.Options(reconnect_max_delay=0.2))
+        master = node_of(cluster, plain, "counter")
+        replica = replica_of(cluster, master.port)
+        acked: list[int] = []
+        errors: list[redis.RedisError] = []
+        stop = asyncio.Event()
+
+        async def write() -> None:
+            while not stop.is_set():
+                try:
+                    acked.append(await routed.incr("counter"))
+                except redis.RedisError as e:
+                    errors.append(e)
+                await asyncio.sleep(0.005)
+
+        writer = asyncio.create_task(write())
+        try:
+            await until("writes before the failover", lambda: len(acked) >= 20)
+            # In a thread: the writer goes on while the failover is waited for.
+            await asyncio.to_thread(manual_failover, replica, master)
+            after = len(acked)
+            await until("writes after the failover", lambda: len(acked) >= after + 20)
+        finally:
+            stop.set()
+            await writer
+        assert not errors, f"a manual failover leaks errors: {errors}"
+        assert all(a < b for a, b in itertools.pairwise(acked)), acked
+        # The last acknowledged write is on the new master.
+        assert replica.client().get("counter") == str(acked[-1]).encode()
         await routed.aclose()
 
     asyncio.run(body())
