@@ -29,6 +29,11 @@ use thread_local::ThreadLocal;
 /// Replies a thread's front holds (a direct-mapped table: a reply takes the slot of its
 /// command's hash, replacing the one there).
 const FRONT_SLOTS: usize = 64;
+/// A reply takes a slot another command holds only on every `FRONT_ADMIT_EVERY`th such try of
+/// its thread: with more hot commands than slots, copying every moka hit into the front would
+/// cost a copy per hit and keep nothing; this way the commands hit most often settle in the
+/// front and the others pay a copy on one hit in eight.
+const FRONT_ADMIT_EVERY: u32 = 8;
 /// The largest reply a front copies (weight in bytes): a front holds at most
 /// `FRONT_SLOTS` × this, 1 MiB a thread; larger replies are served from moka alone.
 const FRONT_MAX_WEIGHT: usize = 16 * 1024;
@@ -93,6 +98,8 @@ pub struct Cache<V: Send + Sync = Value> {
 struct Front<V> {
     generation: u64,
     slots: Vec<Option<Slot<V>>>,
+    /// Tries to take a slot held by another command (see `FRONT_ADMIT_EVERY`).
+    contested: u32,
 }
 
 struct Slot<V> {
@@ -106,6 +113,7 @@ impl<V> Default for Front<V> {
         Front {
             generation: 0,
             slots: (0..FRONT_SLOTS).map(|_| None).collect(),
+            contested: 0,
         }
     }
 }
@@ -196,12 +204,25 @@ impl<V: Weight + ThreadCopy + Send + Sync + 'static> Cache<V> {
     }
 
     /// Copies `cached` into this thread's front, unless the cache was cleared since
-    /// `generation` was read (the reply may be older than the clear) or it is too large.
+    /// `generation` was read (the reply may be older than the clear), it is too large, or its
+    /// slot holds another command and this is not a try that may take it.
     fn front_put(&self, generation: u64, hash: u64, command: &[u8], cached: &Cached<V>) {
         if cached.value.weight() > FRONT_MAX_WEIGHT
             || self.generation.load(Ordering::Acquire) != generation
         {
             return;
+        }
+        let mut front = self.fronts.get_or_default().borrow_mut();
+        let front = front.at(generation);
+        let held_by_another = front
+            .slot(hash)
+            .as_ref()
+            .is_some_and(|s| s.hash != hash || s.command != command);
+        if held_by_another {
+            front.contested = front.contested.wrapping_add(1);
+            if !front.contested.is_multiple_of(FRONT_ADMIT_EVERY) {
+                return;
+            }
         }
         let copy = Arc::new(Cached {
             value: cached.value.thread_copy(),
@@ -209,8 +230,7 @@ impl<V: Weight + ThreadCopy + Send + Sync + 'static> Cache<V> {
             ttl: cached.ttl,
             expires: cached.expires,
         });
-        let mut front = self.fronts.get_or_default().borrow_mut();
-        let slot = front.at(generation).slot(hash);
+        let slot = front.slot(hash);
         match slot {
             // The slot's command buffer is reused: no allocation for a command that fits.
             Some(held) => {
@@ -395,6 +415,31 @@ mod tests {
             thread::yield_now();
         }
         assert!(made.elapsed() >= Duration::from_millis(50), "expired early");
+    }
+
+    #[test]
+    fn a_command_takes_a_slot_another_holds_only_on_every_eighth_try() {
+        let cache: Cache = Cache::new(1 << 20);
+        let slot_of = |c: &[u8]| (FxBuildHasher.hash_one(c) as usize) & (FRONT_SLOTS - 1);
+        let a = b"GET a".to_vec();
+        let b = (0..)
+            .map(|i| format!("GET b{i}").into_bytes())
+            .find(|c| slot_of(c) == slot_of(&a))
+            .expect("a command of the same slot");
+        let stored_a = reply("a", 1, LONG);
+        fill(&cache, &a, stored_a.clone());
+        let held = futures_block(cache.get(&a, 1)).expect("a hit");
+        assert!(!Arc::ptr_eq(&held, &stored_a), "a in the front");
+        // b's fill is the first try, its hits the next ones: a keeps the slot until the 8th.
+        fill(&cache, &b, reply("b", 1, LONG));
+        for _ in 2..FRONT_ADMIT_EVERY {
+            assert_eq!(get(&cache, &b, 1), Some(Value::BulkString("b".into())));
+            let still = futures_block(cache.get(&a, 1)).expect("a hit");
+            assert!(Arc::ptr_eq(&still, &held), "a still in the front");
+        }
+        assert_eq!(get(&cache, &b, 1), Some(Value::BulkString("b".into())));
+        let now = futures_block(cache.get(&a, 1)).expect("a hit");
+        assert!(Arc::ptr_eq(&now, &stored_a), "b took the slot: a from moka");
     }
 
     #[test]
