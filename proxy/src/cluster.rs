@@ -575,13 +575,7 @@ async fn without_key(
         KeylessGroup::AllNodes if is(0, "ping") => here(ping(args)),
         KeylessGroup::AllNodes => {
             client.off_lane.drained().await;
-            on_masters(every_master(
-                engine,
-                client.protocol,
-                client.lane,
-                raw,
-                Combine::Same,
-            ))
+            on_masters(every_node(engine, client.protocol, client.lane, raw))
         }
         KeylessGroup::AllMasters(aggregate) => {
             client.off_lane.drained().await;
@@ -673,6 +667,45 @@ fn every_master(
         }
         combined(combine, &replies, protocol)
             .unwrap_or_else(|e| error_reply(&format!("ERR hotkey-proxy: {e}")))
+    })
+}
+
+/// `raw` (`SCRIPT LOAD`, `SCRIPT FLUSH`) on every master and every replica in rotation: a
+/// replica that takes over, or serves a hot read, must know the same scripts. The reply when
+/// all agree; else the first error, a replica's naming it.
+fn every_node(engine: &Arc<Engine>, protocol: Protocol, lane: usize, raw: Bytes) -> ReplyFuture {
+    let masters = every_master(engine, protocol, lane, raw.clone(), Combine::Same);
+    let engine = engine.clone();
+    Box::pin(async move {
+        let reply = masters.await;
+        if error_code(&reply).is_some() {
+            return reply;
+        }
+        for handle in engine.router().shard_handles() {
+            for replica in handle.replicas() {
+                let answer = match engine
+                    .replica_read(&handle, &replica, protocol, raw.clone())
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(e) => error_reply(&format!(
+                        "ERR hotkey-proxy: replica {}:{}: {e}",
+                        replica.host, replica.port
+                    )),
+                };
+                if answer != reply {
+                    return if error_code(&answer).is_some() {
+                        answer
+                    } else {
+                        error_reply(&format!(
+                            "ERR hotkey-proxy: replica {}:{} answered otherwise than the masters",
+                            replica.host, replica.port
+                        ))
+                    };
+                }
+            }
+        }
+        reply
     })
 }
 

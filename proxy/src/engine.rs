@@ -642,7 +642,7 @@ impl Engine {
         reply
     }
 
-    async fn replica_read(
+    pub(crate) async fn replica_read(
         &self,
         handle: &ShardHandle,
         replica: &ReplicaAddress,

@@ -113,6 +113,16 @@ impl ReplicaPool {
         self.pick().map(|(node, _)| (node.host.clone(), node.port))
     }
 
+    /// Every replica in rotation: its host and port (for a front end with connections of its
+    /// own).
+    pub fn addresses(&self) -> Vec<(String, u16)> {
+        read(&self.nodes)
+            .iter()
+            .filter(|node| node.connection().is_some())
+            .map(|node| (node.host.clone(), node.port))
+            .collect()
+    }
+
     /// The replica at `host:port` failed a read: out of rotation until a probe succeeds.
     pub fn fail_address(&self, host: &str, port: u16) {
         if let Some(node) = read(&self.nodes)

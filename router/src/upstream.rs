@@ -225,6 +225,16 @@ impl ShardHandle {
             .map(|(host, port)| ReplicaAddress { host, port })
     }
 
+    /// Every replica in rotation now (where a command every node must run goes).
+    pub fn replicas(&self) -> Vec<ReplicaAddress> {
+        self.shard
+            .replica_pool()
+            .addresses()
+            .into_iter()
+            .map(|(host, port)| ReplicaAddress { host, port })
+            .collect()
+    }
+
     /// `replica` failed a read: out of rotation until the router's probe finds it answering.
     pub fn replica_failed(&self, replica: &ReplicaAddress) {
         self.shard

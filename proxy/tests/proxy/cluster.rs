@@ -292,6 +292,48 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
         let served = get_calls(replica);
         check(served > 0, || served)
     });
+
+    // SCRIPT LOAD reaches every master and every replica in rotation (it is not replicated:
+    // a replica that takes over must have it too). Replicas join the rotation as each
+    // shard's module reports them, so ask until all have it.
+    let nodes: Vec<&Node> = cluster
+        .masters()
+        .into_iter()
+        .flat_map(|m| std::iter::once(m).chain(cluster.replicas(m)))
+        .collect();
+    let mut sha = String::new();
+    wait_until("SCRIPT LOAD reaches every node", WAIT, || {
+        sha = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg("return 'proxied'")
+            .query(&mut conn)
+            .expect("SCRIPT LOAD");
+        let missing: Vec<u16> = nodes
+            .iter()
+            .filter(|node| {
+                let known: Vec<i64> = redis::cmd("SCRIPT")
+                    .arg("EXISTS")
+                    .arg(&sha)
+                    .query(&mut node.conn())
+                    .expect("SCRIPT EXISTS");
+                known != [1]
+            })
+            .map(|node| node.port)
+            .collect();
+        check(missing.is_empty(), || missing.clone())
+    });
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut conn)
+        .expect("SCRIPT FLUSH");
+    for node in &nodes {
+        let known: Vec<i64> = redis::cmd("SCRIPT")
+            .arg("EXISTS")
+            .arg(&sha)
+            .query(&mut node.conn())
+            .expect("SCRIPT EXISTS");
+        assert_eq!(known, [0], "node {} kept the script", node.port);
+    }
 }
 
 /// `GET`s `node` has executed (`INFO commandstats`).
