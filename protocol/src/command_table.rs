@@ -213,11 +213,12 @@ impl PackedName {
     fn new(name: &[u8]) -> Option<PackedName> {
         let n = name.len();
         // Overlapping reads cover every byte, and the length tells the overlaps apart.
+        // Only the words read are lower-cased: a short name (`GET`, `HSET`) costs one.
         let (lo, hi) = match n {
             1..=3 => {
                 let (first, mid, last) = (name[0], name[n / 2], name[n - 1]);
                 (
-                    u64::from(first) | u64::from(mid) << 8 | u64::from(last) << 16,
+                    lower_word(u64::from(first) | u64::from(mid) << 8 | u64::from(last) << 16),
                     0,
                 )
             }
@@ -225,21 +226,26 @@ impl PackedName {
                 let (head, _) = name.split_first_chunk::<4>()?;
                 let (_, tail) = name.split_last_chunk::<4>()?;
                 (
-                    u64::from(u32::from_le_bytes(*head))
-                        | u64::from(u32::from_le_bytes(*tail)) << 32,
+                    lower_word(
+                        u64::from(u32::from_le_bytes(*head))
+                            | u64::from(u32::from_le_bytes(*tail)) << 32,
+                    ),
                     0,
                 )
             }
             8..=16 => {
                 let (head, _) = name.split_first_chunk::<8>()?;
                 let (_, tail) = name.split_last_chunk::<8>()?;
-                (u64::from_le_bytes(*head), u64::from_le_bytes(*tail))
+                (
+                    lower_word(u64::from_le_bytes(*head)),
+                    lower_word(u64::from_le_bytes(*tail)),
+                )
             }
             _ => return None,
         };
         Some(PackedName {
-            lo: lower_word(lo),
-            hi: lower_word(hi),
+            lo,
+            hi,
             len: n as u64,
         })
     }
