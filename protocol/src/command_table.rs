@@ -154,7 +154,7 @@ struct PackedSlot {
     one_key: u32,
 }
 
-/// A name of at most 16 bytes, lower-cased, with its length: the bytes are read as two
+/// A name of at most 16 bytes with its length: the bytes are read as two
 /// (possibly overlapping) words, so that packing costs a few loads instead of a loop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct PackedName {
@@ -209,8 +209,9 @@ pub enum Shape<'a> {
 }
 
 impl PackedName {
+    /// The name's bytes as sent, not lower-cased (see [`CommandTable::packed_find`]).
     #[inline]
-    fn new(name: &[u8]) -> Option<PackedName> {
+    fn read(name: &[u8]) -> Option<PackedName> {
         let n = name.len();
         // Overlapping reads cover every byte, and the length tells the overlaps apart.
         let (lo, hi) = match n {
@@ -238,10 +239,20 @@ impl PackedName {
             _ => return None,
         };
         Some(PackedName {
-            lo: lower_word(lo),
-            hi: lower_word(hi),
+            lo,
+            hi,
             len: n as u64,
         })
+    }
+
+    /// The same name lower-cased.
+    #[inline]
+    fn lowered(self) -> PackedName {
+        PackedName {
+            lo: lower_word(self.lo),
+            hi: lower_word(self.hi),
+            len: self.len,
+        }
     }
 
     #[inline]
@@ -289,28 +300,33 @@ impl CommandTable {
             .insert(name.into_bytes().into_boxed_slice(), index);
     }
 
-    /// Fills the packed table: a power of two at least four times the names, so probes are short.
+    /// Fills the packed table: a power of two at least four times its entries (two a name), so
+    /// probes are short.
     fn pack(&mut self) {
-        let size = (self.by_name.len() * 4).next_power_of_two().max(16);
+        let size = (self.by_name.len() * 8).next_power_of_two().max(16);
         let mut packed = vec![PackedSlot::default(); size].into_boxed_slice();
         let mask = size - 1;
         for (name, &index) in &self.by_name {
-            let Some(p) = PackedName::new(name) else {
-                continue;
-            };
-            let mut i = p.slot(mask);
-            while packed[i].spec != 0 {
-                i = (i + 1) & mask;
+            let one_key = self
+                .specs
+                .get(index as usize)
+                .and_then(CommandSpec::one_key)
+                .map_or(0, OneKey::pack);
+            // Each name in lower case and in upper case, as clients send them: either is then
+            // found without lower-casing it first.
+            let lower = PackedName::read(name);
+            let upper = PackedName::read(&name.to_ascii_uppercase()).filter(|u| Some(*u) != lower);
+            for p in [lower, upper].into_iter().flatten() {
+                let mut i = p.slot(mask);
+                while packed[i].spec != 0 {
+                    i = (i + 1) & mask;
+                }
+                packed[i] = PackedSlot {
+                    name: p,
+                    spec: index + 1,
+                    one_key,
+                };
             }
-            packed[i] = PackedSlot {
-                name: p,
-                spec: index + 1,
-                one_key: self
-                    .specs
-                    .get(index as usize)
-                    .and_then(CommandSpec::one_key)
-                    .map_or(0, OneKey::pack),
-            };
         }
         self.packed = packed;
     }
@@ -345,8 +361,8 @@ impl CommandTable {
     #[inline]
     pub fn lookup<A: Args + ?Sized>(&self, args: &A) -> Option<&CommandSpec> {
         let name = args.get(0)?;
-        let spec = match PackedName::new(name) {
-            Some(p) => self.spec(self.packed_get(p)?)?,
+        let spec = match PackedName::read(name) {
+            Some(p) => self.spec(self.packed_find(p)?)?,
             None => self.get(name)?,
         };
         self.subcommand(spec, name, args)
@@ -357,9 +373,9 @@ impl CommandTable {
     #[inline]
     pub fn lookup_shape<A: Args + ?Sized>(&self, args: &A) -> Option<Shape<'_>> {
         let name = args.get(0)?;
-        let spec = match PackedName::new(name) {
+        let spec = match PackedName::read(name) {
             Some(p) => {
-                let slot = self.packed_get(p)?;
+                let slot = self.packed_find(p)?;
                 if let Some(one) = OneKey::unpack(slot.one_key) {
                     return Some(Shape::OneKey(one));
                 }
@@ -391,6 +407,21 @@ impl CommandTable {
         *buf.get_mut(n)? = b'|';
         let m = lower_into(&mut buf, n + 1, args.get(1)?)?;
         self.get(&buf[..m])
+    }
+
+    /// The slot of a name as sent: the table holds every name in lower and in upper case, so a
+    /// name in either is found as it is, and only another (`Get`, or an unknown name) is
+    /// lower-cased and looked up again.
+    #[inline]
+    fn packed_find(&self, p: PackedName) -> Option<&PackedSlot> {
+        self.packed_get(p).or_else(|| {
+            let lower = p.lowered();
+            if lower == p {
+                None
+            } else {
+                self.packed_get(lower)
+            }
+        })
     }
 
     #[inline]

@@ -166,8 +166,34 @@ fn packed_and_hashed_lookups_agree() {
         assert_eq!(packed, hashed, "{name}");
     }
     // Near misses: a prefix, an extension, a NUL byte.
-    for name in ["ge", "gett", "get\0", "zunionstorex"] {
+    for name in ["ge", "GE", "gett", "GETT", "get\0", "zunionstorex"] {
         assert!(t.lookup(&[name, "k"][..]).is_none(), "{name:?}");
+    }
+}
+
+#[test]
+fn every_name_is_found_in_lower_upper_and_mixed_case() {
+    let t = table();
+    for spec in &t.specs {
+        let name: &str = &spec.name;
+        if name.contains('|') || spec.has_subcommands {
+            continue;
+        }
+        let mixed: String = name
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        for sent in [name.to_string(), name.to_ascii_uppercase(), mixed] {
+            let found = t.lookup(&[sent.as_str(), "a", "b", "c"][..]);
+            assert_eq!(found.map(|s| &*s.name), Some(name), "{sent}");
+        }
     }
 }
 
