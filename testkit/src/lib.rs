@@ -30,7 +30,8 @@
 //!   `ClusterBuilder`: slot owners, kills, failovers and slot migrations.
 //! - `sentinel`: `Sentinel`, one `redis-server --sentinel` monitoring a `Server`.
 //! - `top`: `HOTKEY.TOP` entries, `INFO hotkey`, error texts, `CONFIG GET`.
-//! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator.
+//! - `subscriber`: a subscriber to the module's channel, event predicates, a GET load generator,
+//!   and plain subscribers on several connections (`subscribe_all`, `next_payload`).
 //! - `wait`: the scale factor, `wait_until`, `WAIT n` (`wait_for_acks`), replicas listed by
 //!   `HOTKEY.ROUTES` (`wait_for_replicas`), `HOTKEY.PIN` (`pin`).
 
@@ -49,7 +50,7 @@ pub use hotkey_servers::{Node, cli_binary, server_binary, tail};
 pub use module::module_path;
 pub use sentinel::Sentinel;
 pub use server::{Builder, Server};
-pub use subscriber::{Subscriber, event_key, is_cold, is_hot, load};
+pub use subscriber::{Subscriber, event_key, is_cold, is_hot, load, next_payload, subscribe_all};
 pub use top::{
     TopRow, config_get, entry, error_text, expect_error, find, info_hotkey, info_number, parse_top,
     show, top, top_all,

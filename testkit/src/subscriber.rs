@@ -11,6 +11,33 @@ use redis::Connection;
 
 use crate::server::Server;
 
+/// Each of `conns` subscribed to `channel` (the subscription confirmed), reading with the
+/// scaled [`crate::WAIT`] deadline: for a test that publishes and reads what every one got.
+pub fn subscribe_all<'a>(
+    conns: impl IntoIterator<Item = &'a mut Connection>,
+    channel: &str,
+) -> Vec<redis::PubSub<'a>> {
+    conns
+        .into_iter()
+        .map(|conn| {
+            conn.set_read_timeout(Some(crate::scaled(crate::WAIT)))
+                .expect("read timeout");
+            let mut pubsub = conn.as_pubsub();
+            pubsub.subscribe(channel).expect("SUBSCRIBE");
+            pubsub
+        })
+        .collect()
+}
+
+/// The payload of the next message `pubsub` gets; panics if none comes within its deadline.
+pub fn next_payload<T: redis::FromRedisValue>(pubsub: &mut redis::PubSub<'_>) -> T {
+    pubsub
+        .get_message()
+        .expect("a published message")
+        .get_payload()
+        .expect("its payload")
+}
+
 /// A subscriber to the module's channel on its own thread: every message with the moment it
 /// arrived, parsed with the protocol crate (the router's parser). Stops when dropped.
 pub struct Subscriber {

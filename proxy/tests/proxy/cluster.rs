@@ -211,15 +211,8 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
     // one through the proxy (a connection of its own to a master) and one on each master.
     let mut through = proxy.conn();
     let mut direct: Vec<Connection> = cluster.masters().iter().map(|m| m.conn()).collect();
-    let mut subscribers: Vec<redis::PubSub<'_>> = std::iter::once(&mut through)
-        .chain(direct.iter_mut())
-        .map(|conn| {
-            conn.set_read_timeout(Some(WAIT)).expect("read timeout");
-            let mut pubsub = conn.as_pubsub();
-            pubsub.subscribe("news").expect("SUBSCRIBE");
-            pubsub
-        })
-        .collect();
+    let mut subscribers =
+        hotkey_testkit::subscribe_all(std::iter::once(&mut through).chain(&mut direct), "news");
     let receivers: i64 = redis::cmd("PUBLISH")
         .arg("news")
         .arg("hello")
@@ -230,12 +223,8 @@ fn a_cluster_behind_the_proxy_answers_as_one_server() {
         "the subscribers of the master that took it: {receivers}"
     );
     for pubsub in &mut subscribers {
-        let message: String = pubsub
-            .get_message()
-            .expect("every subscriber gets the message")
-            .get_payload()
-            .expect("payload");
-        assert_eq!(message, "hello");
+        let message: String = hotkey_testkit::next_payload(pubsub);
+        assert_eq!(message, "hello", "every subscriber gets the message");
     }
     drop(subscribers);
     let _: () = redis::cmd("FLUSHDB").query(&mut conn).expect("FLUSHDB");

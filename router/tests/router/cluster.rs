@@ -665,15 +665,7 @@ async fn keyless_commands_go_to_their_group_and_scan_covers_every_shard() {
     // PUBLISH on one master in turn: the cluster carries it to every node's subscribers, and
     // the reply counts those of the node that took it (one subscriber on each master here).
     let mut conns: Vec<redis::Connection> = cluster.masters().iter().map(|m| m.conn()).collect();
-    let mut subscribers: Vec<redis::PubSub<'_>> = conns
-        .iter_mut()
-        .map(|conn| {
-            conn.set_read_timeout(Some(WAIT)).expect("read timeout");
-            let mut pubsub = conn.as_pubsub();
-            pubsub.subscribe("news").expect("SUBSCRIBE");
-            pubsub
-        })
-        .collect();
+    let mut subscribers = hotkey_testkit::subscribe_all(&mut conns, "news");
     for n in 0..3 {
         let receivers: i64 = router
             .query(redis::cmd("PUBLISH").arg("news").arg(n))
@@ -683,13 +675,7 @@ async fn keyless_commands_go_to_their_group_and_scan_covers_every_shard() {
     }
     for pubsub in &mut subscribers {
         let mut got: Vec<i64> = (0..3)
-            .map(|_| {
-                pubsub
-                    .get_message()
-                    .expect("a published message")
-                    .get_payload()
-                    .expect("payload")
-            })
+            .map(|_| hotkey_testkit::next_payload(pubsub))
             .collect();
         // Published on different nodes, they may arrive in any order.
         got.sort_unstable();
