@@ -370,6 +370,17 @@ impl Shard {
         }
     }
 
+    /// True when `args` goes to the master's shared connection now: a cold read, a write, a
+    /// hot read the master serves (see `target`); not a command that may block, nor a hot
+    /// read served by a replica or the cache.
+    pub fn on_shared_master(&self, args: &[&[u8]]) -> bool {
+        match self.plan(args) {
+            Plan::Master | Plan::Write(_) => true,
+            Plan::Blocking(_) => false,
+            Plan::HotRead(read) => self.target(&read) == Target::Master,
+        }
+    }
+
     /// Sends `cmd` (whose arguments are `args`) where the hot set says.
     pub async fn send(&self, cmd: &Cmd, args: &[&[u8]]) -> Result<Reply, Error> {
         match self.plan(args) {
@@ -389,19 +400,27 @@ impl Shard {
         }
     }
 
-    /// Sends `pipeline` to the master as one unit; the keys it writes are invalidated.
+    /// Sends `pipeline` to the master as one unit; the keys it writes are invalidated. Each
+    /// of its commands counts as one sent to the master, its hot reads as hot reads the master
+    /// served.
     pub async fn send_pipeline(&self, pipeline: &Pipeline) -> Result<Value, Error> {
         let Connections {
             data: mut conn,
             session,
             ..
         } = self.connections()?;
-        bump(&self.counters.here().master);
+        self.counters
+            .here()
+            .master
+            .fetch_add(pipeline.len() as u64, Ordering::Relaxed);
         let reply = pipeline.query_async::<Value>(&mut conn).await;
+        let counters = self.counters.here();
         for cmd in pipeline.cmd_iter() {
             let args = arguments(cmd);
-            if let Plan::Write(keys) | Plan::Blocking(keys) = self.plan(&args) {
-                self.wrote(&keys);
+            match self.plan(&args) {
+                Plan::Write(keys) | Plan::Blocking(keys) => self.wrote(&keys),
+                Plan::HotRead(_) => bump(&counters.hot_reads_to_master),
+                Plan::Master => {}
             }
         }
         reply.map_err(|e| self.master_error(e, session))
