@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hotkey_protocol::ProtocolError;
 use hotkey_protocol::cluster::SlotRange;
 use hotkey_protocol::command_table::CommandKind;
@@ -29,7 +30,7 @@ use crate::link::{self, MasterSource};
 use crate::locks::{lock, read, write};
 use crate::metrics::Metrics;
 use crate::options::Options;
-use crate::shard::{Reply, Shard, arguments};
+use crate::shard::{Lane, Reply, Shard, arguments};
 use crate::topology::{
     AMBIGUOUS, NodeAddr, Redirect, ShardLayout, SlotMap, SlotOf, command_slot, parse_shards,
     parse_slots,
@@ -665,46 +666,65 @@ impl Cluster {
             .map_err(Error::Redis)
     }
 
-    /// The commands of one slot (None: a keyless command), in order. Each run of consecutive
-    /// commands the slot's master serves on its shared connection (cold reads, writes, hot
-    /// reads it must serve: `Shard::on_shared_master`) goes to it as one pipeline; the others
-    /// (hot reads served by a replica or the cache, commands that may block, keyless ones) as
-    /// single commands, after the run before them is answered, so a hot read after a write of
-    /// its key reads it. A command of a run that the master redirected or refused (`MOVED`,
-    /// `ASK`, `TRYAGAIN`…: it did not run) is sent again as a single command, which follows
-    /// it, in the run's order.
+    /// The commands of one slot (None: a keyless command), in order, by runs of consecutive
+    /// commands of one [`Lane`] of the slot's shard. A run for the master's shared connection
+    /// (cold reads, writes, hot reads it must serve) goes to it as one pipeline; a run of hot
+    /// reads a replica or the cache serves goes at once, each read as a single command (they
+    /// change nothing, so their order among themselves does not show); commands that may
+    /// block and keyless ones go alone. Each run is sent once the one before it is answered,
+    /// so a hot read after a write of its key reads it (it is routed again when sent). A
+    /// command of a master run that was redirected or refused (`MOVED`, `ASK`, `TRYAGAIN`…:
+    /// it did not run) is sent again as a single command, which follows it, in the run's order.
     async fn send_slot(&self, slot: Option<u16>, cmds: Vec<(usize, Cmd)>) -> Vec<IndexedReply> {
         let mut replies = Vec::with_capacity(cmds.len());
         let mut run: Vec<(usize, Cmd)> = Vec::new();
-        let mut run_shard: Option<Arc<Shard>> = None;
+        let mut current: Option<(Lane, Arc<Shard>)> = None;
         for (index, cmd) in cmds {
-            let master = slot
+            let lane = slot
                 .and_then(|slot| self.layout().shard_for(slot).cloned())
-                .filter(|shard| shard.on_shared_master(&arguments(&cmd)));
-            if let Some(current) = &run_shard
-                && !master.as_ref().is_some_and(|m| Arc::ptr_eq(m, current))
-            {
-                self.send_run(current, std::mem::take(&mut run), &mut replies)
+                .map(|shard| (shard.lane(&arguments(&cmd)), shard));
+            let joins = matches!((&current, &lane), (Some((a, s)), Some((b, t)))
+                if a == b && Arc::ptr_eq(s, t));
+            if !joins && let Some((lane, shard)) = current.take() {
+                self.send_run(lane, &shard, std::mem::take(&mut run), &mut replies)
                     .await;
-                run_shard = None;
             }
-            match master {
-                Some(shard) => {
-                    run_shard = Some(shard);
+            match lane {
+                Some((Lane::Master | Lane::OffMaster, _)) => {
+                    current = lane;
                     run.push((index, cmd));
                 }
-                None => replies.push((index, as_reply(self.send(&cmd).await))),
+                Some((Lane::Alone, _)) | None => {
+                    replies.push((index, as_reply(self.send(&cmd).await)));
+                }
             }
         }
-        if let Some(current) = &run_shard {
-            self.send_run(current, run, &mut replies).await;
+        if let Some((lane, shard)) = current {
+            self.send_run(lane, &shard, run, &mut replies).await;
         }
         replies
     }
 
+    /// Sends a run of `lane` (see `send_slot`); its replies are pushed onto `replies` in order.
+    async fn send_run(
+        &self,
+        lane: Lane,
+        shard: &Shard,
+        run: Vec<(usize, Cmd)>,
+        replies: &mut Vec<IndexedReply>,
+    ) {
+        if lane == Lane::Master {
+            return self.send_master_run(shard, run, replies).await;
+        }
+        let sent = join_all(run.iter().map(|(_, cmd)| self.send(cmd))).await;
+        for ((index, _), reply) in run.iter().zip(sent) {
+            replies.push((*index, as_reply(reply)));
+        }
+    }
+
     /// Sends `run` to `shard`'s master as one pipeline (see `send_slot`); its replies are
     /// pushed onto `replies` in order.
-    async fn send_run(
+    async fn send_master_run(
         &self,
         shard: &Shard,
         run: Vec<(usize, Cmd)>,

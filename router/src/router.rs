@@ -208,8 +208,8 @@ impl Router {
     /// Sends a pipeline (or a transaction, `redis::pipe().atomic()`) to the master, as one
     /// unit; the keys its commands write are invalidated like single writes. On a cluster a
     /// pipeline is split by slot, the slots in parallel: in each slot's commands, in order, each
-    /// run of consecutive ones for the master goes to it as one pipeline, hot reads to the
-    /// replicas or the cache as single commands, and `MOVED`/`ASK` are followed; the replies
+    /// run of consecutive ones for the master goes to it as one pipeline, each run of hot reads
+    /// to the replicas or the cache at once, and `MOVED`/`ASK` are followed; the replies
     /// are put back in order, error replies as one server's would be. A transaction's keys must
     /// share one slot (else [`Error::CrossSlot`]); its redirection is returned, not followed.
     pub async fn query_pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {

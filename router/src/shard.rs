@@ -370,14 +370,15 @@ impl Shard {
         }
     }
 
-    /// True when `args` goes to the master's shared connection now: a cold read, a write, a
-    /// hot read the master serves (see `target`); not a command that may block, nor a hot
-    /// read served by a replica or the cache.
-    pub fn on_shared_master(&self, args: &[&[u8]]) -> bool {
+    /// How `args` may be sent with the commands next to it in a pipeline, now.
+    pub fn lane(&self, args: &[&[u8]]) -> Lane {
         match self.plan(args) {
-            Plan::Master | Plan::Write(_) => true,
-            Plan::Blocking(_) => false,
-            Plan::HotRead(read) => self.target(&read) == Target::Master,
+            Plan::Master | Plan::Write(_) => Lane::Master,
+            Plan::Blocking(_) => Lane::Alone,
+            Plan::HotRead(read) => match self.target(&read) {
+                Target::Master => Lane::Master,
+                Target::Replica | Target::Cache => Lane::OffMaster,
+            },
         }
     }
 
@@ -577,6 +578,18 @@ impl Shard {
         }
         Error::Redis(e)
     }
+}
+
+/// How a command of a pipeline may be sent with its neighbours (see `Cluster::send_slot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// On the master's shared connection: a cold read, a write, a hot read the master serves.
+    Master,
+    /// A hot read a replica or the cache serves: it changes nothing, so the reads next to it
+    /// may go at the same time.
+    OffMaster,
+    /// On its own: a command that may block.
+    Alone,
 }
 
 /// A reply: the caller's own, or shared with the cache (converted without a copy).

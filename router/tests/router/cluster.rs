@@ -892,6 +892,42 @@ async fn a_slots_pipelined_commands_keep_their_order_and_their_own_error_replies
     );
     assert_eq!(each[3], redis::Value::BulkString(b"after".to_vec()));
 
+    // A hot key read from the replica: a pipeline's reads of it go there (at once), its write
+    // to the master, and the read after the write is the write's.
+    let replicated = b"{order}:replicated".as_slice();
+    let mut conn = cluster.node_for_key(replicated).conn();
+    let () = redis::cmd("SET")
+        .arg(replicated)
+        .arg("r1")
+        .query(&mut conn)
+        .expect("SET");
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut conn)
+        .expect("WAIT");
+    assert_eq!(acked, 1, "the replica acknowledged the SET");
+    let to_replicas = connect(&cluster, no_cache()).await;
+    pin(&cluster, replicated);
+    wait_for_route(&to_replicas, &get(replicated), Target::Replica).await;
+    let replica_reads = to_replicas.metrics().replica;
+    let mut reads = redis::pipe();
+    for _ in 0..5 {
+        reads.cmd("GET").arg(replicated);
+    }
+    reads.cmd("SET").arg(replicated).arg("r2").ignore();
+    reads.cmd("GET").arg(replicated);
+    let values: Vec<String> = to_replicas
+        .query_pipeline(&reads)
+        .await
+        .expect("reads of a replicated hot key");
+    assert_eq!(values, ["r1", "r1", "r1", "r1", "r1", "r2"]);
+    assert!(
+        to_replicas.metrics().replica >= replica_reads + 5,
+        "{}",
+        to_replicas.metrics()
+    );
+
     // The slot migrates with one key moved: the source redirects that key's commands (ASK)
     // and runs the other's; neither reaches the caller as a redirection.
     let (x, y) = (b"{order}:x".as_slice(), b"{order}:y".as_slice());
