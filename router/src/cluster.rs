@@ -11,12 +11,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hotkey_protocol::ProtocolError;
 use hotkey_protocol::cluster::SlotRange;
 use hotkey_protocol::command_table::CommandKind;
 use hotkey_protocol::keyless::{self, Aggregate, KeylessGroup};
 use hotkey_protocol::scan::ClusterCursor;
-use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, Value};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, ServerError,
+    Value,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -26,7 +30,7 @@ use crate::link::{self, MasterSource};
 use crate::locks::{lock, read, write};
 use crate::metrics::Metrics;
 use crate::options::Options;
-use crate::shard::{Reply, Shard, arguments};
+use crate::shard::{Lane, Reply, Shard, arguments};
 use crate::topology::{
     AMBIGUOUS, NodeAddr, Redirect, ShardLayout, SlotMap, SlotOf, command_slot, parse_shards,
     parse_slots,
@@ -40,10 +44,17 @@ const MAX_REDIRECTS: usize = 8;
 /// failover shows only once a replica won its election.
 const DOWN_REFRESH: Duration = Duration::from_millis(200);
 
-/// Whether a node refused a command, without running it, because the cluster is between two
-/// states (a failover or a migration in progress): worth retrying once the layout is read again.
-fn unsettled(e: &redis::RedisError) -> bool {
-    matches!(e.code(), Some("CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN"))
+/// Whether a node refused a command (error code `code`), without running it, because the
+/// cluster is between two states (a failover or a migration in progress): worth retrying once
+/// the layout is read again.
+fn unsettled(code: Option<&str>) -> bool {
+    matches!(code, Some("CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN"))
+}
+
+/// Whether a node answered a command with a redirection or refused it (error code `code`):
+/// either way the command did not run there.
+fn not_run(code: Option<&str>) -> bool {
+    unsettled(code) || matches!(code, Some("MOVED" | "ASK"))
 }
 
 /// The link task of a shard, stopped when the last layout naming the shard is dropped.
@@ -428,7 +439,7 @@ impl Cluster {
                 other => return other,
             };
             let redirect = Redirect::from_redis(&e);
-            if redirect.is_none() && !unsettled(&e) {
+            if redirect.is_none() && !unsettled(e.code()) {
                 return Err(Error::Redis(e));
             }
             let deadline = Instant::now() + self.options.connect_timeout;
@@ -605,18 +616,15 @@ impl Cluster {
 
     /// Sends `pipeline`. A transaction (`atomic()`) goes to the shard of its commands' one
     /// slot (keyless commands aside; else `CrossSlot`); a redirection is returned, after
-    /// reading the layout again. A plain pipeline is split by slot: each slot's commands go in
-    /// order, as single commands do (hot reads to the replicas or the cache, `MOVED` and `ASK`
-    /// followed per command, keyless ones by their group), the slots in parallel; the replies
-    /// come back in the pipeline's order, or its first error, as from one server.
+    /// reading the layout again. A plain pipeline is split by slot, the slots in parallel, each
+    /// slot's commands in order (see `send_slot`), keyless ones by their group. The replies
+    /// come back in the pipeline's order, shaped as one server's would be: an error reply is
+    /// the pipeline's error (or, with `ignore_errors()`, that command's reply), an error
+    /// without a reply (no connection) the pipeline's error.
     pub async fn send_pipeline(self: &Arc<Self>, pipeline: &Pipeline) -> Result<Value, Error> {
         if pipeline.is_transaction() {
             return self.send_transaction(pipeline).await;
         }
-        let wanted: Vec<i64> = pipeline
-            .query_async(&mut ReplyIndices)
-            .await
-            .map_err(Error::Redis)?;
         let layout = self.layout();
         let Some(any) = layout.shards.first() else {
             return Err(Error::MasterUnavailable(Unavailable::NoMasters));
@@ -636,15 +644,9 @@ impl Cluster {
         }
         let tasks: Vec<_> = groups
             .into_iter()
-            .map(|(_, cmds)| {
+            .map(|(slot, cmds)| {
                 let cluster = self.clone();
-                tokio::spawn(async move {
-                    let mut replies = Vec::with_capacity(cmds.len());
-                    for (index, cmd) in cmds {
-                        replies.push((index, cluster.send(&cmd).await.and_then(owned)));
-                    }
-                    replies
-                })
+                tokio::spawn(async move { cluster.send_slot(slot, cmds).await })
             })
             .collect();
         let mut replies: Vec<Option<Result<Value, Error>>> = vec![None; pipeline.len()];
@@ -654,14 +656,108 @@ impl Cluster {
                 replies[index] = Some(reply);
             }
         }
-        let mut values = Vec::with_capacity(wanted.len());
+        let mut values = Vec::with_capacity(replies.len());
         for (index, reply) in replies.into_iter().enumerate() {
-            let value = reply.ok_or_else(|| Error::BadRequest(format!("no reply {index}")))??;
-            if wanted.binary_search(&(index as i64)).is_ok() {
-                values.push(value);
+            values.push(reply.ok_or_else(|| Error::BadRequest(format!("no reply {index}")))??);
+        }
+        pipeline
+            .query_async(&mut Replay(values))
+            .await
+            .map_err(Error::Redis)
+    }
+
+    /// The commands of one slot (None: a keyless command), in order, by runs of consecutive
+    /// commands of one [`Lane`] of the slot's shard. A run for the master's shared connection
+    /// (cold reads, writes, hot reads it must serve) goes to it as one pipeline; a run of hot
+    /// reads a replica or the cache serves goes at once, each read as a single command (they
+    /// change nothing, so their order among themselves does not show); commands that may
+    /// block and keyless ones go alone. Each run is sent once the one before it is answered,
+    /// so a hot read after a write of its key reads it (it is routed again when sent). A
+    /// command of a master run that was redirected or refused (`MOVED`, `ASK`, `TRYAGAIN`…:
+    /// it did not run) is sent again as a single command, which follows it, in the run's order.
+    async fn send_slot(&self, slot: Option<u16>, cmds: Vec<(usize, Cmd)>) -> Vec<IndexedReply> {
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut run: Vec<(usize, Cmd)> = Vec::new();
+        let mut current: Option<(Lane, Arc<Shard>)> = None;
+        for (index, cmd) in cmds {
+            let lane = slot
+                .and_then(|slot| self.layout().shard_for(slot).cloned())
+                .map(|shard| (shard.lane(&arguments(&cmd)), shard));
+            let joins = matches!((&current, &lane), (Some((a, s)), Some((b, t)))
+                if a == b && Arc::ptr_eq(s, t));
+            if !joins && let Some((lane, shard)) = current.take() {
+                self.send_run(lane, &shard, std::mem::take(&mut run), &mut replies)
+                    .await;
+            }
+            match lane {
+                Some((Lane::Master | Lane::OffMaster, _)) => {
+                    current = lane;
+                    run.push((index, cmd));
+                }
+                Some((Lane::Alone, _)) | None => {
+                    replies.push((index, as_reply(self.send(&cmd).await)));
+                }
             }
         }
-        Ok(Value::Array(values))
+        if let Some((lane, shard)) = current {
+            self.send_run(lane, &shard, run, &mut replies).await;
+        }
+        replies
+    }
+
+    /// Sends a run of `lane` (see `send_slot`); its replies are pushed onto `replies` in order.
+    async fn send_run(
+        &self,
+        lane: Lane,
+        shard: &Shard,
+        run: Vec<(usize, Cmd)>,
+        replies: &mut Vec<IndexedReply>,
+    ) {
+        if lane == Lane::Master {
+            return self.send_master_run(shard, run, replies).await;
+        }
+        let sent = join_all(run.iter().map(|(_, cmd)| self.send(cmd))).await;
+        for ((index, _), reply) in run.iter().zip(sent) {
+            replies.push((*index, as_reply(reply)));
+        }
+    }
+
+    /// Sends `run` to `shard`'s master as one pipeline (see `send_slot`); its replies are
+    /// pushed onto `replies` in order.
+    async fn send_master_run(
+        &self,
+        shard: &Shard,
+        run: Vec<(usize, Cmd)>,
+        replies: &mut Vec<IndexedReply>,
+    ) {
+        let mut pipeline = redis::pipe();
+        // Every command's reply, error replies included: a redirected one is sent again.
+        pipeline.ignore_errors();
+        let mut indices = Vec::with_capacity(run.len());
+        for (index, cmd) in run {
+            indices.push(index);
+            pipeline.add_command(cmd);
+        }
+        match shard.send_pipeline(&pipeline).await {
+            Ok(Value::Array(values)) if values.len() == indices.len() => {
+                for ((index, value), cmd) in
+                    indices.into_iter().zip(values).zip(pipeline.cmd_iter())
+                {
+                    let reply = match &value {
+                        Value::ServerError(e) if not_run(Some(e.code())) => {
+                            as_reply(self.send(cmd).await)
+                        }
+                        _ => Ok(value),
+                    };
+                    replies.push((index, reply));
+                }
+            }
+            Ok(other) => {
+                let e = Error::BadRequest(format!("unexpected pipeline reply: {other:?}"));
+                replies.extend(indices.into_iter().map(|index| (index, Err(e.clone()))));
+            }
+            Err(e) => replies.extend(indices.into_iter().map(|index| (index, Err(e.clone())))),
+        }
     }
 
     async fn send_transaction(&self, pipeline: &Pipeline) -> Result<Value, Error> {
@@ -759,12 +855,16 @@ impl Cluster {
 /// place in the pipeline.
 type SlotGroup = (Option<u16>, Vec<(usize, Cmd)>);
 
-/// A connection that answers each command of a pipeline with its index, without I/O: the
-/// pipeline's own reply filter then says which commands the caller did not `ignore()` (the
-/// `redis` crate keeps that set private).
-struct ReplyIndices;
+/// A command's reply with its place in the pipeline.
+type IndexedReply = (usize, Result<Value, Error>);
 
-impl redis::aio::ConnectionLike for ReplyIndices {
+/// A connection that answers a pipeline with its replies already in hand, without I/O: the
+/// pipeline's own rules then shape them as from one server (the replies of commands it
+/// `ignore()`s left out, an error reply its error unless it `ignore_errors()`), rules the
+/// `redis` crate keeps private.
+struct Replay(Vec<Value>);
+
+impl redis::aio::ConnectionLike for Replay {
     fn req_packed_command<'a>(&'a mut self, _: &'a Cmd) -> redis::RedisFuture<'a, Value> {
         Box::pin(async { Ok(Value::Nil) })
     }
@@ -772,18 +872,27 @@ impl redis::aio::ConnectionLike for ReplyIndices {
     fn req_packed_commands<'a>(
         &'a mut self,
         _: &'a Pipeline,
-        offset: usize,
-        count: usize,
+        _: usize,
+        _: usize,
     ) -> redis::RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            Ok((offset..offset + count)
-                .map(|i| Value::Int(i64::try_from(i).unwrap_or(i64::MAX)))
-                .collect())
-        })
+        let replies = std::mem::take(&mut self.0);
+        Box::pin(async move { Ok(replies) })
     }
 
     fn get_db(&self) -> i64 {
         0
+    }
+}
+
+/// A command's outcome as its reply in a pipeline: an error reply (`WRONGTYPE`) is the
+/// command's reply; an error without one (no connection) stays an error.
+fn as_reply(sent: Result<Reply, Error>) -> Result<Value, Error> {
+    match sent {
+        Ok(reply) => owned(reply),
+        Err(Error::Redis(e)) => ServerError::try_from(e)
+            .map(Value::ServerError)
+            .map_err(Error::Redis),
+        Err(e) => Err(e),
     }
 }
 

@@ -207,10 +207,11 @@ impl Router {
 
     /// Sends a pipeline (or a transaction, `redis::pipe().atomic()`) to the master, as one
     /// unit; the keys its commands write are invalidated like single writes. On a cluster a
-    /// pipeline is split by slot: each slot's commands are sent in order as single commands
-    /// are (hot reads to the replicas or the cache, `MOVED`/`ASK` followed), the slots in
-    /// parallel, the replies put back in order. A transaction's keys must share one slot
-    /// (else [`Error::CrossSlot`]); its redirection is returned, not followed.
+    /// pipeline is split by slot, the slots in parallel: in each slot's commands, in order, each
+    /// run of consecutive ones for the master goes to it as one pipeline, each run of hot reads
+    /// to the replicas or the cache at once, and `MOVED`/`ASK` are followed; the replies
+    /// are put back in order, error replies as one server's would be. A transaction's keys must
+    /// share one slot (else [`Error::CrossSlot`]); its redirection is returned, not followed.
     pub async fn query_pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {
         let value = match &self.inner.backend {
             Backend::Single(shard) => shard.send_pipeline(pipeline).await?,

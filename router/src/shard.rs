@@ -370,6 +370,18 @@ impl Shard {
         }
     }
 
+    /// How `args` may be sent with the commands next to it in a pipeline, now.
+    pub fn lane(&self, args: &[&[u8]]) -> Lane {
+        match self.plan(args) {
+            Plan::Master | Plan::Write(_) => Lane::Master,
+            Plan::Blocking(_) => Lane::Alone,
+            Plan::HotRead(read) => match self.target(&read) {
+                Target::Master => Lane::Master,
+                Target::Replica | Target::Cache => Lane::OffMaster,
+            },
+        }
+    }
+
     /// Sends `cmd` (whose arguments are `args`) where the hot set says.
     pub async fn send(&self, cmd: &Cmd, args: &[&[u8]]) -> Result<Reply, Error> {
         match self.plan(args) {
@@ -389,19 +401,27 @@ impl Shard {
         }
     }
 
-    /// Sends `pipeline` to the master as one unit; the keys it writes are invalidated.
+    /// Sends `pipeline` to the master as one unit; the keys it writes are invalidated. Each
+    /// of its commands counts as one sent to the master, its hot reads as hot reads the master
+    /// served.
     pub async fn send_pipeline(&self, pipeline: &Pipeline) -> Result<Value, Error> {
         let Connections {
             data: mut conn,
             session,
             ..
         } = self.connections()?;
-        bump(&self.counters.here().master);
+        self.counters
+            .here()
+            .master
+            .fetch_add(pipeline.len() as u64, Ordering::Relaxed);
         let reply = pipeline.query_async::<Value>(&mut conn).await;
+        let counters = self.counters.here();
         for cmd in pipeline.cmd_iter() {
             let args = arguments(cmd);
-            if let Plan::Write(keys) | Plan::Blocking(keys) = self.plan(&args) {
-                self.wrote(&keys);
+            match self.plan(&args) {
+                Plan::Write(keys) | Plan::Blocking(keys) => self.wrote(&keys),
+                Plan::HotRead(_) => bump(&counters.hot_reads_to_master),
+                Plan::Master => {}
             }
         }
         reply.map_err(|e| self.master_error(e, session))
@@ -558,6 +578,18 @@ impl Shard {
         }
         Error::Redis(e)
     }
+}
+
+/// How a command of a pipeline may be sent with its neighbours (see `Cluster::send_slot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// On the master's shared connection: a cold read, a write, a hot read the master serves.
+    Master,
+    /// A hot read a replica or the cache serves: it changes nothing, so the reads next to it
+    /// may go at the same time.
+    OffMaster,
+    /// On its own: a command that may block.
+    Alone,
 }
 
 /// A reply: the caller's own, or shared with the cache (converted without a copy).

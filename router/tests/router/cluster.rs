@@ -808,3 +808,149 @@ async fn pipelines_are_split_by_slot_and_follow_moved_per_command() {
         .expect_err("a transaction across slots");
     assert!(matches!(crossed, Error::CrossSlot), "{crossed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slots_pipelined_commands_keep_their_order_and_their_own_error_replies() {
+    let cluster = cluster(&[("cache-ttl-ms", "60000")], &[]);
+    let router = connect(&cluster, Options::default()).await;
+
+    // Writes and reads of one slot, interleaved: each read sees the writes before it.
+    let mut mixed = redis::pipe();
+    mixed.cmd("SET").arg("{order}:a").arg("1");
+    mixed.cmd("GET").arg("{order}:a");
+    mixed.cmd("INCR").arg("{order}:a");
+    mixed.cmd("APPEND").arg("{order}:a").arg("x");
+    mixed.cmd("GET").arg("{order}:a");
+    mixed.cmd("DEL").arg("{order}:a");
+    mixed.cmd("GET").arg("{order}:a");
+    let replies: (String, String, i64, i64, String, i64, Option<String>) = router
+        .query_pipeline(&mixed)
+        .await
+        .expect("a pipeline of one slot");
+    assert_eq!(
+        replies,
+        ("OK".into(), "1".into(), 2, 2, "2x".into(), 1, None)
+    );
+
+    // A hot key served by the cache, written then read in one pipeline: the read is the write's.
+    let hot = b"{order}:hot".as_slice();
+    let () = router.query(&set(hot, "old")).await.expect("SET");
+    pin(&cluster, hot);
+    wait_for_route(&router, &get(hot), Target::Cache).await;
+    let cached: String = router.query(&get(hot)).await.expect("GET");
+    assert_eq!(cached, "old");
+    let mut rewrite = redis::pipe();
+    rewrite.cmd("GET").arg(hot);
+    rewrite.cmd("SET").arg(hot).arg("new").ignore();
+    rewrite.cmd("GET").arg(hot);
+    let reads: (String, String) = router.query_pipeline(&rewrite).await.expect("rewrite");
+    assert_eq!(reads, ("old".into(), "new".into()));
+
+    // A WRONGTYPE in the middle is that command's reply: the commands around it run.
+    let mut wrong = redis::pipe();
+    wrong.cmd("SET").arg("{order}:s").arg("text");
+    wrong.cmd("LPUSH").arg("{order}:s").arg("x");
+    wrong.cmd("SET").arg("{order}:t").arg("after");
+    wrong.cmd("GET").arg("{order}:t");
+    let failed = router
+        .query_pipeline::<redis::Value>(&wrong)
+        .await
+        .expect_err("an error reply is the pipeline's error, as from one server");
+    let Error::Redis(e) = failed else {
+        panic!("a server's error: {failed:?}");
+    };
+    let errors = e.into_server_errors().expect("error replies");
+    let codes: Vec<(usize, &str)> = errors.iter().map(|(i, e)| (*i, e.code())).collect();
+    assert_eq!(codes, vec![(1, "WRONGTYPE")]);
+    assert_eq!(
+        direct_get(&cluster, b"{order}:t").as_deref(),
+        Some(b"after".as_slice())
+    );
+    wrong.ignore_errors();
+    let each: Vec<redis::Value> = router
+        .query_pipeline(&wrong)
+        .await
+        .expect("with ignore_errors, every reply in its place");
+    assert_eq!(each.len(), 4, "{each:?}");
+    assert!(
+        matches!(&each[1], redis::Value::ServerError(e) if e.code() == "WRONGTYPE"),
+        "{each:?}"
+    );
+    assert_eq!(each[3], redis::Value::BulkString(b"after".to_vec()));
+
+    // A hot key read from the replica: a pipeline's reads of it go there (at once), its write
+    // to the master, and the read after the write is the write's.
+    let replicated = b"{order}:replicated".as_slice();
+    let mut conn = cluster.node_for_key(replicated).conn();
+    let () = redis::cmd("SET")
+        .arg(replicated)
+        .arg("r1")
+        .query(&mut conn)
+        .expect("SET");
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut conn)
+        .expect("WAIT");
+    assert_eq!(acked, 1, "the replica acknowledged the SET");
+    let to_replicas = connect(&cluster, no_cache()).await;
+    pin(&cluster, replicated);
+    wait_for_route(&to_replicas, &get(replicated), Target::Replica).await;
+    let replica_reads = to_replicas.metrics().replica;
+    let mut reads = redis::pipe();
+    for _ in 0..5 {
+        reads.cmd("GET").arg(replicated);
+    }
+    reads.cmd("SET").arg(replicated).arg("r2").ignore();
+    reads.cmd("GET").arg(replicated);
+    let values: Vec<String> = to_replicas
+        .query_pipeline(&reads)
+        .await
+        .expect("reads of a replicated hot key");
+    assert_eq!(values, ["r1", "r1", "r1", "r1", "r1", "r2"]);
+    assert!(
+        to_replicas.metrics().replica >= replica_reads + 5,
+        "{}",
+        to_replicas.metrics()
+    );
+
+    // The slot migrates with one key moved: the source redirects that key's commands (ASK)
+    // and runs the other's; neither reaches the caller as a redirection.
+    let (x, y) = (b"{order}:x".as_slice(), b"{order}:y".as_slice());
+    let slot = hotkey_protocol::cluster::key_slot(x);
+    let from = cluster.node_for_key(x);
+    let to = cluster.other_master(from);
+    let () = router.query(&set(x, "10")).await.expect("SET x");
+    let () = router.query(&set(y, "20")).await.expect("SET y");
+    cluster.begin_migration(slot, from, to);
+    let _: redis::Value = redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(to.port)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS")
+        .arg(x)
+        .query(&mut from.conn())
+        .expect("MIGRATE x");
+    let mut split = redis::pipe();
+    split.cmd("INCR").arg(x);
+    split.cmd("INCR").arg(y);
+    split.cmd("GET").arg(x);
+    split.cmd("GET").arg(y);
+    let replies: (i64, i64, String, String) = router
+        .query_pipeline(&split)
+        .await
+        .expect("a pipeline into a migrating slot");
+    assert_eq!(replies, (11, 21, "11".into(), "21".into()));
+    cluster.move_keys(slot, from, to);
+    cluster.finish_migration(slot, from, to);
+    let mut after = redis::pipe();
+    after.cmd("INCR").arg(x);
+    after.cmd("GET").arg(y);
+    let replies: (i64, String) = router
+        .query_pipeline(&after)
+        .await
+        .expect("a pipeline into the moved slot");
+    assert_eq!(replies, (12, "21".into()));
+}
