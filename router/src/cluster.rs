@@ -615,8 +615,9 @@ impl Cluster {
     }
 
     /// Sends `pipeline`. A transaction (`atomic()`) goes to the shard of its commands' one
-    /// slot (keyless commands aside; else `CrossSlot`); a redirection is returned, after
-    /// reading the layout again. A plain pipeline is split by slot, the slots in parallel, each
+    /// slot (keyless commands aside; else `CrossSlot`); a `MOVED` sends it whole to the new
+    /// master (a redirected transaction ran nothing), an `ASK` is returned after reading the
+    /// layout again. A plain pipeline is split by slot, the slots in parallel, each
     /// slot's commands in order (see `send_slot`), keyless ones by their group. The replies
     /// come back in the pipeline's order, shaped as one server's would be: an error reply is
     /// the pipeline's error (or, with `ignore_errors()`, that command's reply), an error
@@ -774,17 +775,34 @@ impl Cluster {
                 _ => chosen = Some((slot, shard)),
             }
         }
-        let shard = match chosen {
+        let mut shard = match chosen {
             Some((_, shard)) => shard,
             None => self.pick(&layout, &[b"PING"])?.1,
         };
-        let reply = shard.send_pipeline(pipeline).await;
-        if let Err(Error::Redis(e)) = &reply
-            && Redirect::from_redis(e).is_some()
-        {
-            self.refresh_now().await;
+        // A transaction a node redirects ran nothing (its queued commands, or its EXEC, were
+        // refused), so a `MOVED` sends it whole to the slot's new master, as `send` does a
+        // command. An `ASK` is returned: its `ASKING` would cover `MULTI` only.
+        for _ in 0..MAX_REDIRECTS {
+            let reply = shard.send_pipeline(pipeline).await;
+            let Err(Error::Redis(e)) = &reply else {
+                return reply;
+            };
+            match transaction_redirect(e) {
+                Some(Redirect::Moved { slot, address }) => {
+                    let deadline = Instant::now() + self.options.connect_timeout;
+                    match self.shard_at(Some(slot), &address, deadline).await {
+                        Some(next) => shard = next,
+                        None => return reply,
+                    }
+                }
+                Some(Redirect::Ask { .. }) => {
+                    self.refresh_now().await;
+                    return reply;
+                }
+                None => return reply,
+            }
         }
-        reply
+        shard.send_pipeline(pipeline).await
     }
 
     /// The shard `args` would go to, or None for a cross-slot command or an unserved slot.
@@ -897,6 +915,16 @@ fn as_reply(sent: Result<Reply, Error>) -> Result<Value, Error> {
 }
 
 /// The reply as a `Value` (a keyless command is never cached, but the type allows it).
+/// The redirection of a transaction a node refused: the reply's own (`EXEC` refused whole), or
+/// its first queued command's, which `EXECABORT` carries.
+fn transaction_redirect(e: &redis::RedisError) -> Option<Redirect> {
+    Redirect::from_redis(e).or_else(|| {
+        let errors = e.clone().into_server_errors()?;
+        let (_, first) = errors.first()?;
+        Redirect::from_redis(&redis::RedisError::from(first.clone()))
+    })
+}
+
 fn owned(reply: Reply) -> Result<Value, Error> {
     Ok(match reply {
         Reply::Owned(value) => value,

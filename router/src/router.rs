@@ -211,7 +211,9 @@ impl Router {
     /// run of consecutive ones for the master goes to it as one pipeline, each run of hot reads
     /// to the replicas or the cache at once, and `MOVED`/`ASK` are followed; the replies
     /// are put back in order, error replies as one server's would be. A transaction's keys must
-    /// share one slot (else [`Error::CrossSlot`]); its redirection is returned, not followed.
+    /// share one slot (else [`Error::CrossSlot`]); a `MOVED` sends it whole to the slot's new
+    /// master (a redirected transaction ran nothing), an `ASK` (a slot half-migrated) is
+    /// returned.
     pub async fn query_pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {
         let value = match &self.inner.backend {
             Backend::Single(shard) => shard.send_pipeline(pipeline).await?,

@@ -807,6 +807,22 @@ async fn pipelines_are_split_by_slot_and_follow_moved_per_command() {
         .await
         .expect_err("a transaction across slots");
     assert!(matches!(crossed, Error::CrossSlot), "{crossed:?}");
+
+    // b's slot moves again: a transaction on it is redirected whole (nothing ran) and follows
+    // the MOVED to the new master.
+    let from = cluster.node_for_key(&b);
+    let to = cluster.other_master(from);
+    cluster.begin_migration(slot, from, to);
+    cluster.move_keys(slot, from, to);
+    cluster.finish_migration(slot, from, to);
+    let mut multi = redis::pipe();
+    multi.atomic().cmd("INCR").arg(b.as_slice());
+    multi.cmd("GET").arg(b.as_slice());
+    let (n, read): (i64, String) = router
+        .query_pipeline(&multi)
+        .await
+        .expect("a transaction into a moved slot");
+    assert_eq!((n, read.as_str()), (4, "4"), "ran once, on the new master");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
