@@ -344,6 +344,14 @@ def test_keyless_commands_in_a_pipeline_follow_the_rule(servers: Servers) -> Non
     for node in cluster.nodes:
         assert node.client().script_exists(sha) == [True]
     assert value == b"v"
+    # SCAN takes the step of the cluster cursor that a single call takes.
+    cursor, scanned = 0, []
+    while True:
+        (cursor, keys), value = pipe.scan(cursor).get("a").execute()
+        scanned += keys
+        if cursor == 0:
+            break
+    assert sorted(scanned) == [b"a", b"b", b"c"]
     pipe.script_flush().flushall().dbsize().set("b", "v").flushdb()
     assert pipe.execute() == [True, True, 0, True, True]
     assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]

@@ -26,6 +26,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
@@ -279,9 +280,11 @@ KEYLESS_METHODS = (
     "publish",
     "script_load",
     "script_flush",
+    "scan",
 )
-"""The methods of the commands the keyless rule sends somewhere, which redis-py's cluster
-pipelines block (no one node answers them); ``KeylessPipeline`` routes them."""
+"""The methods of the commands the keyless rule sends somewhere, and of ``SCAN``, which
+redis-py's cluster pipelines block (no one node answers them); ``KeylessPipeline`` routes
+them."""
 
 
 def unblock_keyless(pipeline: type, client: type) -> None:
@@ -295,26 +298,37 @@ def unblock_keyless(pipeline: type, client: type) -> None:
 
 
 @dataclass(frozen=True)
-class _Fanned:
-    """A keyless command of a cluster pipeline, queued in redis-py's pipeline once per node of
-    its group from position ``at``."""
+class _Routed:
+    """A command of a cluster pipeline that the client routes itself: queued in redis-py's
+    pipeline once per node of ``nodes`` from position ``at`` (for no node when a ``SCAN``
+    cursor is at the end); ``answer`` makes its one reply of its nodes' replies."""
 
     at: int
-    group: str
     nodes: tuple[str, ...]
+    answer: Callable[[Sequence[Any]], Any]
 
     def merge(self, replies: Sequence[Any]) -> Any:
-        """The one reply of the command, from its nodes' replies in queued order: the first
-        error if a node failed, else what a single call answers."""
+        """The command's reply: the first error if a node failed, else what a single call
+        answers."""
         error = next((r for r in replies if isinstance(r, Exception)), None)
         if error is not None:
             return error
-        if len(replies) == 1:
-            return replies[0]
         try:
-            return merge_keyless(self.group, dict(zip(self.nodes, replies, strict=True)))
+            return self.answer(replies)
         except ResponseError as disagree:
             return disagree
+
+
+def _keyless_answer(group: str, nodes: tuple[str, ...], replies: Sequence[Any]) -> Any:
+    if len(replies) == 1:
+        return replies[0]
+    return merge_keyless(group, dict(zip(nodes, replies, strict=True)))
+
+
+def _scan_answer(step: ScanStep | None, replies: Sequence[Any]) -> Any:
+    if step is None:
+        return (0, [])
+    return ClusterRouters._hotkey_scanned(step, replies[0])
 
 
 class KeylessPipeline:
@@ -323,10 +337,11 @@ class KeylessPipeline:
     does before sending anything: the pipeline is not sent half-known), and one of another
     group is queued once per node of its group with ``target_nodes=`` that node (redis-py 5.0
     refuses a pipelined command with several targets; 8.x routes each command by its own
-    policy), its replies merged into one at its place in the pipeline's reply list."""
+    policy), its replies merged into one at its place in the pipeline's reply list. ``SCAN``
+    takes the step of the cluster cursor that a single call takes."""
 
     _hotkey_cluster: ClusterRouters
-    _hotkey_fanned: list[_Fanned]
+    _hotkey_fanned: list[_Routed]
 
     def _hotkey_queue(
         self,
@@ -336,27 +351,40 @@ class KeylessPipeline:
         kwargs: dict[str, Any],
     ) -> Any:
         """Queues ``args`` with redis-py's ``queue``, which holds ``queued`` commands so far.
-        ``SCAN``, a command that names its nodes and a keyed one go as redis-py queues them."""
-        keyless = None
-        if "target_nodes" not in kwargs and not is_scan(args):
-            keyless = self._hotkey_cluster._hotkey_keyless(args)
+        A command that names its nodes and a keyed one go as redis-py queues them; so does a
+        keyless one while no router has read the command table."""
+        cluster = self._hotkey_cluster
+        if "target_nodes" in kwargs:
+            return queue(*args, **kwargs)
+        if is_scan(args):
+            scan = cluster._hotkey_scan(args)
+            if scan is None:
+                # The cursor is at the end: answered without a node.
+                self._hotkey_fanned.append(_Routed(queued, (), partial(_scan_answer, None)))
+                return self
+            step, command = scan
+            answer = partial(_scan_answer, step)
+            self._hotkey_fanned.append(_Routed(queued, (step.node.name,), answer))
+            return queue(*command, target_nodes=step.node, **kwargs)
+        keyless = cluster._hotkey_keyless(args)
         if keyless is None:
             return queue(*args, **kwargs)
         group, nodes = keyless
         targets = nodes if isinstance(nodes, list) else [nodes]
+        names = tuple(n.name for n in targets)
         pipe = None
         for node in targets:
             pipe = queue(*args, target_nodes=node, **kwargs)
-        self._hotkey_fanned.append(_Fanned(queued, group, tuple(n.name for n in targets)))
+        self._hotkey_fanned.append(_Routed(queued, names, partial(_keyless_answer, group, names)))
         return pipe
 
-    def _hotkey_take_fanned(self) -> list[_Fanned]:
+    def _hotkey_take_fanned(self) -> list[_Routed]:
         fanned, self._hotkey_fanned = self._hotkey_fanned, []
         return fanned
 
     @staticmethod
     def _hotkey_merged(
-        fanned: Sequence[_Fanned], replies: Sequence[Any], raise_on_error: bool
+        fanned: Sequence[_Routed], replies: Sequence[Any], raise_on_error: bool
     ) -> list[Any]:
         """The pipeline's replies, one per command queued by the caller, from redis-py's (run
         with ``raise_on_error=False`` when a command was fanned out, so that the first error
