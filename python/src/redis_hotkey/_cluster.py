@@ -341,7 +341,7 @@ class KeylessPipeline:
     takes the step of the cluster cursor that a single call takes."""
 
     _hotkey_cluster: ClusterRouters
-    _hotkey_fanned: list[_Routed]
+    _hotkey_routed: list[_Routed]
 
     def _hotkey_queue(
         self,
@@ -360,11 +360,11 @@ class KeylessPipeline:
             scan = cluster._hotkey_scan(args)
             if scan is None:
                 # The cursor is at the end: answered without a node.
-                self._hotkey_fanned.append(_Routed(queued, (), partial(_scan_answer, None)))
+                self._hotkey_routed.append(_Routed(queued, (), partial(_scan_answer, None)))
                 return self
             step, command = scan
             answer = partial(_scan_answer, step)
-            self._hotkey_fanned.append(_Routed(queued, (step.node.name,), answer))
+            self._hotkey_routed.append(_Routed(queued, (step.node.name,), answer))
             return queue(*command, target_nodes=step.node, **kwargs)
         keyless = cluster._hotkey_keyless(args)
         if keyless is None:
@@ -375,22 +375,22 @@ class KeylessPipeline:
         pipe = None
         for node in targets:
             pipe = queue(*args, target_nodes=node, **kwargs)
-        self._hotkey_fanned.append(_Routed(queued, names, partial(_keyless_answer, group, names)))
+        self._hotkey_routed.append(_Routed(queued, names, partial(_keyless_answer, group, names)))
         return pipe
 
-    def _hotkey_take_fanned(self) -> list[_Routed]:
-        fanned, self._hotkey_fanned = self._hotkey_fanned, []
-        return fanned
+    def _hotkey_take_routed(self) -> list[_Routed]:
+        routed, self._hotkey_routed = self._hotkey_routed, []
+        return routed
 
     @staticmethod
     def _hotkey_merged(
-        fanned: Sequence[_Routed], replies: Sequence[Any], raise_on_error: bool
+        routed: Sequence[_Routed], replies: Sequence[Any], raise_on_error: bool
     ) -> list[Any]:
         """The pipeline's replies, one per command queued by the caller, from redis-py's (run
-        with ``raise_on_error=False`` when a command was fanned out, so that the first error
+        with ``raise_on_error=False`` when it holds a ``_Routed`` command, so that the first error
         raised is numbered by the caller's position)."""
         merged = list(replies)
-        for command in reversed(fanned):
+        for command in reversed(routed):
             end = command.at + len(command.nodes)
             merged[command.at : end] = [command.merge(merged[command.at : end])]
         if raise_on_error:

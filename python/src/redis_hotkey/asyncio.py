@@ -257,7 +257,7 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
         pipe.__class__ = ClusterPipeline
         pipe._hotkey_cluster = self
         pipe._hotkey_stack = []
-        pipe._hotkey_fanned = []
+        pipe._hotkey_routed = []
         return pipe
 
     async def hotkey_start(self) -> None:
@@ -303,12 +303,12 @@ class ClusterPipeline(KeylessPipeline, _ClusterPipeline):  # type: ignore[misc]
 
     async def execute(self, raise_on_error: bool = True, *args: Any, **kwargs: Any) -> list[Any]:
         stack, self._hotkey_stack = self._hotkey_stack, []
-        fanned = self._hotkey_take_fanned()
+        routed = self._hotkey_take_routed()
         try:
-            if not fanned:
+            if not routed:
                 return await super().execute(raise_on_error, *args, **kwargs)
             replies = await super().execute(False, *args, **kwargs)
-            return self._hotkey_merged(fanned, replies, raise_on_error)
+            return self._hotkey_merged(routed, replies, raise_on_error)
         finally:
             # Even when a reply is lost, the write may have happened.
             if stack:
@@ -318,7 +318,7 @@ class ClusterPipeline(KeylessPipeline, _ClusterPipeline):  # type: ignore[misc]
     # command of the command mixins.
     async def reset(self) -> None:  # type: ignore[override]
         self._hotkey_stack = []
-        self._hotkey_fanned = []
+        self._hotkey_routed = []
         parent = getattr(super(), "reset", None)
         if parent is not None:
             await parent()

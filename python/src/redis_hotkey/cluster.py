@@ -76,7 +76,7 @@ class RedisCluster(ClusterRouters, _RedisCluster):
         pipe.__class__ = ClusterPipeline
         pipe._hotkey_cluster = self
         pipe._hotkey_stack = []
-        pipe._hotkey_fanned = []
+        pipe._hotkey_routed = []
         return pipe
 
     def close(self) -> None:
@@ -104,12 +104,12 @@ class ClusterPipeline(KeylessPipeline, _ClusterPipeline):
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         stack, self._hotkey_stack = self._hotkey_stack, []
-        fanned = self._hotkey_take_fanned()
+        routed = self._hotkey_take_routed()
         try:
-            if not fanned:
+            if not routed:
                 return super().execute(raise_on_error)
             replies = super().execute(raise_on_error=False)
-            return self._hotkey_merged(fanned, replies, raise_on_error)
+            return self._hotkey_merged(routed, replies, raise_on_error)
         finally:
             # Even when a reply is lost, the write may have happened.
             if stack:
@@ -119,7 +119,7 @@ class ClusterPipeline(KeylessPipeline, _ClusterPipeline):
     def reset(self) -> None:  # type: ignore[override]
         super().reset()
         self._hotkey_stack = []
-        self._hotkey_fanned = []
+        self._hotkey_routed = []
 
 
 unblock_keyless(ClusterPipeline, _RedisCluster)
