@@ -321,6 +321,61 @@ def test_keyless_commands_the_rule_refuses_name_themselves(servers: Servers) -> 
     routed.close()
 
 
+def test_keyless_commands_in_a_pipeline_follow_the_rule(servers: Servers) -> None:
+    # As single calls do: each of the rule's groups answers its merged reply at its place in
+    # the pipeline's replies; a refused command raises NotRouted when queued, and the pipeline
+    # keeps what was queued before it. (redis-py's pipeline blocks dbsize(), keys()...; with
+    # execute_command(), redis-py 8 answers DBSIZE from one node and redis-py 5.0 refuses
+    # FLUSHALL and SCRIPT LOAD: "Too many targets".)
+    cluster = servers.cluster(3, 0)
+    _, routed = clients(cluster)
+    pipe = routed.pipeline()
+    for key in KEYS:
+        pipe.set(key, "v")
+    pipe.dbsize().keys("*").ping().randomkey().script_load("return 1").get("a")
+    replies = pipe.execute()
+    assert replies[:3] == [True, True, True]
+    dbsize, keys, ping, randomkey, sha, value = replies[3:]
+    assert dbsize == routed.dbsize() == 3
+    assert sorted(keys) == [b"a", b"b", b"c"]
+    assert ping is True
+    assert randomkey in (b"a", b"b", b"c")
+    assert sha == routed.script_load("return 1")
+    for node in cluster.nodes:
+        assert node.client().script_exists(sha) == [True]
+    assert value == b"v"
+    # SCAN takes the step of the cluster cursor that a single call takes.
+    cursor, scanned = 0, []
+    while True:
+        (cursor, keys), value = pipe.scan(cursor).get("a").execute()
+        scanned += keys
+        if cursor == 0:
+            break
+    assert sorted(scanned) == [b"a", b"b", b"c"]
+    pipe.script_flush().flushall().dbsize().set("b", "v").flushdb()
+    assert pipe.execute() == [True, True, 0, True, True]
+    assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
+    pipe.set("a", "v")
+    refused: list[tuple[str, Callable[[], Any]]] = [
+        ("INFO", lambda: pipe.execute_command("INFO")),
+        ("CONFIG", lambda: pipe.execute_command("CONFIG", "GET", "maxmemory")),
+        ("TIME", lambda: pipe.execute_command("TIME")),
+        ("WAIT", lambda: pipe.execute_command("WAIT", 0, 0)),
+    ]
+    for name, queue in refused:
+        with pytest.raises(redis_hotkey.NotRouted, match=f"^{name}: not routed on a cluster"):
+            queue()
+    assert pipe.get("a").execute() == [True, b"v"]
+    # An error is numbered by its place among the commands queued, not among the copies sent.
+    pipe.dbsize().incr("a")
+    dbsize, error = pipe.execute(raise_on_error=False)
+    assert dbsize == 1
+    assert isinstance(error, redis.ResponseError)
+    with pytest.raises(redis.ResponseError, match=r"^Command # 2 of pipeline caused error"):
+        pipe.dbsize().incr("a").execute()
+    routed.close()
+
+
 def test_scan_goes_over_every_master_with_one_cursor(servers: Servers) -> None:
     cluster = servers.cluster(3, 0)
     plain, routed = clients(cluster)

@@ -274,6 +274,54 @@ def test_keyless_commands_the_rule_refuses_name_themselves(servers: Servers) -> 
     asyncio.run(body())
 
 
+def test_keyless_commands_in_a_pipeline_follow_the_rule(servers: Servers) -> None:
+    cluster = servers.cluster(3, 0)
+
+    async def body() -> None:
+        _, routed = await clients(cluster)
+        pipe = routed.pipeline()
+        for key in KEYS:
+            pipe.set(key, "v")
+        pipe.dbsize().keys("*").ping().randomkey().script_load("return 1").get("a")
+        replies = await pipe.execute()
+        assert replies[:3] == [True, True, True]
+        dbsize, keys, ping, randomkey, sha, value = replies[3:]
+        assert dbsize == await routed.dbsize() == 3
+        assert sorted(keys) == [b"a", b"b", b"c"]
+        assert ping is True
+        assert randomkey in (b"a", b"b", b"c")
+        for node in cluster.nodes:
+            assert node.client().script_exists(sha) == [True]
+        assert value == b"v"
+        # SCAN takes the step of the cluster cursor that a single call takes.
+        cursor, scanned = 0, []
+        while True:
+            (cursor, keys), value = await pipe.scan(cursor).get("a").execute()
+            scanned += keys
+            if cursor == 0:
+                break
+        assert sorted(scanned) == [b"a", b"b", b"c"]
+        pipe.script_flush().flushall().dbsize().set("b", "v").flushdb()
+        assert await pipe.execute() == [True, True, 0, True, True]
+        assert [n.client().dbsize() for n in cluster.nodes] == [0, 0, 0]
+        pipe.set("a", "v")
+        for command in (("INFO",), ("CONFIG", "GET", "maxmemory"), ("TIME",), ("WAIT", 0, 0)):
+            with pytest.raises(
+                redis_hotkey.NotRouted, match=f"^{command[0]}: not routed on a cluster"
+            ):
+                pipe.execute_command(*command)
+        assert await pipe.get("a").execute() == [True, b"v"]
+        pipe.dbsize().incr("a")
+        dbsize, error = await pipe.execute(raise_on_error=False)
+        assert dbsize == 1
+        assert isinstance(error, redis.ResponseError)
+        with pytest.raises(redis.ResponseError, match=r"^Command # 2 of pipeline caused error"):
+            await pipe.dbsize().incr("a").execute()
+        await routed.aclose()
+
+    asyncio.run(body())
+
+
 def test_scan_goes_over_every_master_with_one_cursor(servers: Servers) -> None:
     cluster = servers.cluster(3, 0)
 

@@ -13,9 +13,10 @@ gets its own.
 
 Commands that name no key follow the one keyless rule (``_commands.keyless_group``): every
 master or every node with the replies merged, one random master, or refused with ``NotRouted``
-naming the command, as the Rust router refuses them. ``SCAN`` goes over every master with one
-cursor (``_scan``). A call that picks its nodes (``target_nodes=``) and redis-py's ``CLUSTER``
-commands (``cluster_*()``) go where redis-py sends them.
+naming the command, as the Rust router refuses them; in a cluster pipeline too
+(``KeylessPipeline``). ``SCAN`` goes over every master with one cursor (``_scan``). A call
+that picks its nodes (``target_nodes=``) and redis-py's ``CLUSTER`` commands (``cluster_*()``)
+go where redis-py sends them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from __future__ import annotations
 import random
 import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
@@ -265,3 +268,136 @@ def merge_keyless(group: str, reply: Any) -> Any:
             raise ResponseError(f"the nodes disagree: {reply!r}")
         return first
     return reply
+
+
+KEYLESS_METHODS = (
+    "dbsize",
+    "keys",
+    "flushall",
+    "flushdb",
+    "ping",
+    "randomkey",
+    "publish",
+    "script_load",
+    "script_flush",
+    "scan",
+)
+"""The methods of the commands the keyless rule sends somewhere, and of ``SCAN``, which
+redis-py's cluster pipelines block (no one node answers them); ``KeylessPipeline`` routes
+them."""
+
+
+def unblock_keyless(pipeline: type, client: type) -> None:
+    """Gives ``pipeline`` the client's ``KEYLESS_METHODS`` (each queues its command through
+    ``execute_command``) in place of redis-py's blocked ones; those the client lacks
+    (redis-py 5.0's asyncio cluster client has no ``publish()``) stay as they are."""
+    for name in KEYLESS_METHODS:
+        method = getattr(client, name, None)
+        if method is not None:
+            setattr(pipeline, name, method)
+
+
+@dataclass(frozen=True)
+class _Routed:
+    """A command of a cluster pipeline that the client routes itself: queued in redis-py's
+    pipeline once per node of ``nodes`` from position ``at`` (for no node when a ``SCAN``
+    cursor is at the end); ``answer`` makes its one reply of its nodes' replies."""
+
+    at: int
+    nodes: tuple[str, ...]
+    answer: Callable[[Sequence[Any]], Any]
+
+    def merge(self, replies: Sequence[Any]) -> Any:
+        """The command's reply: the first error if a node failed, else what a single call
+        answers."""
+        error = next((r for r in replies if isinstance(r, Exception)), None)
+        if error is not None:
+            return error
+        try:
+            return self.answer(replies)
+        except ResponseError as disagree:
+            return disagree
+
+
+def _keyless_answer(group: str, nodes: tuple[str, ...], replies: Sequence[Any]) -> Any:
+    if len(replies) == 1:
+        return replies[0]
+    return merge_keyless(group, dict(zip(nodes, replies, strict=True)))
+
+
+def _scan_answer(step: ScanStep | None, replies: Sequence[Any]) -> Any:
+    if step is None:
+        return (0, [])
+    return ClusterRouters._hotkey_scanned(step, replies[0])
+
+
+class KeylessPipeline:
+    """The one keyless rule in a cluster pipeline, mixed into the sync and asyncio
+    ``ClusterPipeline``: a refused command raises ``NotRouted`` when queued (as a single call
+    does before sending anything: the pipeline is not sent half-known), and one of another
+    group is queued once per node of its group with ``target_nodes=`` that node (redis-py 5.0
+    refuses a pipelined command with several targets; 8.x routes each command by its own
+    policy), its replies merged into one at its place in the pipeline's reply list. ``SCAN``
+    takes the step of the cluster cursor that a single call takes."""
+
+    _hotkey_cluster: ClusterRouters
+    _hotkey_routed: list[_Routed]
+
+    def _hotkey_queue(
+        self,
+        queue: Callable[..., Any],
+        queued: int,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Queues ``args`` with redis-py's ``queue``, which holds ``queued`` commands so far.
+        A command that names its nodes and a keyed one go as redis-py queues them; so does a
+        keyless one while no router has read the command table."""
+        cluster = self._hotkey_cluster
+        if "target_nodes" in kwargs:
+            return queue(*args, **kwargs)
+        if is_scan(args):
+            scan = cluster._hotkey_scan(args)
+            if scan is None:
+                # The cursor is at the end: answered without a node.
+                self._hotkey_routed.append(_Routed(queued, (), partial(_scan_answer, None)))
+                return self
+            step, command = scan
+            answer = partial(_scan_answer, step)
+            self._hotkey_routed.append(_Routed(queued, (step.node.name,), answer))
+            return queue(*command, target_nodes=step.node, **kwargs)
+        keyless = cluster._hotkey_keyless(args)
+        if keyless is None:
+            return queue(*args, **kwargs)
+        group, nodes = keyless
+        targets = nodes if isinstance(nodes, list) else [nodes]
+        names = tuple(n.name for n in targets)
+        pipe = None
+        for node in targets:
+            pipe = queue(*args, target_nodes=node, **kwargs)
+        self._hotkey_routed.append(_Routed(queued, names, partial(_keyless_answer, group, names)))
+        return pipe
+
+    def _hotkey_take_routed(self) -> list[_Routed]:
+        routed, self._hotkey_routed = self._hotkey_routed, []
+        return routed
+
+    @staticmethod
+    def _hotkey_merged(
+        routed: Sequence[_Routed], replies: Sequence[Any], raise_on_error: bool
+    ) -> list[Any]:
+        """The pipeline's replies, one per command queued by the caller, from redis-py's (run
+        with ``raise_on_error=False`` when it holds a ``_Routed`` command, so that the first error
+        raised is numbered by the caller's position)."""
+        merged = list(replies)
+        for command in reversed(routed):
+            end = command.at + len(command.nodes)
+            merged[command.at : end] = [command.merge(merged[command.at : end])]
+        if raise_on_error:
+            for number, reply in enumerate(merged, 1):
+                if isinstance(reply, Exception):
+                    first = reply.args[0] if reply.args else repr(reply)
+                    message = f"Command # {number} of pipeline caused error: {first}"
+                    reply.args = (message, *reply.args[1:])
+                    raise reply
+        return merged

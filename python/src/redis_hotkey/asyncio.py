@@ -18,7 +18,13 @@ from redis.asyncio.cluster import RedisCluster as _RedisCluster
 from redis.asyncio.connection import Connection as AsyncConnection
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
-from ._cluster import ClusterRouters, is_scan, merge_keyless
+from ._cluster import (
+    ClusterRouters,
+    KeylessPipeline,
+    is_scan,
+    merge_keyless,
+    unblock_keyless,
+)
 from ._connections import node_kwargs
 from ._flow import Flavour, Served, Steps, T, TrackedPool, Views, follow_module
 from ._options import Options
@@ -251,6 +257,7 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
         pipe.__class__ = ClusterPipeline
         pipe._hotkey_cluster = self
         pipe._hotkey_stack = []
+        pipe._hotkey_routed = []
         return pipe
 
     async def hotkey_start(self) -> None:
@@ -281,22 +288,40 @@ class RedisCluster(ClusterRouters, _RedisCluster):  # type: ignore[misc]
         await super().close(*args, **kwargs)
 
 
-class ClusterPipeline(_ClusterPipeline):
-    """``redis.asyncio.cluster.ClusterPipeline`` that tells the shards' routers which keys it
-    wrote."""
+# As for Redis: redis-py's own command mixins disagree on one method.
+class ClusterPipeline(KeylessPipeline, _ClusterPipeline):  # type: ignore[misc]
+    """``redis.asyncio.cluster.ClusterPipeline`` that follows the keyless rule
+    (``KeylessPipeline``) and tells the shards' routers which keys it wrote."""
 
     _hotkey_cluster: RedisCluster
     _hotkey_stack: list[tuple[tuple[Any, ...], dict[str, Any]]]
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        queued = self._hotkey_queue(super().execute_command, len(self), args, kwargs)
         self._hotkey_stack.append((args, kwargs))
-        return super().execute_command(*args, **kwargs)
+        return queued
 
-    async def execute(self, *args: Any, **kwargs: Any) -> list[Any]:
+    async def execute(self, raise_on_error: bool = True, *args: Any, **kwargs: Any) -> list[Any]:
         stack, self._hotkey_stack = self._hotkey_stack, []
+        routed = self._hotkey_take_routed()
         try:
-            return await super().execute(*args, **kwargs)
+            if not routed:
+                return await super().execute(raise_on_error, *args, **kwargs)
+            replies = await super().execute(False, *args, **kwargs)
+            return self._hotkey_merged(routed, replies, raise_on_error)
         finally:
             # Even when a reply is lost, the write may have happened.
             if stack:
                 self._hotkey_cluster._hotkey_wrote_pipeline(stack)
+
+    # redis-py 8's pipeline reset (5.0's asyncio cluster pipeline has none), not the RESET
+    # command of the command mixins.
+    async def reset(self) -> None:  # type: ignore[override]
+        self._hotkey_stack = []
+        self._hotkey_routed = []
+        parent = getattr(super(), "reset", None)
+        if parent is not None:
+            await parent()
+
+
+unblock_keyless(ClusterPipeline, _RedisCluster)

@@ -12,7 +12,13 @@ from typing import Any, ClassVar
 from redis.cluster import ClusterPipeline as _ClusterPipeline
 from redis.cluster import RedisCluster as _RedisCluster
 
-from ._cluster import ClusterRouters, is_scan, merge_keyless
+from ._cluster import (
+    ClusterRouters,
+    KeylessPipeline,
+    is_scan,
+    merge_keyless,
+    unblock_keyless,
+)
 from ._flow import Flavour
 from ._options import Options
 from ._sync import Router
@@ -70,6 +76,7 @@ class RedisCluster(ClusterRouters, _RedisCluster):
         pipe.__class__ = ClusterPipeline
         pipe._hotkey_cluster = self
         pipe._hotkey_stack = []
+        pipe._hotkey_routed = []
         return pipe
 
     def close(self) -> None:
@@ -83,20 +90,26 @@ class RedisCluster(ClusterRouters, _RedisCluster):
             self._hotkey_node_router(node)
 
 
-class ClusterPipeline(_ClusterPipeline):
-    """``redis.cluster.ClusterPipeline`` that tells the shards' routers which keys it wrote."""
+class ClusterPipeline(KeylessPipeline, _ClusterPipeline):
+    """``redis.cluster.ClusterPipeline`` that follows the keyless rule (``KeylessPipeline``) and
+    tells the shards' routers which keys it wrote."""
 
     _hotkey_cluster: RedisCluster
     _hotkey_stack: list[tuple[tuple[Any, ...], dict[str, Any]]]
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        queued = self._hotkey_queue(super().execute_command, len(self), args, kwargs)
         self._hotkey_stack.append((args, kwargs))
-        return super().execute_command(*args, **kwargs)
+        return queued
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         stack, self._hotkey_stack = self._hotkey_stack, []
+        routed = self._hotkey_take_routed()
         try:
-            return super().execute(raise_on_error)
+            if not routed:
+                return super().execute(raise_on_error)
+            replies = super().execute(raise_on_error=False)
+            return self._hotkey_merged(routed, replies, raise_on_error)
         finally:
             # Even when a reply is lost, the write may have happened.
             if stack:
@@ -106,6 +119,10 @@ class ClusterPipeline(_ClusterPipeline):
     def reset(self) -> None:  # type: ignore[override]
         super().reset()
         self._hotkey_stack = []
+        self._hotkey_routed = []
+
+
+unblock_keyless(ClusterPipeline, _RedisCluster)
 
 
 def _stop_all(routers: dict[str, Flavour]) -> None:
