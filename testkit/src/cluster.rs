@@ -238,17 +238,14 @@ impl Cluster {
             if keys.is_empty() {
                 return;
             }
-            let _: Value = redis::cmd("MIGRATE")
-                .arg("127.0.0.1")
-                .arg(to.port)
-                .arg("")
-                .arg(0)
-                .arg(5000)
-                .arg("KEYS")
-                .arg(&keys)
-                .query(&mut conn)
-                .unwrap_or_else(|e| panic!("MIGRATE slot {slot} to port {}: {e}", to.port));
+            migrate(&mut conn, to, &keys);
         }
+    }
+
+    /// `MIGRATE`s `keys` from `from` to `to` (one key of a migrating slot, say, to see the
+    /// source redirect its commands with `ASK`).
+    pub fn move_these_keys<K: redis::ToRedisArgs>(&self, from: &Node, to: &Node, keys: &[K]) {
+        migrate(&mut from.conn(), to, keys);
     }
 
     /// `CLUSTER SETSLOT slot NODE to` on `to`, `from` and every other master, then waits until
@@ -293,4 +290,18 @@ fn setslot(node: &Node, slot: u16, subcommand: &str, node_id: &str) {
                 node.port
             )
         });
+}
+
+/// `MIGRATE 127.0.0.1 <to> "" 0 5000 KEYS keys…` on `conn` (the source's).
+fn migrate<K: redis::ToRedisArgs>(conn: &mut Connection, to: &Node, keys: &[K]) {
+    let _: Value = redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(to.port)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS")
+        .arg(keys)
+        .query(conn)
+        .unwrap_or_else(|e| panic!("MIGRATE to port {}: {e}", to.port));
 }

@@ -133,12 +133,7 @@ async fn hot_keys_of_two_shards_are_each_served_by_their_own_shard() {
             .query(&mut conn)
             .expect("SET");
         // The replica must have it before reads go there (a loaded machine lags).
-        let acked: i64 = redis::cmd("WAIT")
-            .arg(1)
-            .arg(5000)
-            .query(&mut conn)
-            .expect("WAIT");
-        assert_eq!(acked, 1, "the replica acknowledged the SET");
+        hotkey_testkit::wait_for_acks(&mut conn, 1);
     }
     let to_replicas = connect(&cluster, no_cache()).await;
     let cached = connect(&cluster, Options::default()).await;
@@ -786,9 +781,7 @@ async fn pipelines_are_split_by_slot_and_follow_moved_per_command() {
     let slot = hotkey_protocol::cluster::key_slot(&b);
     let from = cluster.node_for_key(&b);
     let to = cluster.other_master(from);
-    cluster.begin_migration(slot, from, to);
-    cluster.move_keys(slot, from, to);
-    cluster.finish_migration(slot, from, to);
+    cluster.migrate_slot(slot, from, to);
     let mut moved = redis::pipe();
     moved.cmd("INCR").arg(b.as_slice());
     moved.cmd("GET").arg(b.as_slice());
@@ -812,9 +805,7 @@ async fn pipelines_are_split_by_slot_and_follow_moved_per_command() {
     // the MOVED to the new master.
     let from = cluster.node_for_key(&b);
     let to = cluster.other_master(from);
-    cluster.begin_migration(slot, from, to);
-    cluster.move_keys(slot, from, to);
-    cluster.finish_migration(slot, from, to);
+    cluster.migrate_slot(slot, from, to);
     let mut multi = redis::pipe();
     multi.atomic().cmd("INCR").arg(b.as_slice());
     multi.cmd("GET").arg(b.as_slice());
@@ -903,12 +894,7 @@ async fn a_slots_pipelined_commands_keep_their_order_and_their_own_error_replies
         .arg("r1")
         .query(&mut conn)
         .expect("SET");
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query(&mut conn)
-        .expect("WAIT");
-    assert_eq!(acked, 1, "the replica acknowledged the SET");
+    hotkey_testkit::wait_for_acks(&mut conn, 1);
     let to_replicas = connect(&cluster, no_cache()).await;
     pin(&cluster, replicated);
     wait_for_route(&to_replicas, &get(replicated), Target::Replica).await;
@@ -939,16 +925,7 @@ async fn a_slots_pipelined_commands_keep_their_order_and_their_own_error_replies
     let () = router.query(&set(x, "10")).await.expect("SET x");
     let () = router.query(&set(y, "20")).await.expect("SET y");
     cluster.begin_migration(slot, from, to);
-    let _: redis::Value = redis::cmd("MIGRATE")
-        .arg("127.0.0.1")
-        .arg(to.port)
-        .arg("")
-        .arg(0)
-        .arg(5000)
-        .arg("KEYS")
-        .arg(x)
-        .query(&mut from.conn())
-        .expect("MIGRATE x");
+    cluster.move_these_keys(from, to, &[x]);
     let mut split = redis::pipe();
     split.cmd("INCR").arg(x);
     split.cmd("INCR").arg(y);
