@@ -97,7 +97,7 @@ pub struct Cache<V: Send + Sync = Value> {
 /// One thread's replies: `FRONT_SLOTS` slots, a command in the slot of its hash.
 struct Front<V> {
     generation: u64,
-    slots: Vec<Option<Slot<V>>>,
+    slots: [Option<Slot<V>>; FRONT_SLOTS],
     /// Tries to take a slot held by another command (see `FRONT_ADMIT_EVERY`).
     contested: u32,
 }
@@ -112,7 +112,7 @@ impl<V> Default for Front<V> {
     fn default() -> Front<V> {
         Front {
             generation: 0,
-            slots: (0..FRONT_SLOTS).map(|_| None).collect(),
+            slots: std::array::from_fn(|_| None),
             contested: 0,
         }
     }

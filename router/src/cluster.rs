@@ -914,17 +914,19 @@ fn as_reply(sent: Result<Reply, Error>) -> Result<Value, Error> {
     }
 }
 
-/// The reply as a `Value` (a keyless command is never cached, but the type allows it).
 /// The redirection of a transaction a node refused: the reply's own (`EXEC` refused whole), or
 /// its first queued command's, which `EXECABORT` carries.
 fn transaction_redirect(e: &redis::RedisError) -> Option<Redirect> {
     Redirect::from_redis(e).or_else(|| {
         let errors = e.clone().into_server_errors()?;
         let (_, first) = errors.first()?;
-        Redirect::from_redis(&redis::RedisError::from(first.clone()))
+        Redirect::parse(first.code(), first.details()?)
+            .ok()
+            .flatten()
     })
 }
 
+/// The reply as a `Value` (a keyless command is never cached, but the type allows it).
 fn owned(reply: Reply) -> Result<Value, Error> {
     Ok(match reply {
         Reply::Owned(value) => value,
